@@ -1,0 +1,47 @@
+"""Markdown to safe HTML: authored content never carries script, event handlers or javascript: links."""
+
+import markdown
+import nh3
+
+MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "toc", "attr_list", "admonition", "sane_lists", "def_list"]
+
+SVG_TAGS = {
+    "svg", "g", "rect", "circle", "ellipse", "line", "polyline", "polygon", "path",
+    "text", "tspan", "defs", "marker", "title", "desc",
+}
+TEXT_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt",
+    "em", "figcaption", "figure", "h2", "h3", "h4", "h5", "h6", "hr", "i", "kbd", "li", "mark", "ol",
+    "p", "pre", "s", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
+    "th", "thead", "tr", "ul",
+}
+SVG_ATTRIBUTES = {
+    "viewbox", "viewBox", "x", "y", "width", "height", "rx", "ry", "cx", "cy", "r", "x1", "y1", "x2", "y2",
+    "points", "d", "fill", "stroke", "stroke-width", "stroke-dasharray", "marker-end", "marker-start",
+    "text-anchor", "dominant-baseline", "font-size", "font-weight", "transform", "role", "aria-label",
+    "refX", "refY", "markerWidth", "markerHeight", "orient", "xmlns", "preserveAspectRatio",
+}
+GENERIC_ATTRIBUTES = {"class", "id", "title", "aria-label", "aria-hidden", "role"}
+
+ALLOWED_ATTRIBUTES = {tag: set(GENERIC_ATTRIBUTES) for tag in TEXT_TAGS | SVG_TAGS}
+ALLOWED_ATTRIBUTES["a"] |= {"href"}
+ALLOWED_ATTRIBUTES["td"] |= {"colspan", "rowspan", "align"}
+ALLOWED_ATTRIBUTES["th"] |= {"colspan", "rowspan", "align", "scope"}
+ALLOWED_ATTRIBUTES["details"] |= {"open"}
+for tag in SVG_TAGS:
+    ALLOWED_ATTRIBUTES[tag] |= SVG_ATTRIBUTES
+
+
+def sanitise_html(html: str) -> str:
+    return nh3.clean(
+        html,
+        tags=TEXT_TAGS | SVG_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+def render_markdown(text: str) -> str:
+    return sanitise_html(markdown.markdown(text, extensions=MARKDOWN_EXTENSIONS, output_format="html"))

@@ -1,0 +1,44 @@
+"""Course pages: the outline with progress, a lesson, and marking a lesson complete (htmx)."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from . import selectors, services
+
+
+@require_GET
+def course(request: HttpRequest) -> HttpResponse:
+    overview = selectors.course_overview(user=request.user)
+    return render(request, "lessons/course.html", {"overview": overview})
+
+
+@require_GET
+def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    lesson = selectors.lesson_get(slug=slug, include_drafts=request.user.is_staff)
+    if request.user.is_authenticated:
+        services.lesson_visit(user=request.user, lesson=lesson)
+    previous, following = selectors.lesson_neighbours(lesson=lesson)
+    context = {
+        "lesson": lesson,
+        "completed": selectors.lesson_is_completed(user=request.user, lesson=lesson),
+        "previous": previous,
+        "next": following,
+    }
+    return render(request, "lessons/lesson_detail.html", context)
+
+
+@login_required
+@require_POST
+def lesson_mark(request: HttpRequest, slug: str) -> HttpResponse:
+    lesson = selectors.lesson_get(slug=slug)
+    completed = request.POST.get("completed") != "0"
+    if completed:
+        services.lesson_complete(user=request.user, lesson=lesson)
+    else:
+        services.lesson_uncomplete(user=request.user, lesson=lesson)
+    context = {"lesson": lesson, "completed": completed}
+    if request.htmx:
+        return render(request, "lessons/lesson_detail.html#completion", context)
+    return redirect(lesson)

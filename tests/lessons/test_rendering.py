@@ -1,0 +1,42 @@
+"""Authored Markdown is rendered and sanitised: no script reaches a page, diagrams and tables do."""
+
+from lessons.rendering import render_markdown
+
+
+def test_script_tags_are_removed():
+    html = render_markdown("Hello <script>alert('x')</script> world")
+    assert "<script" not in html and "alert" not in html
+
+
+def test_event_handlers_are_removed():
+    html = render_markdown('<img src="x" onerror="alert(1)"> <p onclick="steal()">hi</p>')
+    assert "onerror" not in html and "onclick" not in html and "steal" not in html
+
+
+def test_javascript_links_lose_their_target():
+    html = render_markdown("[click](javascript:alert(1)) and <a href='JaVaScRiPt:alert(2)'>x</a>")
+    assert "javascript" not in html.lower()
+    assert "click" in html
+
+
+def test_https_links_are_kept_and_marked_noopener():
+    html = render_markdown("[Envoy](https://www.envoyproxy.io/)")
+    assert 'href="https://www.envoyproxy.io/"' in html and "noopener" in html
+
+
+def test_tables_admonitions_and_inline_svg_survive():
+    html = render_markdown(
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        '<figure><svg viewBox="0 0 10 10" role="img" aria-label="diagram"><rect class="node" x="1" y="1" '
+        'width="5" height="5" onload="bad()"/></svg><figcaption>Caption</figcaption></figure>\n\n'
+        '!!! note "Expert note"\n    Careful here.\n'
+    )
+    assert "<table>" in html and "<td>2</td>" in html
+    assert '<svg viewBox="0 0 10 10" role="img" aria-label="diagram">' in html
+    assert "onload" not in html
+    assert '<div class="admonition note">' in html and "Expert note" in html
+
+
+def test_style_attributes_and_iframes_are_removed():
+    html = render_markdown('<p style="background:url(http://evil)">x</p><iframe src="http://evil"></iframe>')
+    assert "style=" not in html and "iframe" not in html

@@ -6,4 +6,8 @@ app_name = "quizzes"
 urlpatterns = [
     path("", views.home, name="home"),
     path("lesson/<slug:slug>/", views.lesson_practice, name="lesson"),
+    path("start/", views.attempt_start, name="start"),
+    path("attempts/<int:attempt_id>/", views.attempt_detail, name="attempt"),
+    path("attempts/<int:attempt_id>/answer/", views.attempt_answer, name="answer"),
+    path("history/", views.history, name="history"),
 ]

@@ -1,18 +1,90 @@
-"""Practice pages."""
+"""Practice pages: one question at a time with htmx (plain forms work too), scores and history."""
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from lessons import selectors as lesson_selectors
+
+from . import selectors, services
+from .models import Attempt
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "quizzes/home.html", {"nav": "practice", "lessons": lesson_selectors.lesson_list()})
+    overview = selectors.practice_overview(user=request.user)
+    return render(request, "quizzes/home.html", {"nav": "practice", **overview})
 
 
 @require_GET
 def lesson_practice(request: HttpRequest, slug: str) -> HttpResponse:
     lesson = lesson_selectors.lesson_get(slug=slug)
-    return render(request, "quizzes/home.html", {"nav": "practice", "lessons": [lesson]})
+    count = lesson.questions.filter(published=True).count()
+    return render(request, "quizzes/lesson.html", {"nav": "practice", "lesson": lesson, "question_count": count})
+
+
+@login_required
+@require_POST
+def attempt_start(request: HttpRequest) -> HttpResponse:
+    kind = request.POST.get("kind", "")
+    if kind not in Attempt.Kind.values:
+        return HttpResponse("Unknown kind of practice. Choose one of the buttons on the practice page.", status=400)
+    lesson = None
+    if kind == Attempt.Kind.LESSON:
+        lesson = lesson_selectors.lesson_get(slug=request.POST.get("lesson", ""))
+    try:
+        attempt = services.attempt_start(user=request.user, kind=kind, lesson=lesson)
+    except services.NothingToPractise as exc:
+        messages.info(request, str(exc))
+        return redirect("quizzes:home")
+    return redirect(attempt)
+
+
+@login_required
+@require_GET
+def attempt_detail(request: HttpRequest, attempt_id: int) -> HttpResponse:
+    attempt = selectors.attempt_get(attempt_id=attempt_id, user=request.user)
+    question_id = selectors.next_question_id(attempt=attempt, answered=selectors.answered_question_ids(attempt=attempt))
+    if question_id is None:
+        return render(request, "quizzes/summary.html", {"nav": "practice", "summary": selectors.attempt_summary(attempt=attempt)})
+    view = selectors.question_view(attempt=attempt, question_id=question_id)
+    return render(request, "quizzes/attempt.html", {"nav": "practice", "attempt": attempt, "view": view})
+
+
+@login_required
+@require_POST
+def attempt_answer(request: HttpRequest, attempt_id: int) -> HttpResponse:
+    attempt = selectors.attempt_get(attempt_id=attempt_id, user=request.user)
+    try:
+        question_id = int(request.POST.get("question", ""))
+    except ValueError:
+        return _bad_answer(request, "The form did not say which question you answered. Reload the page and try again.")
+    if not request.POST.get("option"):
+        return _bad_answer(request, "Pick one of the options before checking your answer.")
+    try:
+        submission = services.response_submit(attempt=attempt, question_id=question_id, option_public_id=request.POST["option"])
+    except services.InvalidAnswer as exc:
+        return _bad_answer(request, str(exc))
+    attempt.refresh_from_db(fields=["finished_at"])
+    result = selectors.result_view(response=submission.response, attempt=attempt, finished=attempt.finished_at is not None)
+    context = {"nav": "practice", "attempt": attempt, "result": result}
+    if request.htmx:
+        return render(request, "quizzes/attempt.html#result", context)
+    return render(request, "quizzes/attempt.html", context)
+
+
+def _bad_answer(request: HttpRequest, message: str) -> HttpResponse:
+    """400 with a message that says what to do; htmx swaps it into the form's error slot."""
+    if request.htmx:
+        response = render(request, "quizzes/attempt.html#answer-error", {"message": message}, status=400)
+        return reswap(retarget(response, "#answer-error"), "outerHTML")
+    return render(request, "quizzes/answer_error.html", {"nav": "practice", "message": message}, status=400)
+
+
+@login_required
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    return render(request, "quizzes/history.html", {"nav": "practice", "attempts": selectors.attempt_history(user=request.user)})

@@ -1,0 +1,170 @@
+"""Reads for practice: what a learner sees before and after answering, history, review queue.
+
+Nothing built for the question view carries correctness: the template gets option texts, public
+ids and letters only, so the answer key cannot reach the browser before submission."""
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Q
+from django.http import Http404
+from django.utils import timezone
+
+from lessons.models import Lesson
+
+from .models import Attempt, Question, Response, ReviewCard
+from .shuffle import letters_by_option, shuffled_order
+
+
+@dataclass(frozen=True)
+class ShownOption:
+    public_id: str
+    text: str
+    letter: str
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    question: Question
+    number: int
+    total: int
+    options: list[ShownOption]
+
+
+@dataclass(frozen=True)
+class ResultOption:
+    letter: str
+    text: str
+    is_correct: bool
+    chosen: bool
+    feedback: str
+
+
+@dataclass(frozen=True)
+class ResultView:
+    question: Question
+    number: int
+    total: int
+    correct: bool
+    options: list[ResultOption]
+    chosen: ResultOption | None
+    answer: ResultOption
+    finished: bool
+
+
+def attempt_get(*, attempt_id: int, user: AbstractBaseUser) -> Attempt:
+    """A learner's own attempt; anyone else's is "not found", never "forbidden"."""
+    attempt = Attempt.objects.filter(pk=attempt_id, user=user).select_related("lesson").first()
+    if attempt is None:
+        raise Http404("No such practice session.")
+    return attempt
+
+
+def answered_question_ids(*, attempt: Attempt) -> set[int]:
+    return set(Response.objects.filter(attempt=attempt).values_list("question_id", flat=True))
+
+
+def next_question_id(*, attempt: Attempt, answered: set[int]) -> int | None:
+    return next((qid for qid in attempt.question_ids if qid not in answered), None)
+
+
+def _question_with_options(question_id: int) -> Question:
+    return Question.objects.prefetch_related("options").get(pk=question_id)
+
+
+def question_view(*, attempt: Attempt, question_id: int) -> QuestionView:
+    question = _question_with_options(question_id)
+    by_id = {option.id: option for option in question.options.all()}
+    order = shuffled_order(list(by_id), seed=attempt.shuffle_seed, question_id=question_id)
+    letters = letters_by_option(order)
+    options = [ShownOption(public_id=str(by_id[oid].public_id), text=by_id[oid].text, letter=letters[oid]) for oid in order]
+    return QuestionView(
+        question=question, number=attempt.question_ids.index(question_id) + 1, total=len(attempt.question_ids), options=options
+    )
+
+
+def result_view(*, response: Response, attempt: Attempt, finished: bool) -> ResultView:
+    """The graded answer, with every letter taken from the order this learner saw."""
+    question = Question.objects.prefetch_related("options", "steps").get(pk=response.question_id)
+    by_id = {option.id: option for option in question.options.all()}
+    # Options added after the answer go last; options removed since are skipped.
+    order = [oid for oid in response.shown_order if oid in by_id] + [oid for oid in by_id if oid not in response.shown_order]
+    letters = letters_by_option(order)
+    options = [
+        ResultOption(
+            letter=letters[oid], text=by_id[oid].text, is_correct=by_id[oid].is_correct,
+            chosen=oid == response.option_id, feedback=by_id[oid].feedback,
+        )
+        for oid in order
+    ]
+    return ResultView(
+        question=question,
+        number=attempt.question_ids.index(question.id) + 1,
+        total=len(attempt.question_ids),
+        correct=response.is_correct,
+        options=options,
+        chosen=next((option for option in options if option.chosen), None),
+        answer=next(option for option in options if option.is_correct),
+        finished=finished,
+    )
+
+
+@dataclass(frozen=True)
+class AttemptSummary:
+    attempt: Attempt
+    answered: int
+    correct: int
+    missed: list[Question]
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.correct / self.answered) if self.answered else 0
+
+
+def attempt_summary(*, attempt: Attempt) -> AttemptSummary:
+    responses = list(Response.objects.filter(attempt=attempt).select_related("question"))
+    return AttemptSummary(
+        attempt=attempt,
+        answered=len(responses),
+        correct=sum(response.is_correct for response in responses),
+        missed=[response.question for response in responses if not response.is_correct],
+    )
+
+
+def attempt_history(*, user: AbstractBaseUser) -> list[Attempt]:
+    return list(
+        Attempt.objects.filter(user=user)
+        .select_related("lesson")
+        .annotate(answered=Count("responses"), correct=Count("responses", filter=Q(responses__is_correct=True)))[:50]
+    )
+
+
+def missed_question_ids(*, user: AbstractBaseUser) -> list[int]:
+    """Questions whose latest answer by this learner was wrong, oldest miss first."""
+    latest: dict[int, bool] = {}
+    for question_id, correct in (
+        Response.objects.filter(attempt__user=user, question__published=True)
+        .order_by("answered_at", "id")
+        .values_list("question_id", "is_correct")
+    ):
+        latest[question_id] = correct
+    return [question_id for question_id, correct in latest.items() if not correct]
+
+
+def due_question_ids(*, user: AbstractBaseUser) -> list[int]:
+    return list(
+        ReviewCard.objects.filter(user=user, due__lte=timezone.now(), question__published=True).values_list("question_id", flat=True)
+    )
+
+
+def practice_overview(*, user: AbstractBaseUser) -> dict:
+    lessons = list(
+        Lesson.objects.filter(published=True).annotate(question_count=Count("questions", filter=Q(questions__published=True)))
+    )
+    overview = {"lessons": lessons, "question_total": sum(lesson.question_count for lesson in lessons)}
+    if user.is_authenticated:
+        overview["missed_count"] = len(missed_question_ids(user=user))
+        overview["due_count"] = ReviewCard.objects.filter(user=user, due__lte=timezone.now()).count()
+        next_due = ReviewCard.objects.filter(user=user, due__gt=timezone.now()).order_by("due").values_list("due", flat=True).first()
+        overview["next_due"] = next_due
+    return overview

@@ -1,0 +1,200 @@
+"""Writes for practice: loading and importing questions, starting attempts, grading answers."""
+
+import random
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from lessons.models import Lesson
+from lessons.rendering import render_markdown
+from lessons.services import LoadReport
+from meshlearn.content import ContentError
+
+from . import review, selectors
+from .content_files import parse_question_directory, question_fingerprint
+from .formats.types import QuestionData
+from .models import Attempt, Option, Question, Response, ReviewCard, SolutionStep
+from .shuffle import shuffled_order
+from .validation import question_problems
+
+MIXED_PRACTICE_SIZE = 10
+
+
+class PracticeError(Exception):
+    """A request the learner can fix (nothing to practise, a tampered answer); the message says how."""
+
+
+class NothingToPractise(PracticeError):
+    pass
+
+
+class InvalidAnswer(PracticeError):
+    pass
+
+
+# --------------------------------------------------------------------------- authoring
+
+
+def question_render(*, question: Question) -> None:
+    question.stem_html = render_markdown(question.stem)
+
+
+def question_save(*, question: Question) -> Question:
+    question_render(question=question)
+    question.save()
+    return question
+
+
+def _sync_options(question: Question, data: QuestionData) -> None:
+    """Keep options whose text is unchanged (so past responses and statistics still point at
+    them), update their flags and feedback, add new ones, drop the rest."""
+    existing = {option.text: option for option in question.options.all()}
+    keep = []
+    for order, option_data in enumerate(data.options):
+        option = existing.pop(option_data.text, None) or Option(question=question, text=option_data.text)
+        option.is_correct = option_data.correct
+        option.feedback = option_data.feedback
+        option.order = order
+        option.save()
+        keep.append(option.pk)
+    question.options.exclude(pk__in=keep).delete()
+
+
+def questions_upsert(*, questions: list[QuestionData], default_lesson: Lesson | None = None, source: str = "import") -> LoadReport:
+    """Create or update questions by key in one transaction: all of them, or none."""
+    lessons = {lesson.slug: lesson for lesson in Lesson.objects.all()}
+    report = LoadReport()
+    for data in questions:  # validate everything before the first write
+        problems = question_problems(data)
+        if problems:
+            raise ContentError(source, f"question {data.key!r} {problems[0]}")
+        if data.category and data.category not in lessons:
+            raise ContentError(source, f"question {data.key!r}: category {data.category!r} is not a lesson slug")
+        if not data.category and default_lesson is None:
+            raise ContentError(source, f"question {data.key!r} names no lesson: add a $CATEGORY or choose a lesson")
+    with transaction.atomic():
+        existing = {question.key: question for question in Question.objects.filter(key__in=[q.key for q in questions])}
+        for order, data in enumerate(questions):
+            fingerprint = question_fingerprint(data)
+            question = existing.get(data.key)
+            if question is not None and question.source_hash == fingerprint:
+                report.unchanged += 1
+                continue
+            if question is None:
+                question = Question(key=data.key, order=order)
+                report.created += 1
+            else:
+                report.updated += 1
+            question.lesson = lessons[data.category] if data.category else default_lesson
+            question.stem = data.stem
+            question.quick_check = data.quick_check
+            question.common_mistakes = list(data.common_mistakes)
+            question.general_feedback = data.general_feedback
+            question.tags = list(data.tags)
+            question.difficulty = data.difficulty
+            question.source_hash = fingerprint
+            question_save(question=question)
+            _sync_options(question, data)
+            question.steps.all().delete()
+            SolutionStep.objects.bulk_create(
+                SolutionStep(question=question, order=index, title=step.title, body=step.body)
+                for index, step in enumerate(data.steps)
+            )
+    return report
+
+
+def questions_load_all() -> LoadReport:
+    questions = parse_question_directory(settings.COURSE_CONTENT_DIRS["quizzes"])
+    return questions_upsert(questions=questions, source="quizzes/content")
+
+
+# --------------------------------------------------------------------------- practice
+
+
+def _choose_questions(*, user: AbstractBaseUser, kind: str, lesson: Lesson | None) -> list[int]:
+    published = Question.objects.filter(published=True)
+    if kind == Attempt.Kind.LESSON:
+        return list(published.filter(lesson=lesson).values_list("id", flat=True))
+    if kind == Attempt.Kind.MIXED:
+        ids = list(published.values_list("id", flat=True))
+        return random.sample(ids, min(MIXED_PRACTICE_SIZE, len(ids)))
+    if kind == Attempt.Kind.MISSED:
+        return selectors.missed_question_ids(user=user)
+    if kind == Attempt.Kind.REVIEW:
+        return selectors.due_question_ids(user=user)
+    raise PracticeError(f"Unknown practice kind {kind!r}.")
+
+
+EMPTY_MESSAGES = {
+    Attempt.Kind.LESSON: "This lesson has no practice questions yet.",
+    Attempt.Kind.MIXED: "There are no practice questions yet.",
+    Attempt.Kind.MISSED: "Nothing to retry: you have not missed any question yet.",
+    Attempt.Kind.REVIEW: "Nothing is due for review right now. Missed questions come back here when they are due.",
+}
+
+
+def attempt_start(*, user: AbstractBaseUser, kind: str, lesson: Lesson | None = None) -> Attempt:
+    question_ids = _choose_questions(user=user, kind=kind, lesson=lesson)
+    if not question_ids:
+        raise NothingToPractise(EMPTY_MESSAGES[kind])
+    return Attempt.objects.create(user=user, kind=kind, lesson=lesson, question_ids=question_ids)
+
+
+@dataclass(frozen=True)
+class Submission:
+    response: Response
+    created: bool  # False when this answer had already been recorded (double click, second tab)
+
+
+def _parse_option_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidAnswer("That answer is not one of the options. Reload the question and pick an option.") from None
+
+
+def response_submit(*, attempt: Attempt, question_id: int, option_public_id: str) -> Submission:
+    """Grade one answer on the server. The first answer to a question in an attempt is the one
+    recorded; repeating it (or racing it from another tab) returns that same response."""
+    if question_id not in attempt.question_ids:
+        raise InvalidAnswer("That question is not part of this practice session.")
+    public_id = _parse_option_id(option_public_id)
+    recorded = Response.objects.filter(attempt=attempt, question_id=question_id).first()
+    if recorded is not None:
+        return Submission(response=recorded, created=False)
+    option = Option.objects.filter(public_id=public_id, question_id=question_id).first()
+    if option is None:
+        raise InvalidAnswer("That answer is not one of this question's options. Reload the question and pick an option.")
+    option_ids = list(Option.objects.filter(question_id=question_id).values_list("id", flat=True))
+    shown = shuffled_order(option_ids, seed=attempt.shuffle_seed, question_id=question_id)
+    try:
+        with transaction.atomic():
+            response = Response.objects.create(
+                attempt=attempt, question_id=question_id, option=option, is_correct=option.is_correct, shown_order=shown
+            )
+            _review_update(user_id=attempt.user_id, question_id=question_id, correct=option.is_correct)
+            if len(attempt.question_ids) == Response.objects.filter(attempt=attempt).count():
+                Attempt.objects.filter(pk=attempt.pk).update(finished_at=timezone.now())
+    except IntegrityError:  # the same answer arrived twice at once: keep the first
+        return Submission(response=Response.objects.get(attempt=attempt, question_id=question_id), created=False)
+    return Submission(response=response, created=True)
+
+
+def _review_update(*, user_id: int, question_id: int, correct: bool) -> None:
+    """Missed questions enter the review queue; every later answer reschedules them."""
+    card = ReviewCard.objects.select_for_update().filter(user_id=user_id, question_id=question_id).first()
+    if card is None and correct:
+        return  # a question never missed needs no review
+    now = timezone.now()
+    state = card.state if card else review.new_state()
+    state, due = review.review(state, correct=correct, now=now)
+    if card is None:
+        ReviewCard.objects.create(user_id=user_id, question_id=question_id, state=state, due=due, lapses=1)
+    else:
+        card.state, card.due = state, due
+        card.lapses += 0 if correct else 1
+        card.save(update_fields=["state", "due", "lapses", "updated_at"])

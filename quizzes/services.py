@@ -166,11 +166,11 @@ def response_submit(*, attempt: Attempt, question_id: int, option_public_id: str
     recorded = Response.objects.filter(attempt=attempt, question_id=question_id).first()
     if recorded is not None:
         return Submission(response=recorded, created=False)
-    option = Option.objects.filter(public_id=public_id, question_id=question_id).first()
+    options = list(Option.objects.filter(question_id=question_id))
+    option = next((candidate for candidate in options if candidate.public_id == public_id), None)
     if option is None:
         raise InvalidAnswer("That answer is not one of this question's options. Reload the question and pick an option.")
-    option_ids = list(Option.objects.filter(question_id=question_id).values_list("id", flat=True))
-    shown = shuffled_order(option_ids, seed=attempt.shuffle_seed, question_id=question_id)
+    shown = shuffled_order([candidate.id for candidate in options], seed=attempt.shuffle_seed, question_id=question_id)
     try:
         with transaction.atomic():
             response = Response.objects.create(

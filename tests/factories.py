@@ -48,3 +48,32 @@ class LessonFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
         return lesson_save(lesson=model_class(*args, **kwargs))
+
+
+class QuestionFactory(factory.django.DjangoModelFactory):
+    """A single-answer question with four options; the first one listed is correct."""
+
+    class Meta:
+        model = "quizzes.Question"
+        skip_postgeneration_save = True
+
+    key = factory.Sequence(lambda n: f"question-{n}")
+    lesson = factory.SubFactory(LessonFactory)
+    stem = factory.Sequence(lambda n: f"Question {n}: what does a sidecar do?")
+    quick_check = "Sidecars carry the traffic."
+    common_mistakes = ["Thinking the app retries"]
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from quizzes.services import question_save
+
+        return question_save(question=model_class(*args, **kwargs))
+
+    @factory.post_generation
+    def options(obj, create, extracted, **kwargs):
+        if not create:
+            return
+        texts = extracted or ["Carries traffic for its service", "Stores data", "Compiles code", "Renders pages"]
+        for order, text in enumerate(texts):
+            obj.options.create(text=text, is_correct=order == 0, feedback=f"Feedback for: {text}", order=order)
+        obj.steps.create(order=0, title="Recall the role", body="A sidecar proxies its service's traffic.")

@@ -1,0 +1,197 @@
+"""Instructor authoring and analysis of questions: inline options and steps with validation, a
+learner-eye preview, GIFT/Aiken import and export, and item statistics per practice set."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from lessons.models import Lesson
+from meshlearn.content import ContentError
+
+from . import exchange, services, statistics_report
+from .models import Attempt, Option, Question, Response, ReviewCard, SolutionStep
+from .selectors import ResultOption, ResultView, ShownOption, QuestionView
+from .shuffle import letter
+
+
+class OptionFormSet(BaseInlineFormSet):
+    """A single-answer question needs at least two options and exactly one correct one."""
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [form.cleaned_data for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        if len(kept) < 2:
+            raise ValidationError("Add at least two options.")
+        correct = sum(bool(data.get("is_correct")) for data in kept)
+        if correct != 1:
+            raise ValidationError(f"Mark exactly one option as correct ({correct} are marked).")
+
+
+class OptionInline(admin.TabularInline):
+    model = Option
+    formset = OptionFormSet
+    fields = ("order", "text", "is_correct", "feedback")
+    extra = 0
+    min_num = 2
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "feedback":
+            kwargs["widget"] = forms.Textarea(attrs={"rows": 2, "cols": 50})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+class SolutionStepInline(admin.StackedInline):
+    model = SolutionStep
+    fields = ("order", "title", "body")
+    extra = 0
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="A GIFT (.gift, .txt) or Aiken (.txt) file, UTF-8.")
+    format = forms.ChoiceField(choices=[("gift", "GIFT"), ("aiken", "Aiken")])
+    lesson = forms.ModelChoiceField(
+        queryset=Lesson.objects.all(), required=False,
+        help_text="For questions with no $CATEGORY (and every Aiken question).",
+    )
+
+
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin):
+    list_display = ("key", "lesson", "difficulty", "published", "option_count", "preview_link")
+    list_filter = ("lesson", "difficulty", "published")
+    search_fields = ("key", "stem", "options__text")
+    list_select_related = ("lesson",)
+    inlines = [OptionInline, SolutionStepInline]
+    actions = ["export_gift", "export_aiken"]
+    fieldsets = (
+        (None, {"fields": ("key", "lesson", "stem", "difficulty", "tags", "published", "order")}),
+        ("Solution", {"fields": ("quick_check", "common_mistakes", "general_feedback")}),
+    )
+    change_list_template = "admin/quizzes/question/change_list.html"
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(_option_count=Count("options"))
+
+    @admin.display(description="Options", ordering="_option_count")
+    def option_count(self, question: Question) -> int:
+        return question._option_count
+
+    @admin.display(description="Preview")
+    def preview_link(self, question: Question) -> str:
+        return format_html('<a href="{}">preview</a>', reverse("admin:quizzes_question_preview", args=[question.pk]))
+
+    def save_model(self, request, obj: Question, form, change: bool) -> None:
+        services.question_save(question=obj)
+
+    def get_urls(self):
+        own = [
+            path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="quizzes_question_preview"),
+            path("import/", self.admin_site.admin_view(self.import_view), name="quizzes_question_import"),
+            path("statistics/", self.admin_site.admin_view(self.statistics_index), name="quizzes_question_statistics"),
+            path("statistics/<slug:slug>/", self.admin_site.admin_view(self.statistics_view), name="quizzes_question_statistics_lesson"),
+        ]
+        return own + super().get_urls()
+
+    # ------------------------------------------------------------------ preview
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The question exactly as a learner sees it (in authoring order, letters A, B, ...), then
+        the result a learner would see after choosing the first wrong option."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        question = get_object_or_404(Question.objects.prefetch_related("options", "steps"), pk=pk)
+        options = list(question.options.all())
+        shown = QuestionView(
+            question=question, number=1, total=1,
+            options=[ShownOption(public_id=str(o.public_id), text=o.text, letter=letter(i)) for i, o in enumerate(options)],
+        )
+        wrong = next((o for o in options if not o.is_correct), options[0] if options else None)
+        result_options = [
+            ResultOption(letter=letter(i), text=o.text, is_correct=o.is_correct, chosen=o == wrong, feedback=o.feedback)
+            for i, o in enumerate(options)
+        ]
+        result = ResultView(
+            question=question, number=1, total=1, correct=bool(wrong and wrong.is_correct), options=result_options,
+            chosen=next((o for o in result_options if o.chosen), None),
+            answer=next((o for o in result_options if o.is_correct), result_options[0]) if result_options else None,
+            finished=True,
+        )
+        context = {**self.admin_site.each_context(request), "title": f"Preview: {question.key}", "question": question,
+                   "view": shown, "result": result, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/quizzes/question/preview.html", context)
+
+    # ------------------------------------------------------------------ import / export
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = exchange.questions_import(
+                    content=form.cleaned_data["file"].read(), file_format=form.cleaned_data["format"],
+                    default_lesson=form.cleaned_data["lesson"], filename=form.cleaned_data["file"].name,
+                )
+            except ContentError as exc:
+                form.add_error("file", f"Nothing was imported. {exc}")
+            else:
+                self.message_user(request, f"Imported {form.cleaned_data['file'].name}: {report}.", messages.SUCCESS)
+                return redirect("admin:quizzes_question_changelist")
+        context = {**self.admin_site.each_context(request), "title": "Import questions", "form": form, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/quizzes/question/import.html", context)
+
+    @admin.action(description="Export selected questions as GIFT")
+    def export_gift(self, request, queryset):
+        return self._export(queryset, "gift")
+
+    @admin.action(description="Export selected questions as Aiken")
+    def export_aiken(self, request, queryset):
+        return self._export(queryset, "aiken")
+
+    def _export(self, queryset, file_format: str) -> HttpResponse:
+        text = exchange.questions_export(questions=queryset, file_format=file_format)
+        response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="meshlearn-questions.{file_format}.txt"'
+        return response
+
+    # ------------------------------------------------------------------ statistics
+
+    def statistics_index(self, request: HttpRequest) -> HttpResponse:
+        lessons = Lesson.objects.all()
+        context = {**self.admin_site.each_context(request), "title": "Question statistics", "lessons": lessons, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/quizzes/question/statistics_index.html", context)
+
+    def statistics_view(self, request: HttpRequest, slug: str) -> HttpResponse:
+        lesson = get_object_or_404(Lesson, slug=slug)
+        report = statistics_report.lesson_statistics(lesson=lesson)
+        context = {**self.admin_site.each_context(request), "title": f"Statistics: {lesson.title}", "lesson": lesson,
+                   "report": report, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/quizzes/question/statistics.html", context)
+
+
+@admin.register(Attempt)
+class AttemptAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "kind", "lesson", "started_at", "finished_at")
+    list_filter = ("kind", "lesson")
+    search_fields = ("user__username",)
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ("attempt", "question", "option", "is_correct", "answered_at")
+    list_filter = ("is_correct", "question__lesson")
+    list_select_related = ("attempt", "question", "option")
+
+
+@admin.register(ReviewCard)
+class ReviewCardAdmin(admin.ModelAdmin):
+    list_display = ("user", "question", "due", "lapses")
+    list_select_related = ("user", "question")

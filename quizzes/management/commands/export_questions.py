@@ -1,0 +1,20 @@
+"""Export questions as GIFT or Aiken, all of them or one lesson's."""
+
+from django.core.management.base import BaseCommand
+
+from quizzes.exchange import questions_export
+from quizzes.models import Question
+
+
+class Command(BaseCommand):
+    help = "Write questions as GIFT (default) or Aiken to standard output."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--format", choices=["gift", "aiken"], default="gift")
+        parser.add_argument("--lesson", help="Only this lesson's questions (slug).")
+
+    def handle(self, *args, format: str, lesson: str | None, **options) -> None:
+        questions = Question.objects.all()
+        if lesson:
+            questions = questions.filter(lesson__slug=lesson)
+        self.stdout.write(questions_export(questions=questions, file_format=format), ending="")

@@ -41,7 +41,7 @@ def test_learner_signs_up_reads_the_seed_lesson_and_sees_progress(page, live_ser
     page.get_by_role("button", name="Mark lesson complete").click()
     expect(page.get_by_role("status").filter(has_text="You completed this lesson.")).to_be_visible()
 
-    page.get_by_role("link", name="Course", exact=True).click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Course").click()
     expect(page.get_by_text("1 of 6 lessons complete")).to_be_visible()
     expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "17")
     expect(page.get_by_role("link", name=re.compile("Continue where you left off"))).to_be_visible()

@@ -337,3 +337,41 @@ def test_yaml_booleans_are_explained(tmp_path: Path):
 def test_python_tags_are_not_executed():
     with pytest.raises(TopologyError, match="not valid YAML"):
         load_topology("name: !!python/object/apply:os.system ['true']\nentry: a\nservices: []\n")
+
+
+# ------------------------------------------------------------------ the documentation stays true
+
+README = Path(__file__).resolve().parents[3] / "sandbox" / "mesh" / "topologies" / "README.md"
+
+
+def readme_policy_examples() -> list[str]:
+    section = README.read_text().split("## One example per policy", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```yaml\n")[1:]]
+
+
+def test_every_policy_example_in_the_readme_parses():
+    examples = readme_policy_examples()
+    assert len(examples) == 9
+    for example in examples:
+        data = yaml.safe_load(example)
+        if isinstance(data, list):  # whole services
+            parse_topology({"name": "doc", "entry": data[0]["name"], "services": data})
+        else:  # a block of one service
+            parse_topology({"name": "doc", "entry": "a", "services": [{"name": "a", "calls": ["b"]},
+                                                                       {"name": "b", **data}]})
+
+
+def test_the_schema_in_the_module_docstring_parses():
+    import sandbox.mesh.topology as module
+
+    lines = module.__doc__.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("    name: "))
+    block = []
+    for line in lines[start:]:
+        if line and not line.startswith("    "):
+            break
+        block.append(line[4:])
+    topology = load_topology("\n".join(block))
+    cart = topology.service("cart")
+    assert cart.traffic.retry.attempts == 3
+    assert cart.authorization.deny[0].paths == ("/admin/*",)

@@ -48,6 +48,7 @@ def browser():
 
     # Playwright's sync API runs an event loop in this thread; the Django ORM calls made by tests
     # in the same thread are still synchronous, so allow them.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
@@ -58,6 +59,8 @@ def browser():
         )
         yield instance
         instance.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture

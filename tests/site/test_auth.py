@@ -41,3 +41,12 @@ def test_demo_accounts_command_prints_credentials_and_grants_roles(db):
     assert instructor.is_staff and not instructor.is_superuser
     assert instructor.has_perm("lessons.change_lesson")
     assert not get_user_model().objects.get(username="learner").is_staff
+
+
+def test_the_500_page_is_friendly_and_needs_no_database(rf):
+    from meshlearn.views import server_error
+
+    response = server_error(rf.get("/boom"))
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.content.decode()
+    assert "Your progress is safe" in response.content.decode()

@@ -40,6 +40,11 @@ class Question(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("admin:quizzes_question_preview", args=[self.pk])
 
+    @property
+    def quick_check_claim(self) -> str:
+        """The quick check without a closing full stop, so "= B ✓" can follow it."""
+        return self.quick_check.rstrip().rstrip(".")
+
 
 class Option(models.Model):
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="options")

@@ -1,0 +1,41 @@
+"""Plain question data exchanged by the importers, exporters and the content loader (no Django)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class OptionData:
+    text: str
+    correct: bool = False
+    feedback: str = ""  # shown when a learner picks this option: names the misconception
+
+
+@dataclass
+class StepData:
+    title: str
+    body: str
+
+
+@dataclass
+class QuestionData:
+    key: str  # stable identifier: GIFT title, content-file key
+    stem: str
+    options: list[OptionData]
+    category: str = ""  # a lesson slug (GIFT $CATEGORY)
+    steps: list[StepData] = field(default_factory=list)  # the step-by-step solution
+    quick_check: str = ""
+    common_mistakes: list[str] = field(default_factory=list)
+    general_feedback: str = ""  # free text that fits nowhere above
+    tags: list[str] = field(default_factory=list)
+    difficulty: str = "medium"
+
+
+class FormatError(Exception):
+    """A file that cannot be imported; names the line and the reason. Nothing is imported."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        self.line = line
+        self.reason = reason
+        super().__init__(f"line {line}: {reason}")

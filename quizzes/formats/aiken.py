@@ -1,0 +1,129 @@
+"""Aiken import and export: stem, lettered options and ANSWER line, without feedback (no Django).
+
+A question is its stem (one or more lines), options ``A. text`` or ``A) text`` in
+letter order, then ``ANSWER: B``; a blank line separates questions. Aiken carries no
+feedback, steps, keys or categories: import gives options with empty feedback and a key
+made from the stem; export writes only the stem, the options in their stored order with
+letters derived from that order, and the answer letter. The first line is always stem;
+after it, any line that reads like ``B. text`` is an option.
+
+Export is lossy where Aiken has no way to say something: blank lines inside a stem are
+dropped and a newline inside an option becomes a space. A stem line that would read as an
+option or an ANSWER line cannot be written and raises ValueError.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+from quizzes.formats.keys import deduplicate, key_from_stem
+from quizzes.formats.types import FormatError, OptionData, QuestionData
+
+OPTION_LINE = re.compile(r"^([A-Z])[.)][ \t]+(\S.*)$")
+ANSWER_LINE = re.compile(r"^ANSWER\s*:(.*)$")
+LETTERS = string.ascii_uppercase
+
+
+def parse_aiken(text: str) -> list[QuestionData]:
+    """All questions of an Aiken file, or FormatError at the first problem (never a partial list)."""
+    lines = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    questions: list[QuestionData] = []
+    used_keys: set[str] = set()
+    block: list[tuple[int, str]] = []
+    for number, line in enumerate([*lines, ""], start=1):
+        if line.strip():
+            block.append((number, line.strip()))
+        elif block:
+            question = _read_question(block)
+            question.key = deduplicate(question.key, used_keys)
+            used_keys.add(question.key)
+            questions.append(question)
+            block = []
+    return questions
+
+
+def _read_question(block: list[tuple[int, str]]) -> QuestionData:
+    start = block[0][0]
+    stem_lines: list[str] = []
+    options: list[str] = []
+    answer: tuple[int, str] | None = None
+    for number, line in block:
+        if answer is not None:
+            raise FormatError(number, "text after the ANSWER line; separate questions with a blank line")
+        answer_match = ANSWER_LINE.match(line)
+        if answer_match:
+            if not stem_lines:
+                raise FormatError(number, "ANSWER line with no question before it")
+            answer = (number, answer_match.group(1).strip())
+            continue
+        option_match = OPTION_LINE.match(line)
+        if option_match and stem_lines:
+            expected = LETTERS[len(options)] if len(options) < len(LETTERS) else "?"
+            if option_match.group(1) != expected:
+                raise FormatError(number, f"option letter {option_match.group(1)} out of sequence; expected {expected}")
+            options.append(option_match.group(2).strip())
+            continue
+        if options:
+            raise FormatError(number, f"expected option '{LETTERS[len(options)]}.' or 'ANSWER: <letter>' here")
+        stem_lines.append(line)
+
+    stem = "\n".join(stem_lines)
+    label = _shorten(stem)
+    if answer is None:
+        raise FormatError(start, f"question '{label}' has no 'ANSWER: <letter>' line")
+    if len(options) < 2:
+        noun = "option" if len(options) == 1 else "options"
+        raise FormatError(start, f"question '{label}' has {len(options)} {noun}; at least 2 are needed")
+    answer_line, letter = answer
+    if not re.fullmatch(r"[A-Z]", letter):
+        raise FormatError(answer_line, f"ANSWER must name one option letter, as in 'ANSWER: B' (found '{letter}')")
+    if LETTERS.index(letter) >= len(options):
+        raise FormatError(answer_line, f"ANSWER: {letter} names no option; the options are A–{LETTERS[len(options) - 1]}")
+    return QuestionData(
+        key=key_from_stem(stem),
+        stem=stem,
+        options=[OptionData(text=text, correct=LETTERS[i] == letter) for i, text in enumerate(options)],
+    )
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def export_aiken(questions: list[QuestionData]) -> str:
+    """An Aiken file of the questions (ValueError for a question Aiken cannot express)."""
+    out: list[str] = []
+    for question in questions:
+        out += _question_lines(question)
+        out.append("")
+    return "\n".join(out)
+
+
+def _question_lines(question: QuestionData) -> list[str]:
+    name = f"question '{question.key}'"
+    stem_lines = [line.strip() for line in _lines(question.stem) if line.strip()]
+    if not stem_lines:
+        raise ValueError(f"{name} has an empty stem")
+    for index, line in enumerate(stem_lines):
+        if ANSWER_LINE.match(line) or (index and OPTION_LINE.match(line)):
+            raise ValueError(f"{name}: stem line '{_shorten(line)}' would read as an Aiken option or ANSWER line")
+    if not 2 <= len(question.options) <= len(LETTERS):
+        raise ValueError(f"{name} needs between 2 and {len(LETTERS)} options for Aiken")
+    correct = [i for i, option in enumerate(question.options) if option.correct]
+    if len(correct) != 1:
+        raise ValueError(f"{name} needs exactly one correct option for Aiken")
+
+    lines = list(stem_lines)
+    for letter, option in zip(LETTERS, question.options):
+        text = " ".join(part.strip() for part in _lines(option.text) if part.strip())
+        if not text:
+            raise ValueError(f"{name} has an option with no text")
+        lines.append(f"{letter}. {text}")
+    lines.append(f"ANSWER: {LETTERS[correct[0]]}")
+    return lines
+
+
+def _lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")

@@ -1,0 +1,33 @@
+"""Stable question keys for imported questions that carry no title of their own."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+MAX_KEY_LENGTH = 60
+
+
+def key_from_stem(stem: str) -> str:
+    """A slug of the stem's words, the same for the same stem on every import.
+
+    A stem with no ASCII letters or digits (all symbols, or another script) gets a
+    short hash of its text instead, so the key is still stable.
+    """
+    ascii_text = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if len(slug) > MAX_KEY_LENGTH:
+        # Cut at a word boundary so keys stay readable.
+        slug = slug[:MAX_KEY_LENGTH].rsplit("-", 1)[0] or slug[:MAX_KEY_LENGTH]
+    if not slug:
+        slug = "question-" + hashlib.sha1(stem.encode("utf-8")).hexdigest()[:10]
+    return slug
+
+
+def deduplicate(key: str, used: set[str]) -> str:
+    """The key itself, or key-2, key-3 ... when an earlier question already has it."""
+    candidate, n = key, 2
+    while candidate in used:
+        candidate, n = f"{key}-{n}", n + 1
+    return candidate

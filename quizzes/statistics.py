@@ -118,7 +118,8 @@ def _question_stats(
     picked = [response.option_id for response, _ in answered if response.option_id is not None]
     unknown = set(picked) - set(options.option_ids)
     if unknown:
-        raise ValueError(f"question {question_id!r}: responses name options it does not have: {sorted(map(repr, unknown))}")
+        names = sorted(map(repr, unknown))
+        raise ValueError(f"question {question_id!r}: responses name options it does not have: {names}")
 
     return QuestionStats(
         question_id=question_id,

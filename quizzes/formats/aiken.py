@@ -79,7 +79,8 @@ def _read_question(block: list[tuple[int, str]]) -> QuestionData:
     if not re.fullmatch(r"[A-Z]", letter):
         raise FormatError(answer_line, f"ANSWER must name one option letter, as in 'ANSWER: B' (found '{letter}')")
     if LETTERS.index(letter) >= len(options):
-        raise FormatError(answer_line, f"ANSWER: {letter} names no option; the options are A–{LETTERS[len(options) - 1]}")
+        last = LETTERS[len(options) - 1]
+        raise FormatError(answer_line, f"ANSWER: {letter} names no option; the options are A–{last}")
     return QuestionData(
         key=key_from_stem(stem),
         stem=stem,

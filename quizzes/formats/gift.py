@@ -124,7 +124,9 @@ class _Reader:
 
         opening, closing = _find(chars, "{"), _find(chars, "}")
         if opening < 0 and closing < 0:
-            raise FormatError(start, "question has no answers: a '{...}' block is needed (descriptions are not supported)")
+            raise FormatError(
+                start, "question has no answers: a '{...}' block is needed (descriptions are not supported)"
+            )
         if opening < 0 or 0 <= closing < opening:
             raise FormatError(chars[closing].line, "'}' without an opening '{'")
         if closing < 0:
@@ -136,7 +138,9 @@ class _Reader:
         for brace in "{}":
             extra = _find(after, brace)
             if extra >= 0:
-                raise FormatError(after[extra].line, "a second answer block in one question; separate questions with a blank line")
+                raise FormatError(
+                    after[extra].line, "a second answer block in one question; separate questions with a blank line"
+                )
 
         stem_chars = chars[:opening]
         if _strip(after):

@@ -65,6 +65,11 @@ def test_escapes_are_read_as_literal_characters():
     assert question.options[0] == OptionData(text="yes # no", correct=True, feedback="fb : =")
 
 
+def test_windows_line_endings_and_byte_order_mark_are_read():
+    (question,) = parse_gift("\ufeff// c\r\n::q:: Which?\r\n{\r\n=a\r\n~b\r\n}\r\n")
+    assert (question.key, question.stem, [o.text for o in question.options]) == ("q", "Which?", ["a", "b"])
+
+
 def test_generated_keys_are_stable_and_distinct():
     text = "Same stem? {=a ~b}\n\nSame stem? {=c ~d}\n"
     assert [q.key for q in parse_gift(text)] == ["same-stem", "same-stem-2"]
@@ -138,7 +143,9 @@ def test_export_then_import_keeps_awkward_question():
     assert parse_gift(export_gift([SEED_LIKE])) == [SEED_LIKE]
 
 
-AWKWARD = st.sampled_from(list("~=#{}:\\%[]/$-—>_ \t\n") + ["::", "####", "//", "\\n", "[html]", "Step 1:", "é", "漢", "🙂"])
+AWKWARD = st.sampled_from(
+    [*"~=#{}:\\%[]/$-—>_ \t\n", "::", "####", "//", "\\n", "[html]", "Step 1:", "é", "漢", "🙂"]
+)
 # Fragments rather than single characters, so markers like '####' and 'Step 1:' turn up often.
 TEXT = st.lists(
     st.one_of(AWKWARD, st.characters(blacklist_categories=("Cs",), blacklist_characters="\r")), max_size=12

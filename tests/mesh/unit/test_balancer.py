@@ -108,3 +108,18 @@ def test_unknown_balancer_kind_is_refused():
         assert "random" in str(error)
     else:
         raise AssertionError("expected ValueError")
+
+
+def test_least_request_skips_an_ejected_endpoint_even_when_it_is_idle():
+    clock = FakeClock()
+    eps = endpoints(count=3)
+    detector = OutlierDetector(OutlierDetectionPolicy(consecutive_5xx=1, max_ejection_percent=50), clock=clock)
+    detector.record_failure(eps[0], 3)
+    upstream = ScriptedUpstream(200)
+    handler = balancer_layer(
+        upstream, balancer=LeastRequest(random.Random(2)), endpoints=lambda: eps, available=detector.available
+    )
+    for _ in range(40):
+        run(handler(request()))
+    chosen = Counter(e.port for _, e in upstream.calls)
+    assert chosen[40000] == 0 and chosen[40001] > 5 and chosen[40002] > 5

@@ -214,3 +214,24 @@ def test_an_unknown_destination_is_logged_as_404_nr():
     response = run(no_route_stack(telemetry=telemetry)(request(destination="nosuch")))
     assert (response.status, response.flags) == (404, {"NR"})
     assert telemetry.access_log()[-1].destination == "nosuch"
+
+
+def test_totals_summarise_requests_flags_and_destination_state_for_a_live_view():
+    eps = endpoints(count=2)
+    upstream = FlakyUpstream(0.0, seed=1, failing_ports={eps[0].port})
+    policy = TrafficPolicy(
+        retry=RetryPolicy(attempts=1),
+        outlier_detection=OutlierDetectionPolicy(consecutive_5xx=2, max_ejection_percent=50),
+        circuit_breaker=CircuitBreakerPolicy(max_connections=5),
+    )
+    handler, clock, telemetry = build(policy, upstream, eps=eps)
+    empty = telemetry.totals()
+    assert empty["requests"] == 0 and empty["destinations"]["b"]["circuit"] == "closed"
+    drive(handler, clock, count=10, rate=10)
+    telemetry.record_tls_failure("unknown ca")
+    totals = telemetry.totals()
+    assert totals["requests"] == 10 and totals["by_status"] == {"200": 10}
+    assert totals["destinations"]["b"] == {
+        "retries": 2, "retry_budget_exhausted": 0, "ejections": 1, "ejected_now": 1, "circuit": "closed",
+    }
+    assert totals["tls_failures"] == {"unknown ca": 1}

@@ -1,13 +1,11 @@
 """Reads lesson files (Markdown with YAML front matter) into validated specs, touching no database."""
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshlearn.content import ContentError, read_text, require_keys, split_front_matter
+from meshlearn.content import SLUG_PATTERN, ContentError, read_text, require_keys, split_front_matter
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from .content_files import parse_lesson_directory
+from .content_files import LessonSpec, parse_lesson_directory
 from .models import Lesson, LessonCompletion, LessonVisit
 from .rendering import render_markdown
 
@@ -36,7 +36,10 @@ def lesson_save(*, lesson: Lesson) -> Lesson:
 def lessons_load(*, directory: Path) -> LoadReport:
     """Load every lesson file idempotently. Every file is parsed before anything is written, and
     the writes share one transaction, so a bad file leaves the database exactly as it was."""
-    specs = parse_lesson_directory(directory)
+    return lessons_write(specs=parse_lesson_directory(directory))
+
+
+def lessons_write(*, specs: list[LessonSpec]) -> LoadReport:
     report = LoadReport()
     with transaction.atomic():
         existing = {lesson.slug: lesson for lesson in Lesson.objects.filter(slug__in=[s.slug for s in specs])}

@@ -1,8 +1,12 @@
 """Shared pieces for loading course content files: the error type and front-matter parsing."""
 
+import re
 from pathlib import Path
 
 import yaml
+
+# Lesson slugs and question keys: lowercase words joined by single hyphens.
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 class ContentError(Exception):

@@ -14,14 +14,15 @@ from django.utils.html import format_html
 from lessons.models import Lesson
 from meshlearn.content import ContentError
 
-from . import exchange, services, statistics_report
+from . import exchange, selectors, services, statistics_report
+from .formats.types import OptionData, QuestionData
 from .models import Attempt, Option, Question, Response, ReviewCard, SolutionStep
-from .selectors import ResultOption, ResultView, ShownOption, QuestionView
-from .shuffle import letter
+from .validation import question_problems
 
 
 class OptionFormSet(BaseInlineFormSet):
-    """A single-answer question needs at least two options and exactly one correct one."""
+    """The same rules as content files and imports: at least two options, exactly one correct,
+    no option letters in authored text, sizes the database can hold."""
 
     def clean(self) -> None:
         super().clean()
@@ -31,6 +32,14 @@ class OptionFormSet(BaseInlineFormSet):
         correct = sum(bool(data.get("is_correct")) for data in kept)
         if correct != 1:
             raise ValidationError(f"Mark exactly one option as correct ({correct} are marked).")
+        question = self.instance  # carries the parent form's values (saved with commit=False)
+        problems = question_problems(QuestionData(
+            key=question.key, stem=question.stem, quick_check=question.quick_check,
+            tags=list(question.tags or []), difficulty=question.difficulty,
+            options=[OptionData(text=data["text"], correct=bool(data.get("is_correct"))) for data in kept],
+        ))
+        if problems:
+            raise ValidationError(f"This question {problems[0]}.")
 
 
 class OptionInline(admin.TabularInline):
@@ -103,29 +112,13 @@ class QuestionAdmin(admin.ModelAdmin):
     # ------------------------------------------------------------------ preview
 
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """The question exactly as a learner sees it (in authoring order, letters A, B, ...), then
-        the result a learner would see after choosing the first wrong option."""
+        """The question as a learner sees it, then the result after choosing the first wrong option."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        question = get_object_or_404(Question.objects.prefetch_related("options", "steps"), pk=pk)
-        options = list(question.options.all())
-        shown = QuestionView(
-            question=question, number=1, total=1,
-            options=[ShownOption(public_id=str(o.public_id), text=o.text, letter=letter(i)) for i, o in enumerate(options)],
-        )
-        wrong = next((o for o in options if not o.is_correct), options[0] if options else None)
-        result_options = [
-            ResultOption(letter=letter(i), text=o.text, is_correct=o.is_correct, chosen=o == wrong, feedback=o.feedback)
-            for i, o in enumerate(options)
-        ]
-        result = ResultView(
-            question=question, number=1, total=1, correct=bool(wrong and wrong.is_correct), options=result_options,
-            chosen=next((o for o in result_options if o.chosen), None),
-            answer=next((o for o in result_options if o.is_correct), result_options[0]) if result_options else None,
-            finished=True,
-        )
+        question = get_object_or_404(Question, pk=pk)
+        view, result = selectors.question_preview(question_id=question.pk)
         context = {**self.admin_site.each_context(request), "title": f"Preview: {question.key}", "question": question,
-                   "view": shown, "result": result, "opts": self.model._meta}
+                   "view": view, "result": result, "opts": self.model._meta}
         return TemplateResponse(request, "admin/quizzes/question/preview.html", context)
 
     # ------------------------------------------------------------------ import / export
@@ -150,14 +143,18 @@ class QuestionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected questions as GIFT")
     def export_gift(self, request, queryset):
-        return self._export(queryset, "gift")
+        return self._export(request, queryset, "gift")
 
     @admin.action(description="Export selected questions as Aiken")
     def export_aiken(self, request, queryset):
-        return self._export(queryset, "aiken")
+        return self._export(request, queryset, "aiken")
 
-    def _export(self, queryset, file_format: str) -> HttpResponse:
-        text = exchange.questions_export(questions=queryset, file_format=file_format)
+    def _export(self, request: HttpRequest, queryset, file_format: str) -> HttpResponse | None:
+        try:
+            text = exchange.questions_export(questions=queryset, file_format=file_format)
+        except ValueError as exc:  # a question the format cannot express: say which and why
+            self.message_user(request, f"Nothing was exported. {exc}", messages.ERROR)
+            return None
         response = HttpResponse(text, content_type="text/plain; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="meshlearn-questions.{file_format}.txt"'
         return response
@@ -165,11 +162,15 @@ class QuestionAdmin(admin.ModelAdmin):
     # ------------------------------------------------------------------ statistics
 
     def statistics_index(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         lessons = Lesson.objects.all()
         context = {**self.admin_site.each_context(request), "title": "Question statistics", "lessons": lessons, "opts": self.model._meta}
         return TemplateResponse(request, "admin/quizzes/question/statistics_index.html", context)
 
     def statistics_view(self, request: HttpRequest, slug: str) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         lesson = get_object_or_404(Lesson, slug=slug)
         report = statistics_report.lesson_statistics(lesson=lesson)
         context = {**self.admin_site.each_context(request), "title": f"Statistics: {lesson.title}", "lesson": lesson,

@@ -2,15 +2,13 @@
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
-from meshlearn.content import ContentError, load_yaml, read_text, require_keys
+from meshlearn.content import SLUG_PATTERN, ContentError, load_yaml, read_text, require_keys
 
 from .formats.types import OptionData, QuestionData, StepData
 from .validation import question_problems
 
-KEY_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 QUESTION_KEYS = {"key", "stem", "options"}
 QUESTION_OPTIONAL = {"tags", "difficulty", "steps", "quick_check", "common_mistakes", "general_feedback"}
 
@@ -39,7 +37,7 @@ def _question(path: Path, index: int, raw: object, category: str) -> QuestionDat
         where = f"{where} ({raw['key']})"
     require_keys(path, raw, QUESTION_KEYS, QUESTION_OPTIONAL, where)
     key = _text(path, where, raw["key"], "key")
-    if not KEY_PATTERN.match(key):
+    if not SLUG_PATTERN.match(key):
         raise ContentError(path, f"{where}: key must be lowercase letters, digits and hyphens")
     options_raw = raw["options"]
     if not isinstance(options_raw, list):
@@ -90,18 +88,22 @@ def parse_question_file(path: Path) -> list[QuestionData]:
         raise ContentError(path, "must be a mapping with 'lesson' and 'questions'")
     require_keys(path, data, {"lesson", "questions"}, set())
     lesson = data["lesson"]
-    if not isinstance(lesson, str) or not KEY_PATTERN.match(lesson):
+    if not isinstance(lesson, str) or not SLUG_PATTERN.match(lesson):
         raise ContentError(path, "lesson must be a lesson slug")
     if not isinstance(data["questions"], list) or not data["questions"]:
         raise ContentError(path, "questions must be a non-empty list")
     return [_question(path, index, raw, lesson) for index, raw in enumerate(data["questions"])]
 
 
-def parse_question_directory(directory: Path) -> list[QuestionData]:
+def parse_question_directory(directory: Path, *, lesson_slugs: set[str]) -> list[QuestionData]:
+    """Every practice set; a file naming a lesson that does not exist is refused by name."""
     questions: list[QuestionData] = []
     seen: dict[str, str] = {}
     for path in sorted(directory.glob("*.yaml")):
-        for question in parse_question_file(path):
+        parsed = parse_question_file(path)
+        if parsed[0].category not in lesson_slugs:
+            raise ContentError(path, f"lesson {parsed[0].category!r} is not the slug of any lesson")
+        for question in parsed:
             if question.key in seen:
                 raise ContentError(path, f"question key {question.key!r} is already used in {seen[question.key]}")
             seen[question.key] = path.name

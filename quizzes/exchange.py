@@ -4,10 +4,11 @@ from collections.abc import Iterable
 
 from lessons.models import Lesson
 from lessons.services import LoadReport
-from meshlearn.content import ContentError
+from meshlearn.content import SLUG_PATTERN, ContentError
 
 from . import services
 from .formats import aiken, gift
+from .formats.keys import deduplicate, key_from_stem
 from .formats.types import FormatError, OptionData, QuestionData, StepData
 from .models import Question
 
@@ -51,4 +52,14 @@ def questions_import(*, content: bytes, file_format: str, default_lesson: Lesson
         raise ContentError(filename, str(exc)) from exc
     if not questions:
         raise ContentError(filename, "holds no questions")
+    _normalise_keys(questions)
     return services.questions_upsert(questions=questions, default_lesson=default_lesson, source=filename)
+
+
+def _normalise_keys(questions: list[QuestionData]) -> None:
+    """External GIFT titles ("Question 1 (intro)") become slug keys, so the admin can edit them."""
+    used: set[str] = set()
+    for question in questions:
+        key = question.key if SLUG_PATTERN.match(question.key) else key_from_stem(question.key)
+        question.key = deduplicate(key, used)
+        used.add(question.key)

@@ -105,7 +105,8 @@ class Attempt(models.Model):
 
 class Response(models.Model):
     attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="responses")
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="responses")
+    # PROTECT: deleting an answered question would rewrite learners' scores; unpublish it instead.
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="responses")
     option = models.ForeignKey(Option, null=True, on_delete=models.SET_NULL, related_name="responses")
     is_correct = models.BooleanField()
     # The option ids in the order this learner saw them: every letter shown is derived from it.

@@ -60,12 +60,16 @@ def attempt_get(*, attempt_id: int, user: AbstractBaseUser) -> Attempt:
     return attempt
 
 
-def answered_question_ids(*, attempt: Attempt) -> set[int]:
-    return set(Response.objects.filter(attempt=attempt).values_list("question_id", flat=True))
+def next_question_id(*, attempt: Attempt) -> int | None:
+    """The first question of the attempt not yet answered; questions deleted since are skipped."""
+    unanswered = set(
+        Question.objects.filter(pk__in=attempt.question_ids).exclude(responses__attempt=attempt).values_list("id", flat=True)
+    )
+    return next((qid for qid in attempt.question_ids if qid in unanswered), None)
 
 
-def next_question_id(*, attempt: Attempt, answered: set[int]) -> int | None:
-    return next((qid for qid in attempt.question_ids if qid not in answered), None)
+def lesson_question_count(*, lesson: Lesson) -> int:
+    return lesson.questions.filter(published=True).count()
 
 
 def _question_with_options(question_id: int) -> Question:
@@ -83,30 +87,51 @@ def question_view(*, attempt: Attempt, question_id: int) -> QuestionView:
     )
 
 
-def result_view(*, response: Response, attempt: Attempt, finished: bool) -> ResultView:
-    """The graded answer, with every letter taken from the order this learner saw."""
-    question = Question.objects.prefetch_related("options", "steps").get(pk=response.question_id)
+def _graded(
+    question: Question, order: list[int], chosen_id: int | None, *, number: int, total: int, finished: bool, correct: bool | None = None
+) -> ResultView:
     by_id = {option.id: option for option in question.options.all()}
-    # Options added after the answer go last; options removed since are skipped.
-    order = [oid for oid in response.shown_order if oid in by_id] + [oid for oid in by_id if oid not in response.shown_order]
     letters = letters_by_option(order)
     options = [
         ResultOption(
             letter=letters[oid], text=by_id[oid].text, is_correct=by_id[oid].is_correct,
-            chosen=oid == response.option_id, feedback=by_id[oid].feedback,
+            chosen=oid == chosen_id, feedback=by_id[oid].feedback,
         )
         for oid in order
     ]
+    chosen = next((option for option in options if option.chosen), None)
     return ResultView(
-        question=question,
-        number=attempt.question_ids.index(question.id) + 1,
-        total=len(attempt.question_ids),
-        correct=response.is_correct,
-        options=options,
-        chosen=next((option for option in options if option.chosen), None),
-        answer=next(option for option in options if option.is_correct),
-        finished=finished,
+        question=question, number=number, total=total, options=options,
+        correct=bool(chosen and chosen.is_correct) if correct is None else correct,
+        chosen=chosen, answer=next(option for option in options if option.is_correct), finished=finished,
     )
+
+
+def result_view(*, response: Response, attempt: Attempt, finished: bool) -> ResultView:
+    """The graded answer, with every letter taken from the order this learner saw."""
+    question = Question.objects.prefetch_related("options", "steps").get(pk=response.question_id)
+    current = [option.id for option in question.options.all()]
+    # Options added after the answer go last; options removed since are skipped.
+    order = [oid for oid in response.shown_order if oid in current] + [oid for oid in current if oid not in response.shown_order]
+    return _graded(
+        question, order, response.option_id,
+        number=attempt.question_ids.index(question.id) + 1, total=len(attempt.question_ids), finished=finished,
+        correct=response.is_correct,  # graded at submission; stays true even if the option is edited later
+    )
+
+
+def question_preview(*, question_id: int) -> tuple[QuestionView, ResultView]:
+    """For instructors: the question in authoring order, and the result after the first wrong option."""
+    question = Question.objects.prefetch_related("options", "steps").get(pk=question_id)
+    options = list(question.options.all())
+    order = [option.id for option in options]
+    letters = letters_by_option(order)
+    view = QuestionView(
+        question=question, number=1, total=1,
+        options=[ShownOption(public_id=str(o.public_id), text=o.text, letter=letters[o.id]) for o in options],
+    )
+    wrong = next((option.id for option in options if not option.is_correct), None)
+    return view, _graded(question, order, wrong, number=1, total=1, finished=True)
 
 
 @dataclass(frozen=True)
@@ -164,7 +189,10 @@ def practice_overview(*, user: AbstractBaseUser) -> dict:
     overview = {"lessons": lessons, "question_total": sum(lesson.question_count for lesson in lessons)}
     if user.is_authenticated:
         overview["missed_count"] = len(missed_question_ids(user=user))
-        overview["due_count"] = ReviewCard.objects.filter(user=user, due__lte=timezone.now()).count()
-        next_due = ReviewCard.objects.filter(user=user, due__gt=timezone.now()).order_by("due").values_list("due", flat=True).first()
+        overview["due_count"] = len(due_question_ids(user=user))
+        next_due = (
+            ReviewCard.objects.filter(user=user, due__gt=timezone.now(), question__published=True)
+            .order_by("due").values_list("due", flat=True).first()
+        )
         overview["next_due"] = next_due
     return overview

@@ -107,8 +107,10 @@ def questions_upsert(*, questions: list[QuestionData], default_lesson: Lesson | 
     return report
 
 
-def questions_load_all() -> LoadReport:
-    questions = parse_question_directory(settings.COURSE_CONTENT_DIRS["quizzes"])
+def questions_load_all(*, lesson_slugs: set[str] | None = None) -> LoadReport:
+    """Load every practice-set file; `lesson_slugs` adds lessons about to be loaded with them."""
+    known = set(Lesson.objects.values_list("slug", flat=True)) | (lesson_slugs or set())
+    questions = parse_question_directory(settings.COURSE_CONTENT_DIRS["quizzes"], lesson_slugs=known)
     return questions_upsert(questions=questions, source="quizzes/content")
 
 
@@ -148,6 +150,7 @@ def attempt_start(*, user: AbstractBaseUser, kind: str, lesson: Lesson | None = 
 class Submission:
     response: Response
     created: bool  # False when this answer had already been recorded (double click, second tab)
+    finished: bool  # True once every question of the attempt has an answer
 
 
 def _parse_option_id(raw: str) -> uuid.UUID:
@@ -165,7 +168,7 @@ def response_submit(*, attempt: Attempt, question_id: int, option_public_id: str
     public_id = _parse_option_id(option_public_id)
     recorded = Response.objects.filter(attempt=attempt, question_id=question_id).first()
     if recorded is not None:
-        return Submission(response=recorded, created=False)
+        return Submission(response=recorded, created=False, finished=_is_finished(attempt))
     options = list(Option.objects.filter(question_id=question_id))
     option = next((candidate for candidate in options if candidate.public_id == public_id), None)
     if option is None:
@@ -173,28 +176,48 @@ def response_submit(*, attempt: Attempt, question_id: int, option_public_id: str
     shown = shuffled_order([candidate.id for candidate in options], seed=attempt.shuffle_seed, question_id=question_id)
     try:
         with transaction.atomic():
+            # Lock the attempt so two last answers arriving together cannot both miss the finish.
+            Attempt.objects.select_for_update().filter(pk=attempt.pk).values_list("pk").first()
             response = Response.objects.create(
                 attempt=attempt, question_id=question_id, option=option, is_correct=option.is_correct, shown_order=shown
             )
+            finished = _finish_if_complete(attempt)
             _review_update(user_id=attempt.user_id, question_id=question_id, correct=option.is_correct)
-            if len(attempt.question_ids) == Response.objects.filter(attempt=attempt).count():
-                Attempt.objects.filter(pk=attempt.pk).update(finished_at=timezone.now())
-    except IntegrityError:  # the same answer arrived twice at once: keep the first
-        return Submission(response=Response.objects.get(attempt=attempt, question_id=question_id), created=False)
-    return Submission(response=response, created=True)
+    except IntegrityError:  # the same question was answered in this attempt a moment ago: keep that answer
+        recorded = Response.objects.filter(attempt=attempt, question_id=question_id).first()
+        if recorded is None:
+            raise
+        return Submission(response=recorded, created=False, finished=_is_finished(attempt))
+    return Submission(response=response, created=True, finished=finished)
+
+
+def _is_finished(attempt: Attempt) -> bool:
+    return Attempt.objects.filter(pk=attempt.pk, finished_at__isnull=False).exists()
+
+
+def _finish_if_complete(attempt: Attempt) -> bool:
+    """Finished when every question that still exists has an answer in this attempt."""
+    remaining = Question.objects.filter(pk__in=attempt.question_ids).exclude(responses__attempt=attempt).exists()
+    if not remaining:
+        Attempt.objects.filter(pk=attempt.pk).update(finished_at=timezone.now())
+    return not remaining
 
 
 def _review_update(*, user_id: int, question_id: int, correct: bool) -> None:
-    """Missed questions enter the review queue; every later answer reschedules them."""
-    card = ReviewCard.objects.select_for_update().filter(user_id=user_id, question_id=question_id).first()
-    if card is None and correct:
-        return  # a question never missed needs no review
+    """Missed questions enter the review queue; every later answer reschedules them.
+    Runs inside the submission's transaction."""
     now = timezone.now()
-    state = card.state if card else review.new_state()
-    state, due = review.review(state, correct=correct, now=now)
+    card = ReviewCard.objects.select_for_update().filter(user_id=user_id, question_id=question_id).first()
     if card is None:
-        ReviewCard.objects.create(user_id=user_id, question_id=question_id, state=state, due=due, lapses=1)
-    else:
-        card.state, card.due = state, due
-        card.lapses += 0 if correct else 1
-        card.save(update_fields=["state", "due", "lapses", "updated_at"])
+        if correct:
+            return  # a question never missed needs no review
+        state, due = review.review(review.new_state(), correct=False, now=now)
+        # get_or_create absorbs another tab creating the same card a moment earlier
+        card, created = ReviewCard.objects.get_or_create(
+            user_id=user_id, question_id=question_id, defaults={"state": state, "due": due, "lapses": 1}
+        )
+        if created:
+            return
+    card.state, card.due = review.review(card.state, correct=correct, now=now)
+    card.lapses += 0 if correct else 1
+    card.save(update_fields=["state", "due", "lapses", "updated_at"])

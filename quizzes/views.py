@@ -1,5 +1,7 @@
 """Practice pages: one question at a time with htmx (plain forms work too), scores and history."""
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -12,6 +14,8 @@ from lessons import selectors as lesson_selectors
 from . import selectors, services
 from .models import Attempt
 
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
+
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
@@ -22,7 +26,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def lesson_practice(request: HttpRequest, slug: str) -> HttpResponse:
     lesson = lesson_selectors.lesson_get(slug=slug)
-    count = lesson.questions.filter(published=True).count()
+    count = selectors.lesson_question_count(lesson=lesson)
     return render(request, "quizzes/lesson.html", {"nav": "practice", "lesson": lesson, "question_count": count})
 
 
@@ -34,7 +38,10 @@ def attempt_start(request: HttpRequest) -> HttpResponse:
         return HttpResponse("Unknown kind of practice. Choose one of the buttons on the practice page.", status=400)
     lesson = None
     if kind == Attempt.Kind.LESSON:
-        lesson = lesson_selectors.lesson_get(slug=request.POST.get("lesson", ""))
+        slug = request.POST.get("lesson", "")
+        if not SLUG.fullmatch(slug):
+            return HttpResponse("The practice form named no lesson. Start from a lesson's practice page.", status=400)
+        lesson = lesson_selectors.lesson_get(slug=slug)
     try:
         attempt = services.attempt_start(user=request.user, kind=kind, lesson=lesson)
     except services.NothingToPractise as exc:
@@ -47,7 +54,7 @@ def attempt_start(request: HttpRequest) -> HttpResponse:
 @require_GET
 def attempt_detail(request: HttpRequest, attempt_id: int) -> HttpResponse:
     attempt = selectors.attempt_get(attempt_id=attempt_id, user=request.user)
-    question_id = selectors.next_question_id(attempt=attempt, answered=selectors.answered_question_ids(attempt=attempt))
+    question_id = selectors.next_question_id(attempt=attempt)
     if question_id is None:
         return render(request, "quizzes/summary.html", {"nav": "practice", "summary": selectors.attempt_summary(attempt=attempt)})
     view = selectors.question_view(attempt=attempt, question_id=question_id)
@@ -61,27 +68,26 @@ def attempt_answer(request: HttpRequest, attempt_id: int) -> HttpResponse:
     try:
         question_id = int(request.POST.get("question", ""))
     except ValueError:
-        return _bad_answer(request, "The form did not say which question you answered. Reload the page and try again.")
+        return _bad_answer(request, "The form did not say which question you answered. Reload the page and try again.", attempt)
     if not request.POST.get("option"):
-        return _bad_answer(request, "Pick one of the options before checking your answer.")
+        return _bad_answer(request, "Pick one of the options before checking your answer.", attempt)
     try:
         submission = services.response_submit(attempt=attempt, question_id=question_id, option_public_id=request.POST["option"])
     except services.InvalidAnswer as exc:
-        return _bad_answer(request, str(exc))
-    attempt.refresh_from_db(fields=["finished_at"])
-    result = selectors.result_view(response=submission.response, attempt=attempt, finished=attempt.finished_at is not None)
+        return _bad_answer(request, str(exc), attempt)
+    result = selectors.result_view(response=submission.response, attempt=attempt, finished=submission.finished)
     context = {"nav": "practice", "attempt": attempt, "result": result}
     if request.htmx:
         return render(request, "quizzes/attempt.html#result", context)
     return render(request, "quizzes/attempt.html", context)
 
 
-def _bad_answer(request: HttpRequest, message: str) -> HttpResponse:
+def _bad_answer(request: HttpRequest, message: str, attempt: Attempt) -> HttpResponse:
     """400 with a message that says what to do; htmx swaps it into the form's error slot."""
     if request.htmx:
         response = render(request, "quizzes/attempt.html#answer-error", {"message": message}, status=400)
         return reswap(retarget(response, "#answer-error"), "outerHTML")
-    return render(request, "quizzes/answer_error.html", {"nav": "practice", "message": message}, status=400)
+    return render(request, "quizzes/answer_error.html", {"nav": "practice", "message": message, "attempt": attempt}, status=400)
 
 
 @login_required

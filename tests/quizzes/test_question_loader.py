@@ -84,5 +84,5 @@ def test_a_question_naming_an_unknown_lesson_is_refused(tmp_path, settings, db):
         "lesson: no-such-lesson\nquestions:\n  - key: q\n    stem: S\n    options:\n"
         "      - text: a\n        correct: true\n      - text: b\n", encoding="utf-8")
     settings.COURSE_CONTENT_DIRS = {**settings.COURSE_CONTENT_DIRS, "quizzes": tmp_path}
-    with pytest.raises(ContentError, match="category 'no-such-lesson' is not a lesson slug"):
+    with pytest.raises(ContentError, match=r"^a\.yaml: lesson 'no-such-lesson' is not the slug of any lesson$"):
         questions_load_all()

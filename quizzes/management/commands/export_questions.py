@@ -1,6 +1,6 @@
 """Export questions as GIFT or Aiken, all of them or one lesson's."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from quizzes.exchange import questions_export
 from quizzes.models import Question
@@ -17,4 +17,8 @@ class Command(BaseCommand):
         questions = Question.objects.all()
         if lesson:
             questions = questions.filter(lesson__slug=lesson)
-        self.stdout.write(questions_export(questions=questions, file_format=format), ending="")
+        try:
+            text = questions_export(questions=questions, file_format=format)
+        except ValueError as exc:
+            raise CommandError(f"Nothing was exported. {exc}") from exc
+        self.stdout.write(text, ending="")

@@ -2,8 +2,11 @@
 
 import markdown
 import nh3
+from markdown.extensions.toc import slugify
 
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "toc", "attr_list", "admonition", "sane_lists", "def_list"]
+# Heading ids get a prefix so a heading such as "Main" cannot take over the page's own #main.
+MARKDOWN_CONFIG = {"toc": {"slugify": lambda value, separator: "s-" + slugify(value, separator)}}
 
 SVG_TAGS = {
     "svg", "g", "rect", "circle", "ellipse", "line", "polyline", "polygon", "path",
@@ -44,4 +47,5 @@ def sanitise_html(html: str) -> str:
 
 
 def render_markdown(text: str) -> str:
-    return sanitise_html(markdown.markdown(text, extensions=MARKDOWN_EXTENSIONS, output_format="html"))
+    html = markdown.markdown(text, extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG, output_format="html")
+    return sanitise_html(html)

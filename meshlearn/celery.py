@@ -4,7 +4,8 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meshlearn.settings.dev")
+# Like wsgi.py: a worker started without DJANGO_SETTINGS_MODULE must not run with dev settings.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meshlearn.settings.production")
 
 app = Celery("meshlearn")
 app.config_from_object("django.conf:settings", namespace="CELERY")

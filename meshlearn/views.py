@@ -1,5 +1,8 @@
 """Site-wide views: health, sign-up and the friendly error pages."""
 
+import logging
+
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -10,17 +13,20 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from . import health
 
+logger = logging.getLogger(__name__)
+
 
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": health.database_ok(), "redis": health.redis_ok()}
     failed = [name for name, (ok, _) in checks.items() if not ok]
-    body = {
-        "status": "ok" if not failed else "unavailable",
-        "failed": failed,
-        "checks": {name: detail for name, (_, detail) in checks.items()},
-    }
+    body = {"status": "ok" if not failed else "unavailable", "failed": failed}
+    for name, (ok, detail) in checks.items():
+        if not ok:
+            logger.warning("healthz: %s is down: %s", name, detail)
+    if settings.DEBUG:  # error texts name hosts and users: only for developers
+        body["checks"] = {name: detail for name, (_, detail) in checks.items()}
     return JsonResponse(body, status=503 if failed else 200)
 
 
@@ -33,7 +39,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = form.save()
         login(request, user)
         next_url = request.GET.get("next", "")
-        if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
             return redirect(next_url)
         return redirect("lessons:course")
     return render(request, "registration/signup.html", {"form": form})

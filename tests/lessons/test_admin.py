@@ -47,7 +47,7 @@ def test_instructor_can_reorder_from_the_list(client, instructor):
 def test_admin_preview_shows_the_rendered_body(client, instructor, lesson):
     client.force_login(instructor)
     html = client.get(reverse("admin:lessons_lesson_change", args=[lesson.pk])).content.decode()
-    assert '<div class="lesson-preview"><h2 id="section">Section</h2>' in html
+    assert '<div class="lesson-preview"><h2 id="s-section">Section</h2>' in html
 
 
 def test_learners_cannot_enter_the_admin(client, learner):

@@ -40,3 +40,9 @@ def test_tables_admonitions_and_inline_svg_survive():
 def test_style_attributes_and_iframes_are_removed():
     html = render_markdown('<p style="background:url(http://evil)">x</p><iframe src="http://evil"></iframe>')
     assert "style=" not in html and "iframe" not in html
+
+
+def test_heading_ids_cannot_collide_with_the_pages_own_ids():
+    html = render_markdown("## Main\n\n## Completion\n")
+    assert 'id="main"' not in html and 'id="completion"' not in html
+    assert '<h2 id="s-main">Main</h2>' in html

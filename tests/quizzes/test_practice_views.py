@@ -22,14 +22,12 @@ def answer(client, attempt, question_id, option, **headers):
 def test_the_question_page_carries_no_trace_of_the_answer(client, learner, attempt):
     client.force_login(learner)
     html = client.get(attempt.get_absolute_url()).content.decode()
-    question_id = attempt.question_ids[0]
     assert "Check answer" in html
     assert "correct" not in html.lower()  # no flag, class, data attribute or comment
     assert "Feedback for:" not in html and "Recall the role" not in html and "Thinking the app retries" not in html
     # option values are random UUIDs, not database ids that could reveal authoring order
     values = re.findall(r'name="option" value="([^"]+)"', html)
     assert len(values) == 4 and all(re.fullmatch(r"[0-9a-f-]{36}", value) for value in values)
-    assert str(correct_option(question_id).pk) not in values
 
 
 def test_options_appear_in_the_attempts_shuffled_order(client, learner, attempt):
@@ -169,3 +167,21 @@ def test_submission_uses_a_constant_number_of_queries(client, learner, practice_
     # anything left, finish, review card (select, savepoint, insert, release); question + options + steps
     with django_assert_num_queries(19):
         answer(client, attempt, question.pk, chosen, HTTP_HX_REQUEST="true")
+
+
+def test_every_letter_on_the_result_matches_the_question_page(client, learner, attempt):
+    """For each question: the letter beside every option before answering is the letter the
+    result page gives that option, the chosen one and the final answer included."""
+    client.force_login(learner)
+    option_pattern = re.compile(r'value="([0-9a-f-]{36})"[^>]*>\s*<span class="option-letter"[^>]*>([A-D])</span>\s*<span class="option-text">([^<]+)</span>')
+    for question_id in attempt.question_ids:
+        page = client.get(attempt.get_absolute_url()).content.decode()
+        seen = {text.strip(): (public_id, letter) for public_id, letter, text in option_pattern.findall(page)}
+        assert len(seen) == 4
+        chosen_text = wrong_option(question_id).text
+        result = answer(client, attempt, question_id, seen[chosen_text][0], HTTP_HX_REQUEST="true").content.decode()
+        for text, (_, letter) in seen.items():
+            assert re.search(rf'<span class="option-letter"[^>]*>{letter}</span>\s*<span class="option-text">{re.escape(text)}', result)
+        assert f"About your answer ({seen[chosen_text][1]})" in result
+        right = correct_option(question_id).text
+        assert f"→ Option {seen[right][1]}" in result

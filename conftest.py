@@ -39,9 +39,12 @@ def course(db):
     call_command("load_course", verbosity=0)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by Playwright (no browser download: we pass the executable)."""
+    """Debian's Chromium driven by Playwright (no browser download: we pass the executable).
+
+    Module scope: Playwright's sync API keeps an event loop running in this thread while it is
+    open, which would break later tests that call asyncio.run (the mesh engine's)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: run bin/test, which installs Debian's chromium package.")
     from playwright.sync_api import sync_playwright
@@ -80,3 +83,8 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: the fast suites report first, and no Playwright loop outlives them."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

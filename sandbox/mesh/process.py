@@ -73,7 +73,7 @@ def run_component(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         if os.environ.get("MESH_PARENT_PID"):
-            asyncio.create_task(_stdin_closed(stop))
+            watcher = asyncio.create_task(_stdin_closed(stop))  # noqa: F841 - held so it is not collected
         await main(stop)
 
     asyncio.run(runner())

@@ -63,7 +63,7 @@ class Sidecar:
         self.app_port = app_port
         self.control_port = control_port
         self.rng = random.Random(seed)
-        self.telemetry = SidecarTelemetry(f"{service}-{replica}")
+        self.telemetry = SidecarTelemetry(service)
         self.applied: Applied | None = None
         self.last_nack: dict | None = None
         self.ports: dict[str, int] = {}
@@ -72,6 +72,7 @@ class Sidecar:
         self._inbound_sock: socket.socket | None = None
         self._inbound_writers: set[asyncio.StreamWriter] = set()
         self._tasks: list[asyncio.Task] = []
+        self._conn_tasks: set[asyncio.Task] = set()
         self._upstream_pools: dict[tuple, http1.ConnectionPool] = {}
         self._app_pool = http1.ConnectionPool("127.0.0.1", app_port)
         self._control_writer: asyncio.StreamWriter | None = None
@@ -98,6 +99,9 @@ class Sidecar:
             self._inbound_sock.close()
         for writer in list(self._inbound_writers):
             writer.transport.abort()
+        for task in list(self._conn_tasks):
+            task.cancel()
+        await asyncio.gather(*self._conn_tasks, return_exceptions=True)
         await self._outbound_server.stop()
         await self._admin_server.stop()
         for pool in self._upstream_pools.values():
@@ -256,7 +260,7 @@ class Sidecar:
             return await pool.request(request, endpoint.service)
         except http1.TlsConnectError as exc:
             reason = tls.classify_handshake_error(exc.original, side="client")
-            self.telemetry.record_tls_failure(reason)
+            self.telemetry.record_tls_failure(reason, direction="outbound", peer=endpoint.service)
             raise UpstreamError("UF", f"TLS error: {tls.describe_handshake_error(exc.original)}",
                                 "connect-failure") from exc
 
@@ -268,7 +272,10 @@ class Sidecar:
             conn, _addr = await loop.sock_accept(self._inbound_sock)
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            asyncio.create_task(self._inbound_connection(conn))
+            task = asyncio.create_task(self._inbound_connection(conn))
+            # The loop only keeps weak references to tasks: hold them, or a connection can vanish mid-request.
+            self._conn_tasks.add(task)
+            task.add_done_callback(self._conn_tasks.discard)
 
     async def _peek(self, conn: socket.socket) -> bytes:
         loop = asyncio.get_running_loop()
@@ -342,8 +349,8 @@ class Sidecar:
             self._handshake_failed(tls.classify_handshake_error(exc, side="server"),
                                    tls.describe_handshake_error(exc, side="server"))
 
-    def _handshake_failed(self, reason: str, detail: str) -> None:
-        self.telemetry.record_tls_failure(reason, detail=detail)
+    def _handshake_failed(self, reason: str, detail: str, peer: str = "") -> None:
+        self.telemetry.record_tls_failure(reason, direction="inbound", peer=peer)
 
     async def _forward_to_app(self, request: Request) -> Response:
         if request.source_identity:
@@ -362,7 +369,7 @@ class Sidecar:
             return Response(200, {"content-type": "text/plain; version=0.0.4; charset=utf-8"},
                             self.telemetry.render_prometheus().encode())
         if path == "/access-log":
-            return Response(200, {"content-type": "application/x-ndjson"}, self.telemetry.access_log_json().encode())
+            return Response(200, {"content-type": "application/x-ndjson"}, "".join(json.dumps(r.as_dict()) + "\n" for r in self.telemetry.access_log()).encode())
         if path == "/ready":
             ok = self.applied is not None
             return Response(200 if ok else 503, body=b"ready\n" if ok else b"waiting for config\n")
@@ -378,7 +385,7 @@ class Sidecar:
             }
             return Response(200, {"content-type": "application/json"}, json.dumps(state).encode())
         if path == "/stats":
-            return Response(200, {"content-type": "application/json"}, json.dumps(self.telemetry.summary()).encode())
+            return Response(200, {"content-type": "application/json"}, json.dumps(self.telemetry.totals()).encode())
         if path == "/app-port" and request.method == "POST":
             self.set_app_port(int(json.loads(request.body)["port"]))
             return Response(200, body=b"ok\n")

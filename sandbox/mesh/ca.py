@@ -313,8 +313,9 @@ class CertificateAuthority:
 
 
 def foreign_ca(trust_domain: str, *, clock: WallClock = time.time) -> CertificateAuthority:
-    """A fresh, unrelated CA (its own key) that claims the same trust domain."""
-    return CertificateAuthority.create(trust_domain, clock=clock, organization="Foreign CA")
+    """A fresh, unrelated CA with its own key but the very same name and trust domain, like a
+    second cluster set up with the defaults: only the signature tells them apart."""
+    return CertificateAuthority.create(trust_domain, clock=clock)
 
 
 class CertificateRejected(ValueError):

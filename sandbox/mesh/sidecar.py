@@ -24,7 +24,7 @@ from sandbox.mesh.ca import WorkloadCertificate
 from sandbox.mesh.meshconfig import ConfigError, Destination, SidecarConfig, sidecar_config_from_dict
 from sandbox.mesh.model import Endpoint, Request, Response, TrafficPolicy, UpstreamError
 from sandbox.mesh.process import announce, bind_listener, run_component
-from sandbox.mesh.stack import inbound_stack, outbound_stack
+from sandbox.mesh.stack import DestinationState, inbound_stack, no_route_stack, outbound_stack
 from sandbox.mesh.telemetry import SidecarTelemetry
 
 HANDSHAKE_TIMEOUT = 5.0
@@ -74,6 +74,8 @@ class Sidecar:
         self._tasks: list[asyncio.Task] = []
         self._conn_tasks: set[asyncio.Task] = set()
         self._upstream_pools: dict[tuple, http1.ConnectionPool] = {}
+        self._dest_states: dict[str, DestinationState] = {}
+        self._no_route = no_route_stack(telemetry=self.telemetry)
         self._app_pool = http1.ConnectionPool("127.0.0.1", app_port)
         self._control_writer: asyncio.StreamWriter | None = None
         self._last_renew = 0.0
@@ -133,7 +135,7 @@ class Sidecar:
         for name, dest in config.destinations.items():
             kept = previous.get(name)
             if kept is not None and kept[0] == dest.traffic:
-                outbound[name] = kept  # same policy: keep its breaker, budget and ejection state
+                outbound[name] = kept
             else:
                 outbound[name] = (dest.traffic, self._make_outbound(name, dest.traffic))
         inbound = inbound_stack(authorization=config.authorization, forward=self._forward_to_app,
@@ -144,11 +146,17 @@ class Sidecar:
         def endpoints() -> list[Endpoint]:
             applied = self.applied
             dest = applied.config.destinations.get(name) if applied else None
-            return list(dest.endpoints) if dest else []
+            if dest is None:
+                raise LookupError(name)
+            return dest.endpoints
 
+        # One state per destination survives rebuilds: a policy push keeps breaker, budget and ejections.
+        state = self._dest_states.get(name)
+        if state is None:
+            state = self._dest_states[name] = DestinationState(name)
         return outbound_stack(
             policy=policy, endpoints=endpoints, send=self._send_upstream, clock=time.monotonic,
-            sleep=asyncio.sleep, rng=self.rng, telemetry=self.telemetry,
+            sleep=asyncio.sleep, rng=self.rng, telemetry=self.telemetry, destination=name, state=state,
         )
 
     def apply(self, doc: dict) -> tuple[bool, str]:
@@ -224,9 +232,8 @@ class Sidecar:
         if applied is None:
             return Response(503, body=b"sidecar has no configuration yet\n", flags={"NR"})
         entry = applied.outbound.get(destination)
-        if entry is None:
-            entry = (TrafficPolicy(), self._make_outbound(destination, TrafficPolicy()))
-        response = await entry[1](request)
+        handler = entry[1] if entry is not None else self._no_route
+        response = await handler(request)
         if response.flags:
             response.headers["x-mesh-flags"] = ",".join(sorted(response.flags))
         return response

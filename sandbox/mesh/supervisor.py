@@ -210,7 +210,9 @@ class ProcessMesh(MeshBase):
 
     async def _spawn(self, child: Child) -> dict:
         log = open(os.path.join(self.log_dir, f"{child.kind}-{child.service}-{child.replica}.log"), "ab")
-        group = {"start_new_session": True} if self.pgid is None else {"process_group": self.pgid}
+        # The first child leads a new process group (process_group=0) and the others join it. A new
+        # *session* would not do: a process may only join a group of its own session.
+        group = {"process_group": 0 if self.pgid is None else self.pgid}
         try:
             child.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", f"sandbox.mesh.{child.kind}", *child.argv,

@@ -52,7 +52,8 @@ class ServiceApp:
         self.calls = tuple(calls)
         self.outbound_port = outbound_port  # our sidecar's outbound listener
         self.direct = dict(direct or {})  # without a sidecar: service -> app/inbound ports to call directly
-        self.rng = random.Random(seed)
+        # Seeded per replica by default so an experiment's error pattern is reproducible.
+        self.rng = random.Random(seed if seed is not None else f"{name}-{replica}")
         self.counts: dict[int, int] = {}
         self.server = http1.HttpServer(self._handle)
         self.port = 0

@@ -172,6 +172,12 @@ class Sidecar:
             for pool in self._upstream_pools.values():
                 pool.close()
             self._upstream_pools.clear()
+        if old is not None and (old.config.certificate != applied.config.certificate
+                                or old.config.mtls_mode != applied.config.mtls_mode):
+            # Peers must handshake again to meet the new certificate or mode now, not whenever
+            # their keep-alive connections happen to close.
+            for writer in list(self._inbound_writers):
+                writer.transport.abort()
         self.ready.set()
         return True, ""
 

@@ -54,10 +54,10 @@ async def running_mesh(path: Path, **options):
         await mesh.stop()
 
 
-async def call_entry(mesh, count: int = 1, *, path: str = "/") -> list[http1.Response]:
+async def call_entry(mesh, count: int = 1, *, path: str = "/", plaintext: bool = False) -> list[http1.Response]:
     """`count` sequential requests to the entry service's inbound, as the mesh's load generator does
-    (mTLS with a mesh-issued `loadgen` certificate). A failed connection shows as status 0."""
-    context = await mesh.entry_ssl_context()
+    (mTLS with a mesh-issued `loadgen` certificate, or plain HTTP). A failed connection shows as status 0."""
+    context = None if plaintext else await mesh.entry_ssl_context()
     pool = http1.ConnectionPool("127.0.0.1", mesh.entry_ports()[0], ssl_context=context)
     responses = []
     try:

@@ -85,9 +85,10 @@ class _HasPeerCert(Protocol):
 def _pem_files(cert: WorkloadCertificate) -> Iterator[tuple[str, str]]:
     """Expose the certificate and key as file paths, which is all `ssl` can load them from.
 
-    On Linux an anonymous memory file keeps the private key off the disk entirely.
+    On Linux an anonymous memory file keeps the private key off the disk entirely; elsewhere
+    (or without /proc) a private temporary directory that is removed at once.
     """
-    if hasattr(os, "memfd_create"):
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
         fds = [os.memfd_create("mesh-cert"), os.memfd_create("mesh-key")]
         try:
             for fd, data in zip(fds, (cert.cert_pem, cert.key_pem)):

@@ -5,7 +5,7 @@ Durations are written "250ms", "2s", "1.5s", "1m" or as a plain number of second
 Percentages are numbers from 0 to 100; rates are fractions from 0 to 1.
 
     name: shop                      # *required*, lower-case letters, digits, '-'
-    entry: frontend                 # *required*, the service the load generator calls
+    entry: cart                     # *required*, the service the load generator calls
     trust_domain: meshlearn.local   # SPIFFE trust domain of every certificate
     namespace: default              # the <ns> in spiffe://<trust-domain>/ns/<ns>/sa/<service>
     services:                       # *required*, 1 to 16 services, at most 24 replicas in all

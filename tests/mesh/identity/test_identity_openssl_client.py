@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import ssl
@@ -36,16 +37,21 @@ class StrictGreeter:
                 return  # timed out or closed by stop()
             conn.settimeout(5)
             try:
-                with self.context.wrap_socket(conn, server_side=True) as tls:
-                    peer = peer_spiffe_id(tls)
-                    tls.recv(64)
-                    tls.sendall(f"hello {peer}\n".encode())
-                    self.outcomes.append(f"ok {peer}")
-                    tls.unwrap()  # send close_notify so the client sees a clean end
+                tls = self.context.wrap_socket(conn, server_side=True)
             except (ssl.SSLError, OSError) as exc:
                 self.outcomes.append(classify_handshake_error(exc, side="server"))
-            finally:
                 conn.close()
+                continue
+            with tls:
+                peer = peer_spiffe_id(tls)
+                try:
+                    tls.recv(64)
+                    tls.sendall(f"hello {peer}\n".encode())
+                    with contextlib.suppress(ssl.SSLError, OSError):
+                        tls.unwrap()  # close_notify, so the client sees a clean end
+                    self.outcomes.append(f"ok {peer}")
+                except (ssl.SSLError, OSError) as exc:
+                    self.outcomes.append(f"failed after handshake: {exc}")
 
     def __enter__(self) -> StrictGreeter:
         self.thread.start()

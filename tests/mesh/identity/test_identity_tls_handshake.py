@@ -250,3 +250,10 @@ def test_looks_like_tls_on_a_real_client_hello(ca, client_cert):
         tls_client.close()
         server_sock.close()
     assert looks_like_tls(first)
+
+
+def test_contexts_load_without_memfd_too(ca, server_cert, client_cert, monkeypatch):
+    # Off Linux there is no memfd_create: the key goes through a private temporary file.
+    monkeypatch.delattr("os.memfd_create")
+    result = run_handshake(root_pem=ca.root_pem, server_cert=server_cert, client_cert=client_cert)
+    assert result.peer_seen_by_server == CLIENT_ID and result.reply == b"pong"

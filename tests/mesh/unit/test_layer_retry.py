@@ -189,3 +189,27 @@ def test_no_retry_layer_when_attempts_is_zero():
     same = retry_layer(inner, RetryPolicy(attempts=0), budget=RetryBudget(clock=FakeClock()),
                        sleep=FakeSleep(FakeClock()), rng=random.Random())
     assert same is inner
+
+
+def test_windowed_counter_counts_what_happened_within_its_window():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from sandbox.mesh.layers.retry import WindowedCounter
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.floats(min_value=0.0, max_value=3.0), min_size=1, max_size=60))
+    def check(gaps):
+        clock = FakeClock(0.0)
+        counter = WindowedCounter(window=10.0, slices=10, clock=clock)
+        times = []
+        for gap in gaps:
+            clock.advance(gap)
+            counter.add()
+            times.append(clock.now)
+            now = clock.now
+            # Bucketed: everything from the last 9 s is counted, nothing older than 10 s is.
+            assert sum(1 for t in times if now - t < 9.0) <= counter.total()
+            assert counter.total() <= sum(1 for t in times if now - t < 10.0 + 1e-9)
+
+    check()

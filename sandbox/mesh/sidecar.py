@@ -79,6 +79,7 @@ class Sidecar:
         self._app_pool = http1.ConnectionPool("127.0.0.1", app_port)
         self._control_writer: asyncio.StreamWriter | None = None
         self._last_renew = 0.0
+        self._cert_received = 0.0
         self.ready = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
@@ -167,6 +168,9 @@ class Sidecar:
             return False, str(exc)
         old = self.applied
         self.applied = applied
+        if old is None or old.config.certificate != applied.config.certificate:
+            self._cert_received = time.time()
+            self._last_renew = 0.0
         if old is not None and old.config.certificate != applied.config.certificate:
             # New identity: connections made with the old certificate must not be reused.
             for pool in self._upstream_pools.values():
@@ -212,18 +216,18 @@ class Sidecar:
             await asyncio.sleep(delay)
 
     async def _rotation_loop(self) -> None:
-        """Ask for a fresh certificate once half its lifetime has passed (as Istio does)."""
+        """Ask for a fresh certificate once half of its remaining validity (at receipt) has passed,
+        as Istio rotates at half-life; ask again if no new one came within RENEW_RETRY_SECONDS."""
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.25)
             applied = self.applied
             if applied is None or self._control_writer is None:
                 continue
-            cert = applied.config.certificate
-            not_after, not_before = cert.get("not_after"), cert.get("not_before")
-            if not_after is None or not_before is None:
+            not_after = applied.config.certificate.get("not_after")
+            if not_after is None:
                 continue
             now = time.time()
-            due = now >= not_before + (not_after - not_before) * 0.5
+            due = now >= self._cert_received + (float(not_after) - self._cert_received) * 0.5
             if due and now - self._last_renew >= RENEW_RETRY_SECONDS:
                 self._last_renew = now
                 self._control_writer.write(b'{"type": "renew"}\n')

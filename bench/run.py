@@ -58,20 +58,25 @@ http {{
     uwsgi_temp_path {prefix}/uwsgi;
     scgi_temp_path {prefix}/scgi;
     keepalive_requests 1000000;
-    upstream origin {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
+{body}
+}}
+"""
+UPSTREAM_BODY = """\
     server {{
-        listen 127.0.0.1:{upstream_port};
+        listen 127.0.0.1:{port};
         location / {{ return 200 "ok\\n"; }}
     }}
+"""
+PROXY_BODY = """\
+    upstream origin {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
     server {{
-        listen 127.0.0.1:{proxy_port};
+        listen 127.0.0.1:{port};
         location / {{
             proxy_pass http://origin;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
     }}
-}}
 """
 
 
@@ -84,22 +89,27 @@ def free_port() -> int:
 
 
 class Nginx:
-    """nginx under a temporary prefix as the upstream (return 200) and as a keep-alive reverse proxy."""
+    """One nginx (one worker) under a temporary prefix: the upstream (`return 200`), or a keep-alive
+    reverse proxy to it. Two separate instances, so the proxy's worker does only proxying, as the
+    sidecar process does."""
 
-    def __init__(self) -> None:
+    def __init__(self, upstream_port: int | None = None) -> None:
         self.prefix = tempfile.mkdtemp(prefix="bench-nginx-")
-        self.upstream_port = free_port()
-        self.proxy_port = free_port()
+        self.port = free_port()
+        self.upstream_port = upstream_port
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "Nginx":
         conf = Path(self.prefix) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(prefix=self.prefix, upstream_port=self.upstream_port,
-                                          proxy_port=self.proxy_port))
+        if self.upstream_port is None:
+            body = UPSTREAM_BODY.format(port=self.port)
+        else:
+            body = PROXY_BODY.format(port=self.port, upstream_port=self.upstream_port)
+        conf.write_text(NGINX_CONF.format(prefix=self.prefix, body=body))
         self.process = subprocess.Popen([NGINX, "-p", self.prefix, "-c", str(conf)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not _listening(self.proxy_port):
+        while time.monotonic() < deadline and not _listening(self.port):
             time.sleep(0.05)
         return self
 
@@ -155,7 +165,7 @@ def rss_mb(pid: int) -> float:
 def profile(pid: int, seconds: float, load) -> list[tuple[str, float]]:
     """py-spy samples of `pid` while `load()` runs; returns the top functions by own time."""
     raw = Path(tempfile.mkstemp(suffix=".txt")[1])
-    spy = subprocess.Popen(["py-spy", "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200",
+    spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200",
                             "--format", "raw", "-o", str(raw), "--nonblocking"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     load()
@@ -187,12 +197,12 @@ async def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-mesh-"))
     topo_path = workdir / "bench.yaml"
     topo_path.write_text(BENCH_TOPOLOGY)
-    with Nginx() as nginx:
+    with Nginx() as origin, Nginx(upstream_port=origin.port) as proxy:
         mesh = ProcessMesh(load_topology(topo_path), topo_path)
         await mesh.start()
         try:
             # The "up" service is the nginx upstream: point the mesh's endpoint for it there.
-            await mesh.operate("register_endpoint", service="up", replica=0, port=nginx.upstream_port)
+            await mesh.operate("register_endpoint", service="up", replica=0, port=origin.port)
             await mesh.wait_in_sync()
             a = mesh.replicas[("a", 0)]
             sidecar_pids = [c.process.pid for (kind, _, _), c in mesh.children.items() if kind == "sidecar"]
@@ -201,16 +211,16 @@ async def main() -> None:
 
             # 1. added latency per hop at 200 req/s
             await open_loop(a.outbound_port, "up", 200, 1)  # warm-up
-            direct = await open_loop(nginx.upstream_port, "up", 200, latency_seconds)
+            direct = await open_loop(origin.port, "up", 200, latency_seconds)
             hop = await open_loop(a.outbound_port, "up", 200, latency_seconds)
-            via_nginx = await open_loop(nginx.proxy_port, "up", 200, latency_seconds)
+            via_nginx = await open_loop(proxy.port, "up", 200, latency_seconds)
             results["latency"] = {"direct": direct, "sidecar": hop, "nginx": via_nginx}
 
             # 2. saturated throughput, same upstream
             wrk(a.outbound_port, "up", 1)  # warm-up
             results["throughput"] = {
-                "direct": wrk(nginx.upstream_port, "up", wrk_seconds),
-                "nginx": wrk(nginx.proxy_port, "up", wrk_seconds),
+                "direct": wrk(origin.port, "up", wrk_seconds),
+                "nginx": wrk(proxy.port, "up", wrk_seconds),
                 "sidecar": wrk(a.outbound_port, "up", wrk_seconds),
             }
             if args.profile:
@@ -285,8 +295,8 @@ def render(r: dict, *, wrk_seconds: float, latency_seconds: float) -> str:
         "# Mesh data-plane benchmark",
         "",
         f"`python bench/run.py` on this machine ({cpu} cores, shared), loopback, HTTP/1.1 keep-alive, Python "
-        f"{sys.version.split()[0]}, nginx-light 1.22 (1 worker) as the common upstream (`return 200`) and as the "
-        f"reference proxy, Debian `wrk` 4.1 (1 thread, 32 connections, {wrk_seconds} s) for throughput, the mesh's "
+        f"{sys.version.split()[0]}, nginx-light 1.22 as the common upstream (`return 200`, 1 worker) and, as a separate instance "
+        f"(1 worker), the reference proxy, Debian `wrk` 4.1 (1 thread, 32 connections, {wrk_seconds} s) for throughput, the mesh's "
         f"own open-loop load generator ({latency_seconds} s at 200 req/s, latency from the scheduled send time) "
         "for latency.",
         "",

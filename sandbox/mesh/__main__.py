@@ -32,6 +32,7 @@ async def _sidecar_totals(mesh) -> dict:
         for reason, count in data.get("tls_failures", {}).items():
             totals["tls_reasons"][reason] = totals["tls_reasons"].get(reason, 0) + count
             totals["tls_failures"] += count
+    totals["uo"] = totals["by_flag"].get("UO", 0)
     return totals
 
 
@@ -59,7 +60,7 @@ async def run(args: argparse.Namespace) -> int:
 
     topology = load_topology(args.topology)
     scenario = load_scenario(args.scenario) if args.scenario else None
-    mesh = InProcessMesh(topology) if args.in_process else ProcessMesh(topology, args.topology)
+    mesh = InProcessMesh(topology) if args.in_process else ProcessMesh(topology, args.topology, log_dir=args.logs)
     await mesh.start()
     try:
         print(f"mesh {topology.name!r} up in {mesh.ready_seconds:.2f}s; control plane :{mesh.control_port}; "
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--timeout", type=float, default=10.0, help="seconds before the load generator gives up")
     run_p.add_argument("--json", help="write the result here")
     run_p.add_argument("--in-process", action="store_true", help="all components in this process (no real exits)")
+    run_p.add_argument("--logs", help="keep the components' stderr in this directory")
     an_p = sub.add_parser("analyze", help="list configuration findings")
     an_p.add_argument("topology")
     args = parser.parse_args(argv)

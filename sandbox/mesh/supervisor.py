@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import ssl
 import sys
@@ -201,7 +202,10 @@ class ProcessMesh(MeshBase):
         self.cert_ttl = cert_ttl
         self.children: dict[tuple[str, str, int], Child] = {}
         self.pgid: int | None = None
+        # Children's stderr goes here; a directory we made ourselves is removed at stop().
+        self._own_log_dir = log_dir is None
         self.log_dir = log_dir or tempfile.mkdtemp(prefix="mesh-logs-")
+        os.makedirs(self.log_dir, exist_ok=True)
         self._env = {**os.environ, "MESH_PARENT_PID": str(os.getpid()), "PYTHONPATH": str(REPO_ROOT),
                      "PYTHONDONTWRITEBYTECODE": "1"}
 
@@ -209,7 +213,8 @@ class ProcessMesh(MeshBase):
         return [c.process.pid for c in self.children.values() if c.process and c.process.returncode is None]
 
     async def _spawn(self, child: Child) -> dict:
-        log = open(os.path.join(self.log_dir, f"{child.kind}-{child.service}-{child.replica}.log"), "ab")
+        log_path = os.path.join(self.log_dir, f"{child.kind}-{child.service}-{child.replica}.log")
+        log = open(log_path, "ab")
         # The first child leads a new process group (process_group=0) and the others join it. A new
         # *session* would not do: a process may only join a group of its own session.
         group = {"process_group": 0 if self.pgid is None else self.pgid}
@@ -228,8 +233,9 @@ class ProcessMesh(MeshBase):
             while True:
                 line = await asyncio.wait_for(child.process.stdout.readline(), READY_TIMEOUT)
                 if not line:
-                    raise MeshError(f"{child.kind} {child.service}-{child.replica} exited before it was ready "
-                                    f"(see {self.log_dir})")
+                    with open(log_path, "rb") as handle:
+                        tail = handle.read()[-2000:].decode(errors="replace")
+                    raise MeshError(f"{child.kind} {child.service}-{child.replica} exited before it was ready:\n{tail}")
                 if line.startswith(READY_PREFIX.encode()):
                     child.info = json.loads(line[len(READY_PREFIX):])
                     break
@@ -340,6 +346,8 @@ class ProcessMesh(MeshBase):
                 child.drain.cancel()
             if child.process and child.process.stdin:
                 child.process.stdin.close()
+        if self._own_log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 # ====================================================================== one event loop

@@ -58,7 +58,7 @@ class ServiceApp:
         self.server = http1.HttpServer(self._handle)
         self.port = 0
         self._pools: dict[int, http1.ConnectionPool] = {}
-        self._hung: set[asyncio.Future] = set()
+        self._released = asyncio.Event()  # set when the workload stops hanging: held requests go on
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -67,8 +67,7 @@ class ServiceApp:
         return self.port
 
     async def stop(self) -> None:
-        for fut in self._hung:
-            fut.cancel()
+        self._released.set()
         for pool in self._pools.values():
             pool.close()
         await self.server.stop()
@@ -85,12 +84,11 @@ class ServiceApp:
     async def _serve(self, request: Request) -> Response:
         behaviour = self.behaviour
         if behaviour.hang:
-            fut = asyncio.get_running_loop().create_future()
-            self._hung.add(fut)
+            self._released.clear()
             try:
-                await asyncio.wait_for(fut, 600)  # "never" answers, but bounded so nothing leaks forever
-            finally:
-                self._hung.discard(fut)
+                await asyncio.wait_for(self._released.wait(), 600)  # "never", but bounded so nothing leaks
+            except asyncio.TimeoutError:
+                pass
         if behaviour.latency_ms > 0:
             await asyncio.sleep(behaviour.latency_ms / 1000)
         if behaviour.error_rate > 0 and self.rng.random() < behaviour.error_rate:
@@ -136,8 +134,7 @@ class ServiceApp:
             if what == "behaviour" and request.method == "POST":
                 self.behaviour = behaviour_from_dict(json.loads(request.body or b"{}"), self.behaviour)
                 if not self.behaviour.hang:
-                    for fut in list(self._hung):
-                        fut.cancel()
+                    self._released.set()
             elif what == "wiring" and request.method == "POST":
                 data = json.loads(request.body or b"{}")
                 if "outbound_port" in data:

@@ -63,8 +63,9 @@ class ScriptedUpstream:
         return Response(step, body=b"ok" if step < 400 else b"error")
 
 
-def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
+def run(coro: Coroutine[Any, Any, Any], *, limit: float = 10.0) -> Any:
+    """Run `coro` to completion; a scenario stuck waiting fails after `limit` seconds, not never."""
+    return asyncio.run(asyncio.wait_for(coro, limit))
 
 
 # --------------------------------------------------------------------------- virtual time

@@ -64,10 +64,12 @@ def test_a_caller_presenting_a_bad_certificate_is_refused_by_strict_b(tmp_path, 
             await mesh.set_cert_fault("a", fault)
             await mesh.wait_in_sync()
             during = statuses(await call_entry(mesh, 2, plaintext=True))
-            return before, during, await stats(mesh, "b"), await access_log(mesh, "b")
+            return before, during, await stats(mesh, "b"), await access_log(mesh, "b"), await stats(mesh, "a")
 
-    before, during, b_stats, b_log = run(body())
+    before, during, b_stats, b_log, a_stats = run(body())
     assert before == {200: 1}
     assert during == {502: 2}
     assert b_stats["tls_failures"].get(reason, 0) >= 2, b_stats
     assert any(f"TLS handshake failed: {reason}" in r["detail"] for r in b_log)
+    # B's alert tells A the same reason.
+    assert a_stats["tls_failures"].get(reason, 0) >= 2, a_stats

@@ -189,6 +189,7 @@ async def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--profile", action="store_true", help="py-spy profile of a saturated sidecar")
     parser.add_argument("--out", default=str(REPO / "bench" / "results.md"))
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds (median reported)")
     args = parser.parse_args()
     latency_seconds = 5 if args.quick else 10
     wrk_seconds = 3 if args.quick else 5
@@ -218,29 +219,45 @@ async def main() -> None:
 
             # 2. saturated throughput, same upstream
             wrk(a.outbound_port, "up", 1)  # warm-up
-            results["throughput"] = {
-                "direct": wrk(origin.port, "up", wrk_seconds),
-                "nginx": wrk(proxy.port, "up", wrk_seconds),
-                "sidecar": wrk(a.outbound_port, "up", wrk_seconds),
-            }
+            # Rounds interleave the three paths so that other load on the shared machine hits them alike;
+            # the medians are reported.
+            rounds = {"direct": [], "nginx": [], "sidecar": []}
+            for _ in range(args.rounds):
+                rounds["direct"].append(wrk(origin.port, "up", wrk_seconds))
+                rounds["nginx"].append(wrk(proxy.port, "up", wrk_seconds))
+                rounds["sidecar"].append(wrk(a.outbound_port, "up", wrk_seconds))
+            results["throughput"] = {k: statistics.median(v) for k, v in rounds.items()}
+            results["throughput_rounds"] = rounds
             if args.profile:
                 results["profile_hop"] = profile(a_sidecar_pid, wrk_seconds,
                                                  lambda: wrk(a.outbound_port, "up", wrk_seconds))
 
-            # 3. mTLS vs plaintext through a-sidecar -> b-sidecar -> b
-            wrk(a.outbound_port, "b", 1)
-            mtls_rps = wrk(a.outbound_port, "b", wrk_seconds)
-            mtls_lat = await open_loop(a.outbound_port, "b", 200, latency_seconds)
+            # 3. mTLS vs plaintext through a-sidecar -> b-sidecar -> b, alternating the two modes
+            async def use_mtls(on: bool) -> None:
+                await mesh.set_mtls_mode("b", "STRICT" if on else "PERMISSIVE")
+                await mesh.set_outbound_tls("a", on)
+                await mesh.wait_in_sync()
+                wrk(a.outbound_port, "b", 1)  # warm the new connections
+
+            tls_rounds = {"mtls": [], "plain": []}
+            latencies = {"mtls": [], "plain": []}
+            for _ in range(args.rounds):
+                for mode in ("mtls", "plain"):
+                    await use_mtls(mode == "mtls")
+                    tls_rounds[mode].append(wrk(a.outbound_port, "b", wrk_seconds))
+                    latencies[mode].append(await open_loop(a.outbound_port, "b", 200, latency_seconds / 2))
             if args.profile:
+                await use_mtls(True)
                 results["profile_mtls"] = profile(a_sidecar_pid, wrk_seconds,
                                                   lambda: wrk(a.outbound_port, "b", wrk_seconds))
-            await mesh.set_mtls_mode("b", "PERMISSIVE")
-            await mesh.set_outbound_tls("a", False)
-            await mesh.wait_in_sync()
-            wrk(a.outbound_port, "b", 1)
-            plain_rps = wrk(a.outbound_port, "b", wrk_seconds)
-            plain_lat = await open_loop(a.outbound_port, "b", 200, latency_seconds)
-            results["mtls"] = {"mtls_rps": mtls_rps, "plain_rps": plain_rps, "mtls": mtls_lat, "plain": plain_lat}
+
+            def merged(runs: list[dict]) -> dict:
+                return {"p50": statistics.median(r["p50"] for r in runs), "p99": statistics.median(r["p99"] for r in runs)}
+
+            results["mtls"] = {"mtls_rps": statistics.median(tls_rounds["mtls"]),
+                               "plain_rps": statistics.median(tls_rounds["plain"]),
+                               "mtls": merged(latencies["mtls"]), "plain": merged(latencies["plain"]),
+                               "rounds": tls_rounds}
         finally:
             await mesh.stop()
 
@@ -296,7 +313,7 @@ def render(r: dict, *, wrk_seconds: float, latency_seconds: float) -> str:
         "",
         f"`python bench/run.py` on this machine ({cpu} cores, shared), loopback, HTTP/1.1 keep-alive, Python "
         f"{sys.version.split()[0]}, nginx-light 1.22 as the common upstream (`return 200`, 1 worker) and, as a separate instance "
-        f"(1 worker), the reference proxy, Debian `wrk` 4.1 (1 thread, 32 connections, {wrk_seconds} s) for throughput, the mesh's "
+        f"(1 worker), the reference proxy, Debian `wrk` 4.1 (1 thread, 32 connections, {wrk_seconds} s per round) for throughput, the mesh's "
         f"own open-loop load generator ({latency_seconds} s at 200 req/s, latency from the scheduled send time) "
         "for latency.",
         "",
@@ -304,7 +321,11 @@ def render(r: dict, *, wrk_seconds: float, latency_seconds: float) -> str:
         "| --- | --- | --- | --- |",
         *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
         "",
-        "Latency detail (ms, 200 req/s open loop):",
+        "Throughput rounds (req/s, interleaved; the table shows medians): "
+        + "; ".join(f"{k} {', '.join(f'{x:.0f}' for x in v)}" for k, v in r["throughput_rounds"].items())
+        + "; " + "; ".join(f"{k} {', '.join(f'{x:.0f}' for x in v)}" for k, v in m["rounds"].items()) + ".",
+        "",
+        "Latency detail (ms, 200 req/s open loop; mTLS/plaintext rows: median over the rounds):",
         "",
         "| Path | p50 | p99 |",
         "| --- | --- | --- |",

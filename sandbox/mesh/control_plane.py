@@ -71,6 +71,7 @@ class ControlPlane:
             )
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._findings: list[dict] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -274,11 +275,12 @@ class ControlPlane:
         return {"version": self.version, "sidecars": sidecars, "findings": self.findings()}
 
     def findings(self) -> list[dict]:
-        try:
+        """`analyze` findings for the topology this control plane serves (computed once: it is fixed)."""
+        if self._findings is None:
             from sandbox.mesh.analyze import analyze
-        except ImportError:
-            return []
-        return [to_jsonable(f) for f in analyze(self.topology)]
+
+            self._findings = [to_jsonable(f) for f in analyze(self.topology)]
+        return self._findings
 
 
 async def operator_call(port: int, message: dict, *, timeout: float = 5.0) -> dict:

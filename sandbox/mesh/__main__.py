@@ -79,11 +79,14 @@ async def run(args: argparse.Namespace) -> int:
         def on_step(step, text) -> None:
             print(f"  [{time.monotonic() - started:5.1f}s] action: {text}", flush=True)
 
+        steps: list[dict] = []
         scenario_task = asyncio.create_task(
-            run_scenario(mesh, scenario, started=started, set_rate=set_rate, on_step=on_step)) if scenario else None
+            run_scenario(mesh, scenario, started=started, set_rate=set_rate, on_step=on_step, done=steps)
+        ) if scenario else None
         load_task = asyncio.create_task(load.run(args.duration))
         per_second = []
         seen = 0
+        seen_nacks: set = set()
         base_actual = await _actual_success(mesh)
         prev_actual = base_actual
         while not load_task.done():
@@ -105,13 +108,22 @@ async def run(args: argparse.Namespace) -> int:
                    "tls_failures": totals["tls_failures"], "open_circuits": totals["open_circuits"],
                    "in_flight": load.in_flight}
             per_second.append(row)
+            for sidecar in (await mesh.status())["sidecars"]:
+                nack = sidecar["nack"]
+                key = (sidecar["service"], sidecar["replica"], nack and nack["version"])
+                if nack and key not in seen_nacks:
+                    seen_nacks.add(key)
+                    print(f"  NACK from {sidecar['service']}-{sidecar['replica']} for version {nack['version']} "
+                          f"(still serving version {sidecar['acked_version']}): {nack['reason']}", flush=True)
             print(f"t={row['t']:5.1f}s rps={summary['requests']:5d} effective={_fmt_rate(summary['success_rate'])} "
                   f"actual={_fmt_rate(row['actual_success_rate'])} p50={summary['p50_ms']:7.2f}ms "
                   f"p95={summary['p95_ms']:7.2f}ms p99={summary['p99_ms']:7.2f}ms retries={totals['retries']} "
                   f"ejections={totals['ejections']} tls_failures={totals['tls_failures']} "
                   f"open_circuits={totals['open_circuits']} statuses={summary['statuses']}", flush=True)
         samples = load_task.result()
-        steps = await scenario_task if scenario_task else []
+        if scenario_task:
+            scenario_task.cancel()  # steps after the end of the run are not applied
+            await asyncio.gather(scenario_task, return_exceptions=True)
         load.close()
         actual = await _actual_success(mesh)
         result = {

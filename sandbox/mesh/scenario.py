@@ -144,9 +144,10 @@ async def apply_step(mesh, step: Step, *, set_rate: Callable[[float], None] | No
 
 
 async def run_scenario(mesh, scenario: Scenario, *, started: float, set_rate=None,
-                       on_step: Callable[[Step, str], None] | None = None) -> list[dict]:
-    """Apply each step at its time (seconds after `started`, a time.monotonic() value)."""
-    done = []
+                       on_step: Callable[[Step, str], None] | None = None, done: list[dict] | None = None) -> list[dict]:
+    """Apply each step at its time (seconds after `started`, a time.monotonic() value); each applied
+    step is appended to `done` (also returned), so a caller that cancels the run keeps the record."""
+    done = [] if done is None else done
     for step in scenario.steps:
         delay = started + step.at - time.monotonic()
         if delay > 0:

@@ -34,16 +34,18 @@ class ProtocolError(Exception):
         self.status = status
 
 
-def _parse_headers(lines: list[bytes]) -> dict[str, str]:
+def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
+    """Split a message head into its first line and lower-cased headers (one decode, str ops)."""
+    text = head[:-4].decode("latin-1")
+    first, _, rest = text.partition("\r\n")
     headers: dict[str, str] = {}
-    for line in lines:
-        if not line:
-            continue
-        name, sep, value = line.partition(b":")
-        if not sep:
-            raise ProtocolError("malformed header line")
-        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
-    return headers
+    if rest:
+        for line in rest.split("\r\n"):
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise ProtocolError("malformed header line")
+            headers[name.strip().lower()] = value.strip()
+    return first, headers
 
 
 async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
@@ -94,27 +96,30 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
     head = await _read_head(reader)
     if head is None:
         return None
-    lines = head[:-4].split(b"\r\n")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+    first, headers = _parse_head(head)
+    parts = first.split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
         raise ProtocolError("not an HTTP/1.x request line")
-    headers = _parse_headers(lines[1:])
-    body = await _read_body(reader, headers, allow_chunked=False)
-    if parts[2] == b"HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
+    # Most requests have no body: skip the body coroutine then.
+    body = await _read_body(reader, headers, allow_chunked=False) \
+        if "content-length" in headers or "transfer-encoding" in headers else b""
+    if parts[2] == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
         headers.setdefault("connection", "close")
-    return Request(method=parts[0].decode("latin-1"), path=parts[1].decode("latin-1"), headers=headers, body=body)
+    return Request(method=parts[0], path=parts[1], headers=headers, body=body)
 
 
 async def read_response(reader: asyncio.StreamReader, *, head_request: bool = False) -> Response:
     head = await _read_head(reader)
     if head is None:
         raise asyncio.IncompleteReadError(b"", None)
-    lines = head[:-4].split(b"\r\n")
-    parts = lines[0].split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+    first, headers = _parse_head(head)
+    parts = first.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
         raise ProtocolError("not an HTTP/1.x status line")
-    status = int(parts[1])
-    headers = _parse_headers(lines[1:])
+    try:
+        status = int(parts[1])
+    except ValueError as exc:
+        raise ProtocolError("bad status code") from exc
     body = b"" if head_request or status in (204, 304) else await _read_body(reader, headers, allow_chunked=True)
     headers.pop("transfer-encoding", None)
     return Response(status=status, headers=headers, body=body)

@@ -1,0 +1,468 @@
+"""The sidecar proxy: one process beside each workload replica.
+
+Three listeners on 127.0.0.1: inbound (terminates mTLS per the workload's mode, checks the peer,
+applies authorization, forwards to the local app), outbound (the local app sends plain HTTP with
+the destination service in the Host header; the sidecar applies the caller-side traffic policy and
+originates mTLS to a peer's inbound) and admin (/metrics, /access-log, /ready, /config, /stats).
+A long-lived JSON-lines connection to the control plane brings versioned config, which is
+validated as a whole before it replaces the running one, then ACKed (or NACKed with the reason).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+from sandbox.mesh import http1, tls
+from sandbox.mesh.ca import WorkloadCertificate
+from sandbox.mesh.meshconfig import ConfigError, Destination, SidecarConfig, sidecar_config_from_dict
+from sandbox.mesh.model import Endpoint, Request, Response, TrafficPolicy, UpstreamError
+from sandbox.mesh.process import announce, bind_listener, run_component
+from sandbox.mesh.stack import DestinationState, inbound_stack, no_route_stack, outbound_stack
+from sandbox.mesh.telemetry import SidecarTelemetry
+
+HANDSHAKE_TIMEOUT = 5.0
+SNIFF_TIMEOUT = 10.0
+RENEW_RETRY_SECONDS = 5.0
+
+
+def send_tls_alerts_on_handshake_failure() -> None:
+    """Make asyncio send the TLS alert when a handshake fails, as OpenSSL intends.
+
+    CPython 3.11's SSLProtocol drops the connection without writing the alert OpenSSL queued, so
+    the peer only sees "unexpected EOF" and cannot tell an unknown CA from an expired certificate.
+    Writing the queued bytes first (the transport sends them at once when its buffer is empty)
+    lets both ends log the same reason. Idempotent; only the failure branch changes.
+    """
+    from asyncio import sslproto
+
+    if getattr(sslproto.SSLProtocol._do_handshake, "mesh_sends_alerts", False):
+        return
+
+    def _do_handshake(self) -> None:
+        try:
+            self._sslobj.do_handshake()
+        except sslproto.SSLAgainErrors:
+            self._process_outgoing()
+        except ssl.SSLError as exc:
+            try:
+                self._process_outgoing()
+            except Exception:
+                pass
+            self._on_handshake_complete(exc)
+        else:
+            self._on_handshake_complete(None)
+
+    _do_handshake.mesh_sends_alerts = True
+    sslproto.SSLProtocol._do_handshake = _do_handshake
+
+
+send_tls_alerts_on_handshake_failure()
+
+
+@dataclass
+class Applied:
+    """Everything built from one config version; swapped in as one object so no request sees half of it."""
+
+    config: SidecarConfig
+    server_ssl: ssl.SSLContext
+    permissive_ssl: ssl.SSLContext
+    client_ssl: ssl.SSLContext
+    inbound: object  # Handler
+    outbound: dict[str, tuple[TrafficPolicy, object]]
+
+
+def _certificate(doc: dict) -> WorkloadCertificate:
+    import datetime as dt
+
+    def stamp(value: float | None) -> dt.datetime | None:
+        return None if value is None else dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
+
+    return WorkloadCertificate(
+        cert_pem=doc["cert_pem"].encode(), key_pem=doc["key_pem"].encode(), spiffe_id=doc["spiffe_id"],
+        not_after=stamp(doc.get("not_after")), not_before=stamp(doc.get("not_before")),
+    )
+
+
+class Sidecar:
+    def __init__(self, service: str, replica: int, app_port: int, control_port: int, *, seed: int | None = None) -> None:
+        self.service = service
+        self.replica = replica
+        self.app_port = app_port
+        self.control_port = control_port
+        self.rng = random.Random(seed)
+        self.telemetry = SidecarTelemetry(service)
+        self.applied: Applied | None = None
+        self.last_nack: dict | None = None
+        self.ports: dict[str, int] = {}
+        self._outbound_server = http1.HttpServer(self._outbound_request)
+        self._admin_server = http1.HttpServer(self._admin_request)
+        self._inbound_sock: socket.socket | None = None
+        self._inbound_writers: set[asyncio.StreamWriter] = set()
+        self._tasks: list[asyncio.Task] = []
+        self._conn_tasks: set[asyncio.Task] = set()
+        self._upstream_pools: dict[tuple, http1.ConnectionPool] = {}
+        self._dest_states: dict[str, DestinationState] = {}
+        self._no_route = no_route_stack(telemetry=self.telemetry)
+        self._app_pool = http1.ConnectionPool("127.0.0.1", app_port)
+        self._control_writer: asyncio.StreamWriter | None = None
+        self._last_renew = 0.0
+        self._cert_received = 0.0
+        self.ready = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, inbound_port: int = 0, outbound_port: int = 0, admin_port: int = 0) -> dict[str, int]:
+        self._inbound_sock = bind_listener(inbound_port)
+        self.ports["inbound"] = self._inbound_sock.getsockname()[1]
+        self.ports["outbound"] = await self._outbound_server.start(bind_listener(outbound_port))
+        self.ports["admin"] = await self._admin_server.start(bind_listener(admin_port))
+        self._tasks.append(asyncio.create_task(self._accept_inbound()))
+        self._tasks.append(asyncio.create_task(self._control_loop()))
+        self._tasks.append(asyncio.create_task(self._rotation_loop()))
+        return dict(self.ports)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._inbound_sock is not None:
+            self._inbound_sock.close()
+        for writer in list(self._inbound_writers):
+            writer.transport.abort()
+        for task in list(self._conn_tasks):
+            task.cancel()
+        await asyncio.gather(*self._conn_tasks, return_exceptions=True)
+        await self._outbound_server.stop()
+        await self._admin_server.stop()
+        for pool in self._upstream_pools.values():
+            pool.close()
+        self._app_pool.close()
+        if self._control_writer is not None:
+            self._control_writer.close()
+
+    def set_app_port(self, port: int) -> None:
+        self.app_port = port
+        self._app_pool.close()
+        self._app_pool = http1.ConnectionPool("127.0.0.1", port)
+
+    # ------------------------------------------------------------------ config
+
+    def build(self, doc: dict) -> Applied:
+        """Decode, validate and build everything for one pushed document, or raise ConfigError."""
+        config = sidecar_config_from_dict(doc)
+        cert = _certificate(config.certificate)
+        root = config.root_pem.encode()
+        try:
+            server_ssl = tls.server_context(cert, root, require_client_cert=True)
+            permissive_ssl = tls.server_context(cert, root, require_client_cert=False)
+            client_ssl = tls.client_context(cert, root)
+        except (ssl.SSLError, ValueError) as exc:
+            raise ConfigError(f"config.certificate: cannot be loaded ({exc})") from exc
+        previous = self.applied.outbound if self.applied else {}
+        outbound = {}
+        for name, dest in config.destinations.items():
+            kept = previous.get(name)
+            if kept is not None and kept[0] == dest.traffic:
+                outbound[name] = kept
+            else:
+                outbound[name] = (dest.traffic, self._make_outbound(name, dest.traffic))
+        inbound = inbound_stack(authorization=config.authorization, forward=self._forward_to_app,
+                                telemetry=self.telemetry)
+        return Applied(config, server_ssl, permissive_ssl, client_ssl, inbound, outbound)
+
+    def _make_outbound(self, name: str, policy: TrafficPolicy):
+        def endpoints() -> list[Endpoint]:
+            applied = self.applied
+            dest = applied.config.destinations.get(name) if applied else None
+            if dest is None:
+                raise LookupError(name)
+            return dest.endpoints
+
+        # One state per destination survives rebuilds: a policy push keeps breaker, budget and ejections.
+        state = self._dest_states.get(name)
+        if state is None:
+            state = self._dest_states[name] = DestinationState(name)
+        return outbound_stack(
+            policy=policy, endpoints=endpoints, send=self._send_upstream, clock=time.monotonic,
+            sleep=asyncio.sleep, rng=self.rng, telemetry=self.telemetry, destination=name, state=state,
+        )
+
+    def apply(self, doc: dict) -> tuple[bool, str]:
+        try:
+            applied = self.build(doc)
+        except (ConfigError, KeyError, TypeError, ValueError) as exc:
+            self.last_nack = {"version": doc.get("version") if isinstance(doc, dict) else None, "reason": str(exc)}
+            return False, str(exc)
+        old = self.applied
+        self.applied = applied
+        if old is None or old.config.certificate != applied.config.certificate:
+            self._cert_received = time.time()
+            self._last_renew = 0.0
+        if old is not None and old.config.certificate != applied.config.certificate:
+            # New identity: connections made with the old certificate must not be reused.
+            for pool in self._upstream_pools.values():
+                pool.close()
+            self._upstream_pools.clear()
+        if old is not None and (old.config.certificate != applied.config.certificate
+                                or old.config.mtls_mode != applied.config.mtls_mode):
+            # Peers must handshake again to meet the new certificate or mode now, not whenever
+            # their keep-alive connections happen to close.
+            for writer in list(self._inbound_writers):
+                writer.transport.abort()
+        self.ready.set()
+        return True, ""
+
+    async def _control_loop(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.control_port, limit=1 << 22)
+            except OSError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            delay = 0.05
+            self._control_writer = writer
+            hello = {"type": "hello", "service": self.service, "replica": self.replica,
+                     "inbound_port": self.ports["inbound"]}
+            writer.write(json.dumps(hello).encode() + b"\n")
+            try:
+                while line := await reader.readline():
+                    message = json.loads(line)
+                    if message.get("type") != "config":
+                        continue
+                    ok, reason = self.apply(message["config"])
+                    reply = {"type": "ack" if ok else "nack", "version": message["version"]}
+                    if not ok:
+                        reply["reason"] = reason
+                    writer.write(json.dumps(reply).encode() + b"\n")
+            except (ConnectionError, json.JSONDecodeError, ValueError):
+                pass
+            self._control_writer = None
+            writer.close()
+            await asyncio.sleep(delay)
+
+    async def _rotation_loop(self) -> None:
+        """Ask for a fresh certificate once half of its remaining validity (at receipt) has passed,
+        as Istio rotates at half-life; ask again if no new one came within RENEW_RETRY_SECONDS."""
+        while True:
+            await asyncio.sleep(0.25)
+            applied = self.applied
+            if applied is None or self._control_writer is None:
+                continue
+            not_after = applied.config.certificate.get("not_after")
+            if not_after is None:
+                continue
+            now = time.time()
+            due = now >= self._cert_received + (float(not_after) - self._cert_received) * 0.5
+            if due and now - self._last_renew >= RENEW_RETRY_SECONDS:
+                self._last_renew = now
+                self._control_writer.write(b'{"type": "renew"}\n')
+
+    # ------------------------------------------------------------------ outbound
+
+    async def _outbound_request(self, request: Request, _writer: asyncio.StreamWriter) -> Response:
+        applied = self.applied
+        destination = request.headers.get("host", "").rsplit(":", 1)[0] if ":" in request.headers.get("host", "") \
+            else request.headers.get("host", "")
+        request.destination = destination
+        if applied is None:
+            return Response(503, body=b"sidecar has no configuration yet\n", flags={"NR"})
+        entry = applied.outbound.get(destination)
+        handler = entry[1] if entry is not None else self._no_route
+        response = await handler(request)
+        if response.flags:
+            response.headers["x-mesh-flags"] = ",".join(sorted(response.flags))
+        return response
+
+    def _pool_for(self, endpoint: Endpoint, use_tls: bool, applied: Applied) -> http1.ConnectionPool:
+        key = (endpoint.host, endpoint.port, use_tls, endpoint.spiffe_id)
+        pool = self._upstream_pools.get(key)
+        if pool is None:
+            hook = None
+            if use_tls:
+                expected = endpoint.spiffe_id
+
+                def hook(conn: http1.Connection) -> None:
+                    try:
+                        tls.check_peer_identity(conn.ssl_object, expected)
+                    except tls.PeerIdentityError as exc:
+                        raise http1.TlsConnectError(exc, str(exc)) from exc
+
+            pool = http1.ConnectionPool(endpoint.host, endpoint.port, ssl_context=applied.client_ssl if use_tls else None,
+                                        on_connect=hook)
+            self._upstream_pools[key] = pool
+        return pool
+
+    async def _send_upstream(self, request: Request) -> Response:
+        applied = self.applied
+        endpoint = request.endpoint
+        dest = applied.config.destinations.get(endpoint.service)
+        use_tls = bool(dest and dest.sidecar and applied.config.outbound_tls and endpoint.spiffe_id)
+        pool = self._pool_for(endpoint, use_tls, applied)
+        try:
+            return await pool.request(request, endpoint.service)
+        except http1.TlsConnectError as exc:
+            reason = tls.classify_handshake_error(exc.original, side="client")
+            self.telemetry.record_tls_failure(reason, direction="outbound", peer=endpoint.service)
+            raise UpstreamError("UF", f"TLS error: {tls.describe_handshake_error(exc.original)}",
+                                "connect-failure") from exc
+
+    # ------------------------------------------------------------------ inbound
+
+    async def _accept_inbound(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _addr = await loop.sock_accept(self._inbound_sock)
+            conn.setblocking(False)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = asyncio.create_task(self._inbound_connection(conn))
+            # The loop only keeps weak references to tasks: hold them, or a connection can vanish mid-request.
+            self._conn_tasks.add(task)
+            task.add_done_callback(self._conn_tasks.discard)
+
+    async def _peek(self, conn: socket.socket) -> bytes:
+        loop = asyncio.get_running_loop()
+        readable = loop.create_future()
+        loop.add_reader(conn.fileno(), lambda: readable.done() or readable.set_result(None))
+        try:
+            await asyncio.wait_for(readable, SNIFF_TIMEOUT)
+        finally:
+            loop.remove_reader(conn.fileno())
+        return conn.recv(2, socket.MSG_PEEK)
+
+    async def _inbound_connection(self, conn: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        applied = self.applied
+        if applied is None:
+            conn.close()
+            return
+        mode = applied.config.mtls_mode
+        try:
+            first = await self._peek(conn) if mode != "DISABLE" else b""
+        except (OSError, asyncio.TimeoutError):
+            conn.close()
+            return
+        if mode != "DISABLE" and not first:
+            conn.close()
+            return
+        use_tls = mode != "DISABLE" and tls.looks_like_tls(first)
+        if mode == "STRICT" and not use_tls:
+            self._handshake_failed(tls.PLAINTEXT_TO_MTLS_PORT, "plaintext HTTP arrived at a STRICT mTLS port")
+            conn.close()
+            return
+        reader = asyncio.StreamReader(limit=http1.MAX_HEADER_BYTES * 4)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        try:
+            context = applied.server_ssl if mode == "STRICT" else applied.permissive_ssl
+            transport, _ = await loop.connect_accepted_socket(
+                lambda: protocol, conn, ssl=context if use_tls else None,
+                ssl_handshake_timeout=HANDSHAKE_TIMEOUT if use_tls else None,
+            )
+        except (ssl.SSLError, OSError, asyncio.TimeoutError, ConnectionError) as exc:
+            self._handshake_failed(tls.classify_handshake_error(exc, side="server"),
+                                   tls.describe_handshake_error(exc, side="server"))
+            conn.close()
+            return
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        source = ""
+        if use_tls:
+            source = tls.peer_spiffe_id(writer.get_extra_info("ssl_object")) or ""
+            if mode == "STRICT" and not source:
+                self._handshake_failed(tls.NO_CLIENT_CERTIFICATE, "the client presented no SPIFFE identity")
+                writer.transport.abort()
+                return
+        self._inbound_writers.add(writer)
+
+        async def handle(request: Request, _w: asyncio.StreamWriter) -> Response:
+            request.source_identity = source
+            current = self.applied
+            return await current.inbound(request)
+
+        try:
+            await http1.serve_connection(reader, writer, handle, on_error=self._inbound_stream_error)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._inbound_writers.discard(writer)
+
+    def _inbound_stream_error(self, exc: Exception) -> None:
+        # TLS 1.3 checks the client certificate after the client thinks the handshake is done,
+        # so a refused client certificate surfaces here, on the first read.
+        if isinstance(exc, ssl.SSLError):
+            self._handshake_failed(tls.classify_handshake_error(exc, side="server"),
+                                   tls.describe_handshake_error(exc, side="server"))
+
+    def _handshake_failed(self, reason: str, detail: str, peer: str = "") -> None:
+        self.telemetry.record_tls_failure(reason, direction="inbound", peer=peer)
+
+    async def _forward_to_app(self, request: Request) -> Response:
+        if request.source_identity:
+            request.headers["x-forwarded-client-cert"] = f"URI={request.source_identity}"
+        try:
+            return await self._app_pool.request(request, request.headers.get("host", self.service))
+        except UpstreamError as exc:
+            return Response(503, body=f"local app unreachable: {exc.reason}\n".encode(), flags={exc.flag},
+                            detail=exc.reason)
+
+    # ------------------------------------------------------------------ admin
+
+    async def _admin_request(self, request: Request, _writer: asyncio.StreamWriter) -> Response:
+        path = request.path.split("?", 1)[0]
+        if path == "/metrics":
+            return Response(200, {"content-type": "text/plain; version=0.0.4; charset=utf-8"},
+                            self.telemetry.render_prometheus().encode())
+        if path == "/access-log":
+            return Response(200, {"content-type": "application/x-ndjson"}, "".join(json.dumps(r.as_dict()) + "\n" for r in self.telemetry.access_log()).encode())
+        if path == "/ready":
+            ok = self.applied is not None
+            return Response(200 if ok else 503, body=b"ready\n" if ok else b"waiting for config\n")
+        if path == "/config":
+            applied = self.applied
+            state = {
+                "service": self.service, "replica": self.replica, "ports": self.ports, "app_port": self.app_port,
+                "version": applied.config.version if applied else None,
+                "mtls_mode": applied.config.mtls_mode if applied else None,
+                "outbound_tls": applied.config.outbound_tls if applied else None,
+                "spiffe_id": applied.config.certificate["spiffe_id"] if applied else None,
+                "last_nack": self.last_nack,
+            }
+            return Response(200, {"content-type": "application/json"}, json.dumps(state).encode())
+        if path == "/stats":
+            return Response(200, {"content-type": "application/json"}, json.dumps(self.telemetry.totals()).encode())
+        if path == "/app-port" and request.method == "POST":
+            self.set_app_port(int(json.loads(request.body)["port"]))
+            return Response(200, body=b"ok\n")
+        return Response(404, body=b"unknown admin path\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--service", required=True)
+    parser.add_argument("--replica", type=int, default=0)
+    parser.add_argument("--app-port", type=int, required=True)
+    parser.add_argument("--control-port", type=int, required=True)
+    parser.add_argument("--inbound-port", type=int, default=0)
+    parser.add_argument("--outbound-port", type=int, default=0)
+    parser.add_argument("--admin-port", type=int, default=0)
+    args = parser.parse_args()
+
+    async def run(stop: asyncio.Event) -> None:
+        sidecar = Sidecar(args.service, args.replica, args.app_port, args.control_port)
+        ports = await sidecar.start(args.inbound_port, args.outbound_port, args.admin_port)
+        announce(component="sidecar", service=args.service, replica=args.replica, **ports)
+        await stop.wait()
+        await sidecar.stop()
+
+    run_component(run)
+
+
+if __name__ == "__main__":
+    main()

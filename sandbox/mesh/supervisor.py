@@ -1,0 +1,415 @@
+"""Starts an experiment's mesh (control plane, each service replica and its sidecar), watches it, applies
+learner actions and tears it all down.
+
+`ProcessMesh` runs every component as its own OS process, all in one process group, and leaves no
+child and no listening port behind (children also die with the supervisor: PR_SET_PDEATHSIG plus
+their stdin pipe closing). `InProcessMesh` runs the same components in the caller's event loop for
+fast tests. Both offer the same actions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import ssl
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.mesh import http1
+from sandbox.mesh.control_plane import LOADGEN_IDENTITY, ControlPlane, operator_call
+from sandbox.mesh.meshconfig import to_jsonable
+from sandbox.mesh.model import Topology
+from sandbox.mesh.process import READY_PREFIX
+
+READY_TIMEOUT = 10.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class MeshError(RuntimeError):
+    pass
+
+
+@dataclass
+class Replica:
+    """Where one replica of a service lives."""
+
+    service: str
+    replica: int
+    app_port: int = 0
+    inbound_port: int = 0
+    outbound_port: int = 0
+    admin_port: int = 0
+    sidecar: bool = True
+
+
+class MeshBase:
+    """What both runtimes share: the topology, the replica map and the actions that go through the
+    control plane or a service's admin API."""
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self.replicas: dict[tuple[str, int], Replica] = {}
+        self.control_port = 0
+        self.started_at = 0.0
+        self.ready_seconds = 0.0
+
+    # ------------------------------------------------------------------ control plane operations
+
+    async def operate(self, op: str, **fields) -> dict:
+        reply = await operator_call(self.control_port, {"op": op, **fields})
+        if not reply.get("ok"):
+            raise MeshError(reply.get("error", "operation failed"))
+        return reply
+
+    async def status(self) -> dict:
+        return await self.operate("status")
+
+    async def wait_in_sync(self, timeout: float = 10.0) -> dict:
+        """Until every sidecar is connected and has ACKed (or NACKed) its latest push."""
+        expected = sum(1 for r in self.replicas.values() if r.sidecar)
+        deadline = time.monotonic() + timeout
+        while True:
+            status = await self.status()
+            sidecars = status["sidecars"]
+            settled = [
+                s for s in sidecars
+                if s["connected"] and (s["in_sync"] or (s["nack"] and s["nack"]["version"] == s["pushed_version"]))
+            ]
+            if len(settled) >= expected and len(sidecars) >= expected:
+                return status
+            if time.monotonic() > deadline:
+                raise MeshError(f"sidecars not in sync after {timeout}s: {sidecars}")
+            await asyncio.sleep(0.02)
+
+    async def set_traffic(self, service: str, traffic: dict, *, validate: bool = True) -> dict:
+        return await self.operate("set_traffic", service=service, traffic=traffic, validate=validate)
+
+    async def set_authorization(self, service: str, authorization: dict | None, *, validate: bool = True) -> dict:
+        return await self.operate("set_authorization", service=service, authorization=authorization, validate=validate)
+
+    async def deny(self, service: str, source: str) -> dict:
+        """Refuse calls from `source` to `service` by authorization policy."""
+        return await self.set_authorization(service, {"deny": [{"sources": [self.topology.spiffe_id(source)]}]})
+
+    async def set_mtls_mode(self, service: str, mode: str) -> dict:
+        return await self.operate("set_mtls_mode", service=service, mode=mode)
+
+    async def set_outbound_tls(self, service: str, enabled: bool) -> dict:
+        """enabled=False: the workload's sidecar calls its peers in plaintext."""
+        return await self.operate("set_outbound_tls", service=service, enabled=enabled)
+
+    async def set_cert_fault(self, service: str, fault: str | None) -> dict:
+        return await self.operate("set_cert_fault", service=service, fault=fault)
+
+    async def client_certificate(self, service: str = LOADGEN_IDENTITY) -> dict:
+        return await self.operate("issue_client_cert", service=service)
+
+    async def set_behaviour(self, service: str, replica: int | None = None, **fields) -> list[dict]:
+        """Make replicas slow (latency_ms), hang, or fail (error_rate, error_status)."""
+        results = []
+        for (name, index), rep in sorted(self.replicas.items()):
+            if name == service and (replica is None or replica == index):
+                response = await http1.simple_request("127.0.0.1", rep.app_port, "POST", "/_mesh/behaviour",
+                                                      body=json.dumps(fields).encode())
+                if response.status != 200:
+                    raise MeshError(response.body.decode())
+                results.append(json.loads(response.body))
+        return results
+
+    async def reset_behaviour(self, service: str) -> list[dict]:
+        return await self.set_behaviour(service, **to_jsonable(self.topology.service(service).behaviour))
+
+    async def service_stats(self, service: str) -> list[dict]:
+        stats = []
+        for (name, _index), rep in sorted(self.replicas.items()):
+            if name == service:
+                try:
+                    response = await http1.simple_request("127.0.0.1", rep.app_port, "GET", "/_mesh/stats", timeout=2)
+                    stats.append(json.loads(response.body))
+                except (OSError, asyncio.TimeoutError, Exception):
+                    stats.append({"service": name, "requests": 0, "by_status": {}, "down": True})
+        return stats
+
+    async def sidecar_admin(self, service: str, replica: int, path: str) -> http1.Response:
+        rep = self.replicas[(service, replica)]
+        return await http1.simple_request("127.0.0.1", rep.admin_port, "GET", path, timeout=3)
+
+    def entry_ports(self) -> list[int]:
+        entry = self.topology.service(self.topology.entry)
+        return [r.inbound_port if r.sidecar else r.app_port
+                for (name, _), r in sorted(self.replicas.items()) if name == entry.name]
+
+    async def entry_ssl_context(self) -> ssl.SSLContext | None:
+        """mTLS client context for the load generator (as the `loadgen` identity) if the entry needs it."""
+        entry = self.topology.service(self.topology.entry)
+        if not entry.sidecar or entry.mtls_mode == "DISABLE":
+            return None
+        return await self.client_ssl_context()
+
+    async def client_ssl_context(self, service: str = LOADGEN_IDENTITY) -> ssl.SSLContext:
+        from sandbox.mesh import tls
+        from sandbox.mesh.sidecar import _certificate
+
+        cert = await self.client_certificate(service)
+        return tls.client_context(_certificate({**cert, "not_after": time.time() + 3600}), cert["root_pem"].encode())
+
+    def _direct_targets(self) -> dict[str, list[int]]:
+        """For workloads without a sidecar: where each service answers (its inbound if it has a sidecar)."""
+        targets: dict[str, list[int]] = {}
+        for (name, _), rep in sorted(self.replicas.items()):
+            targets.setdefault(name, []).append(rep.inbound_port if rep.sidecar else rep.app_port)
+        return targets
+
+    async def _wire_services(self) -> None:
+        direct = self._direct_targets()
+        for rep in self.replicas.values():
+            svc = self.topology.service(rep.service)
+            if rep.sidecar:
+                body = {"outbound_port": rep.outbound_port}
+            else:
+                body = {"direct": {c: direct.get(c, []) for c in svc.calls}}
+            await http1.simple_request("127.0.0.1", rep.app_port, "POST", "/_mesh/wiring", body=json.dumps(body).encode())
+        for rep in self.replicas.values():
+            if not rep.sidecar:
+                await self.operate("register_endpoint", service=rep.service, replica=rep.replica, port=rep.app_port)
+
+
+# ====================================================================== OS processes
+
+
+@dataclass
+class Child:
+    kind: str  # control_plane | service | sidecar
+    service: str
+    replica: int
+    argv: list[str]
+    process: asyncio.subprocess.Process | None = None
+    info: dict = field(default_factory=dict)
+    drain: asyncio.Task | None = None
+
+
+class ProcessMesh(MeshBase):
+    def __init__(self, topology: Topology, topology_path: str | Path, *, cert_ttl: float = 3600.0,
+                 log_dir: str | None = None) -> None:
+        super().__init__(topology)
+        self.topology_path = str(Path(topology_path).resolve())
+        self.cert_ttl = cert_ttl
+        self.children: dict[tuple[str, str, int], Child] = {}
+        self.pgid: int | None = None
+        # Children's stderr goes here; a directory we made ourselves is removed at stop().
+        self._own_log_dir = log_dir is None
+        self.log_dir = log_dir or tempfile.mkdtemp(prefix="mesh-logs-")
+        os.makedirs(self.log_dir, exist_ok=True)
+        self._env = {**os.environ, "MESH_PARENT_PID": str(os.getpid()), "PYTHONPATH": str(REPO_ROOT),
+                     "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def pids(self) -> list[int]:
+        return [c.process.pid for c in self.children.values() if c.process and c.process.returncode is None]
+
+    async def _spawn(self, child: Child) -> dict:
+        log_path = os.path.join(self.log_dir, f"{child.kind}-{child.service}-{child.replica}.log")
+        log = open(log_path, "ab")
+        # The first child leads a new process group (process_group=0) and the others join it. A new
+        # *session* would not do: a process may only join a group of its own session.
+        group = {"process_group": 0 if self.pgid is None else self.pgid}
+        try:
+            child.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", f"sandbox.mesh.{child.kind}", *child.argv,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log, env=self._env,
+                cwd=str(REPO_ROOT), **group,
+            )
+        finally:
+            log.close()
+        if self.pgid is None:
+            self.pgid = child.process.pid
+        self.children[(child.kind, child.service, child.replica)] = child
+        try:
+            while True:
+                line = await asyncio.wait_for(child.process.stdout.readline(), READY_TIMEOUT)
+                if not line:
+                    with open(log_path, "rb") as handle:
+                        tail = handle.read()[-2000:].decode(errors="replace")
+                    raise MeshError(f"{child.kind} {child.service}-{child.replica} exited before it was ready:\n{tail}")
+                if line.startswith(READY_PREFIX.encode()):
+                    child.info = json.loads(line[len(READY_PREFIX):])
+                    break
+        except asyncio.TimeoutError as exc:
+            raise MeshError(f"{child.kind} {child.service}-{child.replica} not ready in {READY_TIMEOUT}s") from exc
+        child.drain = asyncio.create_task(self._drain(child.process))
+        return child.info
+
+    @staticmethod
+    async def _drain(process: asyncio.subprocess.Process) -> None:
+        while await process.stdout.read(65536):
+            pass
+
+    def _service_argv(self, name: str, replica: int, port: int = 0) -> list[str]:
+        svc = self.topology.service(name)
+        return ["--name", name, "--replica", str(replica), "--port", str(port),
+                "--behaviour", json.dumps(to_jsonable(svc.behaviour)), "--calls", ",".join(svc.calls)]
+
+    def _sidecar_argv(self, rep: Replica) -> list[str]:
+        return ["--service", rep.service, "--replica", str(rep.replica), "--app-port", str(rep.app_port),
+                "--control-port", str(self.control_port), "--inbound-port", str(rep.inbound_port),
+                "--outbound-port", str(rep.outbound_port), "--admin-port", str(rep.admin_port)]
+
+    async def start(self, timeout: float = 15.0) -> None:
+        self.started_at = time.monotonic()
+        try:
+            cp = Child("control_plane", "control-plane", 0,
+                       ["--topology", self.topology_path, "--cert-ttl", str(self.cert_ttl)])
+            self.control_port = (await self._spawn(cp))["port"]
+            services = [Child("service", s.name, i, self._service_argv(s.name, i))
+                        for s in self.topology.services for i in range(s.replicas)]
+            infos = await asyncio.gather(*(self._spawn(c) for c in services))
+            for child, info in zip(services, infos):
+                self.replicas[(child.service, child.replica)] = Replica(
+                    child.service, child.replica, app_port=info["port"],
+                    sidecar=self.topology.service(child.service).sidecar)
+            sidecars = [Child("sidecar", r.service, r.replica, self._sidecar_argv(r))
+                        for r in self.replicas.values() if r.sidecar]
+            infos = await asyncio.gather(*(self._spawn(c) for c in sidecars))
+            for child, info in zip(sidecars, infos):
+                rep = self.replicas[(child.service, child.replica)]
+                rep.inbound_port, rep.outbound_port, rep.admin_port = info["inbound"], info["outbound"], info["admin"]
+            await self._wire_services()
+            await self.wait_in_sync(timeout)
+        except BaseException:
+            await self.stop()
+            raise
+        self.ready_seconds = time.monotonic() - self.started_at
+
+    async def kill(self, kind: str, service: str, replica: int = 0) -> int:
+        """SIGKILL one service or sidecar process (a real, abrupt exit). Returns its pid."""
+        child = self.children[(kind, service, replica)]
+        child.process.kill()
+        await child.process.wait()
+        return child.process.pid
+
+    async def restart(self, kind: str, service: str, replica: int = 0) -> None:
+        """Start a killed (or running) component again, on its old ports when they are free."""
+        key = (kind, service, replica)
+        old = self.children.get(key)
+        if old and old.process and old.process.returncode is None:
+            await self.kill(kind, service, replica)
+        rep = self.replicas[(service, replica)]
+        if kind == "service":
+            info = await self._spawn(Child("service", service, replica, self._service_argv(service, replica, rep.app_port)))
+            if info["port"] != rep.app_port:
+                rep.app_port = info["port"]
+                if rep.sidecar:
+                    await http1.simple_request("127.0.0.1", rep.admin_port, "POST", "/app-port",
+                                               body=json.dumps({"port": rep.app_port}).encode())
+            await self._wire_services()
+        elif kind == "sidecar":
+            info = await self._spawn(Child("sidecar", service, replica, self._sidecar_argv(rep)))
+            moved = info["outbound"] != rep.outbound_port
+            rep.inbound_port, rep.outbound_port, rep.admin_port = info["inbound"], info["outbound"], info["admin"]
+            if moved:
+                await self._wire_services()
+            await self.wait_in_sync()
+        else:
+            raise MeshError(f"cannot restart {kind}")
+
+    def alive(self, kind: str, service: str, replica: int = 0) -> bool:
+        child = self.children.get((kind, service, replica))
+        return bool(child and child.process and child.process.returncode is None)
+
+    async def stop(self) -> None:
+        """SIGTERM the whole group, SIGKILL what is left after a grace period, reap everything."""
+        if self.pgid is not None:
+            try:
+                os.killpg(self.pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        procs = [c.process for c in self.children.values() if c.process]
+        if procs:
+            done, pending = await asyncio.wait([asyncio.create_task(p.wait()) for p in procs], timeout=3.0)
+            if pending:
+                if self.pgid is not None:
+                    try:
+                        os.killpg(self.pgid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                for p in procs:
+                    if p.returncode is None:
+                        p.kill()
+                await asyncio.wait(pending, timeout=3.0)
+        for child in self.children.values():
+            if child.drain:
+                child.drain.cancel()
+            if child.process and child.process.stdin:
+                child.process.stdin.close()
+        if self._own_log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+
+# ====================================================================== one event loop
+
+
+class InProcessMesh(MeshBase):
+    """The same components as objects in the caller's event loop (fast tests; no real process exit)."""
+
+    def __init__(self, topology: Topology, *, cert_ttl: float = 3600.0) -> None:
+        super().__init__(topology)
+        self.cert_ttl = cert_ttl
+        self.control_plane: ControlPlane | None = None
+        self.apps: dict[tuple[str, int], object] = {}
+        self.sidecars: dict[tuple[str, int], object] = {}
+
+    async def start(self, timeout: float = 15.0) -> None:
+        from sandbox.mesh.service import ServiceApp
+        from sandbox.mesh.sidecar import Sidecar
+
+        self.started_at = time.monotonic()
+        self.control_plane = ControlPlane(self.topology, cert_ttl=self.cert_ttl)
+        self.control_port = await self.control_plane.start()
+        for svc in self.topology.services:
+            for i in range(svc.replicas):
+                app = ServiceApp(svc.name, i, behaviour=svc.behaviour, calls=svc.calls)
+                self.apps[(svc.name, i)] = app
+                self.replicas[(svc.name, i)] = Replica(svc.name, i, app_port=await app.start(), sidecar=svc.sidecar)
+        for key, rep in self.replicas.items():
+            if rep.sidecar:
+                sidecar = Sidecar(rep.service, rep.replica, rep.app_port, self.control_port)
+                self.sidecars[key] = sidecar
+                ports = await sidecar.start()
+                rep.inbound_port, rep.outbound_port, rep.admin_port = ports["inbound"], ports["outbound"], ports["admin"]
+        await self._wire_services()
+        await self.wait_in_sync(timeout)
+        self.ready_seconds = time.monotonic() - self.started_at
+
+    async def kill(self, kind: str, service: str, replica: int = 0) -> None:
+        table = self.sidecars if kind == "sidecar" else self.apps
+        await table[(service, replica)].stop()
+
+    async def restart(self, kind: str, service: str, replica: int = 0) -> None:
+        from sandbox.mesh.service import ServiceApp
+        from sandbox.mesh.sidecar import Sidecar
+
+        rep = self.replicas[(service, replica)]
+        if kind == "sidecar":
+            sidecar = Sidecar(service, replica, rep.app_port, self.control_port)
+            self.sidecars[(service, replica)] = sidecar
+            await sidecar.start(rep.inbound_port, rep.outbound_port, rep.admin_port)
+            await self.wait_in_sync()
+        else:
+            svc = self.topology.service(service)
+            app = ServiceApp(service, replica, behaviour=svc.behaviour, calls=svc.calls,
+                             outbound_port=rep.outbound_port or None)
+            self.apps[(service, replica)] = app
+            await app.start(rep.app_port)
+
+    async def stop(self) -> None:
+        for sidecar in self.sidecars.values():
+            await sidecar.stop()
+        for app in self.apps.values():
+            await app.stop()
+        if self.control_plane is not None:
+            await self.control_plane.stop()

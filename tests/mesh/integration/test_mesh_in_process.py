@@ -1,0 +1,42 @@
+"""The same components in one event loop (fast mode): a flaky B behind retries, and a stopped sidecar."""
+
+import pytest
+
+from mesh_support import call_entry, pair_topology, run, statuses
+from sandbox.mesh.loadgen import LoadGenerator, summarize
+from sandbox.mesh.supervisor import InProcessMesh
+from sandbox.mesh.topology import load_topology
+
+pytestmark = pytest.mark.integration
+
+
+def test_in_process_mesh_retries_and_recovers_a_stopped_sidecar(tmp_path):
+    path = pair_topology(
+        tmp_path,
+        b_behaviour="error_rate: 0.3\n",
+        b_traffic="retry:\n  attempts: 3\n  retry_on: [5xx, connect-failure]\n  budget_ratio: 1.0\n",
+    )
+
+    async def body():
+        mesh = InProcessMesh(load_topology(path))
+        await mesh.start()
+        try:
+            load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=200, host_header="a",
+                                 ssl_context=await mesh.entry_ssl_context())
+            effective = summarize(await load.run(2.0))
+            load.close()
+            b = (await mesh.service_stats("b"))[0]
+            await mesh.reset_behaviour("b")
+            await mesh.kill("sidecar", "b")
+            down = statuses(await call_entry(mesh, 2))
+            await mesh.restart("sidecar", "b")
+            up = statuses(await call_entry(mesh, 2))
+            return effective, b, down, up
+        finally:
+            await mesh.stop()
+
+    effective, b, down, up = run(body())
+    assert effective["success_rate"] > 0.98
+    assert 0.6 < b["by_status"]["200"] / b["requests"] < 0.8
+    assert down == {502: 2}
+    assert up == {200: 2}

@@ -1,0 +1,32 @@
+"""The shop topology: replicas share the load, and a failing replica is ejected by outlier detection."""
+
+import pytest
+
+from mesh_support import run, running_mesh, stats
+from sandbox.mesh.loadgen import LoadGenerator, summarize
+from sandbox.mesh.supervisor import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+SHOP = REPO_ROOT / "sandbox" / "mesh" / "topologies" / "shop.yaml"
+
+
+def test_shop_balances_catalog_replicas_and_ejects_a_failing_one():
+    async def body():
+        async with running_mesh(SHOP) as mesh:
+            start_seconds = mesh.ready_seconds
+            await mesh.set_behaviour("catalog", 0, error_rate=1.0, error_status=503)
+            load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=60, host_header="frontend",
+                                 ssl_context=await mesh.entry_ssl_context())
+            effective = summarize(await load.run(3.0))
+            load.close()
+            catalog = await mesh.service_stats("catalog")
+            return start_seconds, effective, catalog, await stats(mesh, "frontend")
+
+    start_seconds, effective, catalog, frontend = run(body())
+    assert start_seconds < 5
+    assert effective["success_rate"] > 0.97, effective  # retries, then ejection, hide the bad replica
+    assert frontend["destinations"]["catalog"]["ejections"] >= 1
+    bad, *good = catalog
+    assert bad["by_status"].get("503", 0) >= 5 and "200" not in bad["by_status"]
+    # Once ejected, the bad replica gets (almost) nothing while the two good ones share the load.
+    assert all(g["by_status"].get("200", 0) > 5 * bad["requests"] for g in good), catalog

@@ -1,0 +1,69 @@
+"""After a run, and after the supervisor is SIGKILLed, no child process and no listening port remains."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mesh_support import listening_ports_of, pair_topology, pid_alive, pids_in_group, port_listening, run, running_mesh
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _wait_until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_stop_leaves_no_process_and_no_listening_port(tmp_path):
+    path = pair_topology(tmp_path)
+
+    async def body():
+        async with running_mesh(path) as mesh:
+            pids = mesh.pids()
+            pgid = mesh.pgid
+            ports = listening_ports_of(pids)
+        return pids, pgid, ports
+
+    pids, pgid, ports = run(body())
+    assert len(pids) == 5  # control plane, 2 services, 2 sidecars
+    assert len(ports) >= 1 + 2 + 2 * 3
+    assert not any(pid_alive(p) for p in pids)
+    assert pids_in_group(pgid) == []
+    assert not any(port_listening(p) for p in ports)
+
+
+def test_sigkill_of_the_supervisor_leaves_no_process_and_no_listening_port(tmp_path):
+    path = pair_topology(tmp_path)
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "30", "--rate", "20"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        line = supervisor.stdout.readline()
+        assert "process group" in line, line
+        pgid = int(line.rsplit("process group", 1)[1].strip())
+        assert _wait_until(lambda: len(pids_in_group(pgid)) == 5, 5)
+        pids = pids_in_group(pgid)
+        ports = listening_ports_of(pids)
+        assert len(ports) >= 9
+        supervisor.send_signal(signal.SIGKILL)
+        supervisor.wait(5)
+        assert _wait_until(lambda: pids_in_group(pgid) == [], 5), pids_in_group(pgid)
+        assert not any(pid_alive(p) for p in pids)
+        assert not any(port_listening(p) for p in ports)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+        supervisor.stdout.close()
+        for pid in pids_in_group(pgid) if "pgid" in locals() else []:
+            os.kill(pid, signal.SIGKILL)

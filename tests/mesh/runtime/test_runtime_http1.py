@@ -1,0 +1,107 @@
+"""HTTP/1.1 codec and pool on real loopback sockets: keep-alive reuse, refusals, upstream errors."""
+
+import asyncio
+
+import pytest
+
+from sandbox.mesh import http1
+from sandbox.mesh.model import Request, Response, UpstreamError
+from sandbox.mesh.process import bind_listener
+
+
+async def _server(handler):
+    server = http1.HttpServer(handler)
+    await server.start(bind_listener())
+    return server
+
+
+def test_keep_alive_reuses_one_connection_for_many_requests():
+    async def body():
+        peers = set()
+
+        async def handle(request: Request, writer) -> Response:
+            peers.add(writer.get_extra_info("peername"))
+            return Response(200, {"x-path": request.path}, request.body[::-1])
+
+        server = await _server(handle)
+        pool = http1.ConnectionPool("127.0.0.1", server.port)
+        try:
+            responses = [await pool.request(Request("POST", f"/n{i}", body=b"abc"), "svc") for i in range(20)]
+        finally:
+            pool.close()
+            await server.stop()
+        return responses, peers, pool.open_count
+
+    responses, peers, _ = asyncio.run(body())
+    assert [r.headers["x-path"] for r in responses] == [f"/n{i}" for i in range(20)]
+    assert all(r.body == b"cba" for r in responses)
+    assert len(peers) == 1  # one TCP connection carried all twenty
+
+
+async def _raw_exchange(port: int, data: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return answer
+
+
+def test_chunked_request_bodies_are_refused_with_501_and_garbage_with_400():
+    async def body():
+        async def handle(request, writer):
+            return Response(200)
+
+        server = await _server(handle)
+        try:
+            chunked = await _raw_exchange(
+                server.port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+            garbage = await _raw_exchange(server.port, b"HELLO\r\n\r\n")
+        finally:
+            await server.stop()
+        return chunked, garbage
+
+    chunked, garbage = asyncio.run(body())
+    assert chunked.startswith(b"HTTP/1.1 501 ")
+    assert garbage.startswith(b"HTTP/1.1 400 ")
+
+
+def test_connection_refused_is_an_upstream_connect_failure():
+    async def body():
+        sock = bind_listener()
+        port = sock.getsockname()[1]
+        sock.close()  # nothing listens there now
+        pool = http1.ConnectionPool("127.0.0.1", port)
+        with pytest.raises(UpstreamError) as caught:
+            await pool.request(Request("GET", "/"), "svc")
+        return caught.value
+
+    error = asyncio.run(body())
+    assert error.flag == "UF" and error.retry_on == "connect-failure"
+
+
+def test_a_peer_that_closes_mid_exchange_is_a_reset():
+    async def body():
+        async def on_connection(reader, writer):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")  # promises 10, sends 3
+            writer.close()
+
+        server = await asyncio.start_server(on_connection, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = http1.ConnectionPool("127.0.0.1", port)
+        try:
+            with pytest.raises(UpstreamError) as caught:
+                await pool.request(Request("GET", "/"), "svc")
+        finally:
+            server.close()
+        return caught.value
+
+    error = asyncio.run(body())
+    assert error.flag == "UC" and error.retry_on == "reset"
+
+
+def test_hop_by_hop_headers_are_not_forwarded():
+    encoded = http1.encode_request(
+        Request("GET", "/", {"connection": "close", "keep-alive": "5", "x-keep": "yes", "host": "old"}), "new")
+    assert b"host: new\r\n" in encoded and b"x-keep: yes" in encoded
+    assert b"keep-alive" not in encoded and b"connection" not in encoded and b"old" not in encoded

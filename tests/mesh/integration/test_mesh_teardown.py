@@ -45,7 +45,8 @@ def test_stop_leaves_no_process_and_no_listening_port(tmp_path):
 def test_sigkill_of_the_supervisor_leaves_no_process_and_no_listening_port(tmp_path):
     path = pair_topology(tmp_path)
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "30", "--rate", "20"],
+        [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "30", "--rate", "20",
+         "--logs", str(tmp_path / "logs")],  # a SIGKILLed supervisor cannot remove its own temp dir
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

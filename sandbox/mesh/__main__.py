@@ -87,6 +87,7 @@ async def run(args: argparse.Namespace) -> int:
         per_second = []
         seen = 0
         seen_nacks: set = set()
+        seen_exits = 0
         base_actual = await _actual_success(mesh)
         prev_actual = base_actual
         while not load_task.done():
@@ -108,6 +109,11 @@ async def run(args: argparse.Namespace) -> int:
                    "tls_failures": totals["tls_failures"], "open_circuits": totals["open_circuits"],
                    "in_flight": load.in_flight}
             per_second.append(row)
+            for event in getattr(mesh, "exits", [])[seen_exits:]:
+                how = "killed on purpose" if event["expected"] else "exited unexpectedly"
+                print(f"  process {event['kind']} {event['service']}-{event['replica']} (pid {event['pid']}) {how}, "
+                      f"code {event['code']}", flush=True)
+            seen_exits = len(getattr(mesh, "exits", []))
             for sidecar in (await mesh.status())["sidecars"]:
                 nack = sidecar["nack"]
                 key = (sidecar["service"], sidecar["replica"], nack and nack["version"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 
@@ -60,6 +61,10 @@ async def run(args: argparse.Namespace) -> int:
 
     topology = load_topology(args.topology)
     scenario = load_scenario(args.scenario) if args.scenario else None
+    # SIGTERM / SIGINT end the run through the normal path, so the mesh is torn down in order.
+    main_task = asyncio.current_task()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
     mesh = InProcessMesh(topology) if args.in_process else ProcessMesh(topology, args.topology, log_dir=args.logs)
     await mesh.start()
     try:
@@ -186,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         return analyze_command(args)
     try:
         return asyncio.run(run(args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("stopped; mesh torn down", flush=True)
         return 130
 
 

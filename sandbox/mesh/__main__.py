@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 
@@ -60,6 +61,10 @@ async def run(args: argparse.Namespace) -> int:
 
     topology = load_topology(args.topology)
     scenario = load_scenario(args.scenario) if args.scenario else None
+    # SIGTERM / SIGINT end the run through the normal path, so the mesh is torn down in order.
+    main_task = asyncio.current_task()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
     mesh = InProcessMesh(topology) if args.in_process else ProcessMesh(topology, args.topology, log_dir=args.logs)
     await mesh.start()
     try:
@@ -87,6 +92,7 @@ async def run(args: argparse.Namespace) -> int:
         per_second = []
         seen = 0
         seen_nacks: set = set()
+        seen_exits = 0
         base_actual = await _actual_success(mesh)
         prev_actual = base_actual
         while not load_task.done():
@@ -108,6 +114,11 @@ async def run(args: argparse.Namespace) -> int:
                    "tls_failures": totals["tls_failures"], "open_circuits": totals["open_circuits"],
                    "in_flight": load.in_flight}
             per_second.append(row)
+            for event in getattr(mesh, "exits", [])[seen_exits:]:
+                how = "killed on purpose" if event["expected"] else "exited unexpectedly"
+                print(f"  process {event['kind']} {event['service']}-{event['replica']} (pid {event['pid']}) {how}, "
+                      f"code {event['code']}", flush=True)
+            seen_exits = len(getattr(mesh, "exits", []))
             for sidecar in (await mesh.status())["sidecars"]:
                 nack = sidecar["nack"]
                 key = (sidecar["service"], sidecar["replica"], nack and nack["version"])
@@ -180,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         return analyze_command(args)
     try:
         return asyncio.run(run(args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("stopped; mesh torn down", flush=True)
         return 130
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from sandbox.mesh import http1, tls
 from sandbox.mesh.ca import WorkloadCertificate
-from sandbox.mesh.meshconfig import ConfigError, Destination, SidecarConfig, sidecar_config_from_dict
+from sandbox.mesh.meshconfig import ConfigError, SidecarConfig, sidecar_config_from_dict
 from sandbox.mesh.model import Endpoint, Request, Response, TrafficPolicy, UpstreamError
 from sandbox.mesh.process import announce, bind_listener, run_component
 from sandbox.mesh.stack import DestinationState, inbound_stack, no_route_stack, outbound_stack

@@ -202,6 +202,9 @@ class ProcessMesh(MeshBase):
         self.cert_ttl = cert_ttl
         self.children: dict[tuple[str, str, int], Child] = {}
         self.pgid: int | None = None
+        self.exits: list[dict] = []  # every child exit seen while running (killed on purpose or not)
+        self._killed: set[int] = set()
+        self._stopping = False
         # Children's stderr goes here; a directory we made ourselves is removed at stop().
         self._own_log_dir = log_dir is None
         self.log_dir = log_dir or tempfile.mkdtemp(prefix="mesh-logs-")
@@ -241,13 +244,18 @@ class ProcessMesh(MeshBase):
                     break
         except asyncio.TimeoutError as exc:
             raise MeshError(f"{child.kind} {child.service}-{child.replica} not ready in {READY_TIMEOUT}s") from exc
-        child.drain = asyncio.create_task(self._drain(child.process))
+        child.drain = asyncio.create_task(self._drain_and_watch(child, child.process))
         return child.info
 
-    @staticmethod
-    async def _drain(process: asyncio.subprocess.Process) -> None:
+    async def _drain_and_watch(self, child: Child, process: asyncio.subprocess.Process) -> None:
+        """Keep the child's stdout pipe flowing, and note when and how it exits."""
         while await process.stdout.read(65536):
             pass
+        code = await process.wait()
+        if not self._stopping:
+            self.exits.append({"kind": child.kind, "service": child.service, "replica": child.replica,
+                               "pid": process.pid, "code": code, "at": time.monotonic() - self.started_at,
+                               "expected": process.pid in self._killed})
 
     def _service_argv(self, name: str, replica: int, port: int = 0) -> list[str]:
         svc = self.topology.service(name)
@@ -288,6 +296,7 @@ class ProcessMesh(MeshBase):
     async def kill(self, kind: str, service: str, replica: int = 0) -> int:
         """SIGKILL one service or sidecar process (a real, abrupt exit). Returns its pid."""
         child = self.children[(kind, service, replica)]
+        self._killed.add(child.process.pid)
         child.process.kill()
         await child.process.wait()
         return child.process.pid
@@ -323,6 +332,7 @@ class ProcessMesh(MeshBase):
 
     async def stop(self) -> None:
         """SIGTERM the whole group, SIGKILL what is left after a grace period, reap everything."""
+        self._stopping = True
         if self.pgid is not None:
             try:
                 os.killpg(self.pgid, signal.SIGTERM)

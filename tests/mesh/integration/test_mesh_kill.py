@@ -19,11 +19,14 @@ def test_killed_sidecar_gives_connect_failure_at_the_caller_and_recovers_on_rest
             a_log = await access_log(mesh, "a")
             await mesh.restart("sidecar", "b")
             after = statuses(await call_entry(mesh, 3))
-            return before, dead, during, a_log, after
+            return before, dead, during, a_log, after, pid, list(mesh.exits)
 
-    before, dead, during, a_log, after = run(body())
+    before, dead, during, a_log, after, pid, exits = run(body())
     assert before == {200: 2}
     assert dead
+    # The supervisor saw the exit: SIGKILL (-9), flagged as the learner's doing.
+    assert [(e["kind"], e["service"], e["pid"], e["code"], e["expected"]) for e in exits] == [
+        ("sidecar", "b", pid, -9, True)]
     assert during == {502: 3}
     failed = [r for r in a_log if r["direction"] == "outbound" and r["status"] == 503]
     assert len(failed) == 3

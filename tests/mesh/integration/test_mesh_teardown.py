@@ -45,7 +45,8 @@ def test_stop_leaves_no_process_and_no_listening_port(tmp_path):
 def test_sigkill_of_the_supervisor_leaves_no_process_and_no_listening_port(tmp_path):
     path = pair_topology(tmp_path)
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "30", "--rate", "20"],
+        [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "30", "--rate", "20",
+         "--logs", str(tmp_path / "logs")],  # a SIGKILLed supervisor cannot remove its own temp dir
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -67,3 +68,25 @@ def test_sigkill_of_the_supervisor_leaves_no_process_and_no_listening_port(tmp_p
         supervisor.stdout.close()
         for pid in pids_in_group(pgid) if "pgid" in locals() else []:
             os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_to_the_cli_tears_the_mesh_down_in_order(tmp_path):
+    path = pair_topology(tmp_path)
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "30", "--rate", "20"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        line = supervisor.stdout.readline()
+        pgid = int(line.rsplit("process group", 1)[1].strip())
+        assert _wait_until(lambda: len(pids_in_group(pgid)) == 5, 5)
+        ports = listening_ports_of(pids_in_group(pgid))
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(10) == 130
+        assert "mesh torn down" in supervisor.stdout.read()
+        assert pids_in_group(pgid) == []
+        assert not any(port_listening(p) for p in ports)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+        supervisor.stdout.close()

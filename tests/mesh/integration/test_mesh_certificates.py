@@ -71,5 +71,7 @@ def test_a_caller_presenting_a_bad_certificate_is_refused_by_strict_b(tmp_path, 
     assert during == {502: 2}
     assert b_stats["tls_failures"].get(reason, 0) >= 2, b_stats
     assert any(f"TLS handshake failed: {reason}" in r["detail"] for r in b_log)
-    # B's alert tells A the same reason.
-    assert a_stats["tls_failures"].get(reason, 0) >= 2, a_stats
+    # B's alert tells A the same reason. In TLS 1.3 the client learns its certificate was refused
+    # only on its first read after the handshake; when its write loses that race it sees a closed
+    # connection instead, so on a loaded machine not every refused try carries the alert's text.
+    assert a_stats["tls_failures"].get(reason, 0) >= 1, a_stats

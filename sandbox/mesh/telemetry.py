@@ -382,55 +382,31 @@ class SidecarTelemetry:
             out.append(f"mesh_request_duration_seconds_count{_labels(**base)} {histogram.count}")
 
         states = sorted(self.destinations.items())
-        retry_rows = [(name, s.retry_stats) for name, s in states if s.retry_stats is not None]
-        _family(out, "mesh_retries_total", "counter", "Retries sent (not counting first tries).")
-        for name, stats in retry_rows:
-            out.append(f"mesh_retries_total{_labels(workload=workload, destination=name)} {stats.retries}")
-        _family(out, "mesh_retry_budget_exhausted_total", "counter", "Retries refused by the retry budget.")
-        for name, stats in retry_rows:
-            out.append(
-                f"mesh_retry_budget_exhausted_total{_labels(workload=workload, destination=name)} "
-                f"{stats.budget_exhausted}"
-            )
 
-        outlier_rows = [(name, s.outliers) for name, s in states if s.outliers is not None]
-        _family(out, "mesh_outlier_ejections_total", "counter", "Endpoints ejected by outlier detection.")
-        for name, detector in outlier_rows:
-            out.append(
-                f"mesh_outlier_ejections_total{_labels(workload=workload, destination=name)} "
-                f"{detector.ejections_total}"
-            )
-        _family(out, "mesh_outlier_ejected_endpoints", "gauge", "Endpoints ejected right now.")
-        for name, detector in outlier_rows:
-            out.append(
-                f"mesh_outlier_ejected_endpoints{_labels(workload=workload, destination=name)} "
-                f"{detector.ejected_count()}"
-            )
+        def per_destination(name: str, kind: str, help_text: str, part: str, value: Callable[[Any], object]) -> None:
+            """One family with a sample per destination whose `part` (retry_stats, outliers, breaker) is set."""
+            _family(out, name, kind, help_text)
+            for destination, state in states:
+                core = getattr(state, part)
+                if core is not None:
+                    out.append(f"{name}{_labels(workload=workload, destination=destination)} {value(core)}")
 
-        breaker_rows = [(name, s.breaker) for name, s in states if s.breaker is not None]
-        _family(out, "mesh_circuit_breaker_open", "gauge", "1 while the circuit breaker refuses new requests.")
-        for name, breaker in breaker_rows:
-            out.append(
-                f"mesh_circuit_breaker_open{_labels(workload=workload, destination=name)} {int(breaker.is_open)}"
-            )
-        _family(out, "mesh_circuit_breaker_active_requests", "gauge", "Requests holding an upstream connection.")
-        for name, breaker in breaker_rows:
-            out.append(
-                f"mesh_circuit_breaker_active_requests{_labels(workload=workload, destination=name)} "
-                f"{breaker.active}"
-            )
-        _family(out, "mesh_circuit_breaker_pending_requests", "gauge", "Requests waiting for a connection.")
-        for name, breaker in breaker_rows:
-            out.append(
-                f"mesh_circuit_breaker_pending_requests{_labels(workload=workload, destination=name)} "
-                f"{breaker.pending}"
-            )
-        _family(out, "mesh_circuit_breaker_overflow_total", "counter", "Requests refused by the breaker (UO).")
-        for name, breaker in breaker_rows:
-            out.append(
-                f"mesh_circuit_breaker_overflow_total{_labels(workload=workload, destination=name)} "
-                f"{breaker.rejected}"
-            )
+        per_destination("mesh_retries_total", "counter", "Retries sent (not counting first tries).",
+                        "retry_stats", lambda stats: stats.retries)
+        per_destination("mesh_retry_budget_exhausted_total", "counter", "Retries refused by the retry budget.",
+                        "retry_stats", lambda stats: stats.budget_exhausted)
+        per_destination("mesh_outlier_ejections_total", "counter", "Endpoints ejected by outlier detection.",
+                        "outliers", lambda detector: detector.ejections_total)
+        per_destination("mesh_outlier_ejected_endpoints", "gauge", "Endpoints ejected right now.",
+                        "outliers", lambda detector: detector.ejected_count())
+        per_destination("mesh_circuit_breaker_open", "gauge", "1 while the circuit breaker refuses new requests.",
+                        "breaker", lambda breaker: int(breaker.is_open))
+        per_destination("mesh_circuit_breaker_active_requests", "gauge", "Requests holding an upstream connection.",
+                        "breaker", lambda breaker: breaker.active)
+        per_destination("mesh_circuit_breaker_pending_requests", "gauge", "Requests waiting for a connection.",
+                        "breaker", lambda breaker: breaker.pending)
+        per_destination("mesh_circuit_breaker_overflow_total", "counter", "Requests refused by the breaker (UO).",
+                        "breaker", lambda breaker: breaker.rejected)
 
         _family(out, "mesh_tls_handshake_failures_total", "counter", "Failed TLS handshakes, by reason.")
         for (direction, reason), count in sorted(self.tls_failures.items()):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import string
 
-from quizzes.formats.keys import deduplicate, key_from_stem
+from quizzes.formats.keys import deduplicate, key_from_stem, shorten
 from quizzes.formats.types import FormatError, OptionData, QuestionData
 
 OPTION_LINE = re.compile(r"^([A-Z])[.)][ \t]+(\S.*)$")
@@ -69,7 +69,7 @@ def _read_question(block: list[tuple[int, str]]) -> QuestionData:
         stem_lines.append(line)
 
     stem = "\n".join(stem_lines)
-    label = _shorten(stem)
+    label = shorten(stem)
     if answer is None:
         raise FormatError(start, f"question '{label}' has no 'ANSWER: <letter>' line")
     if len(options) < 2:
@@ -88,11 +88,6 @@ def _read_question(block: list[tuple[int, str]]) -> QuestionData:
     )
 
 
-def _shorten(text: str, limit: int = 40) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 def export_aiken(questions: list[QuestionData]) -> str:
     """An Aiken file of the questions (ValueError for a question Aiken cannot express)."""
     out: list[str] = []
@@ -109,7 +104,7 @@ def _question_lines(question: QuestionData) -> list[str]:
         raise ValueError(f"{name} has an empty stem")
     for index, line in enumerate(stem_lines):
         if ANSWER_LINE.match(line) or (index and OPTION_LINE.match(line)):
-            raise ValueError(f"{name}: stem line '{_shorten(line)}' would read as an Aiken option or ANSWER line")
+            raise ValueError(f"{name}: stem line '{shorten(line)}' would read as an Aiken option or ANSWER line")
     if not 2 <= len(question.options) <= len(LETTERS):
         raise ValueError(f"{name} needs between 2 and {len(LETTERS)} options for Aiken")
     correct = [i for i, option in enumerate(question.options) if option.correct]

@@ -49,7 +49,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from quizzes.formats.keys import deduplicate, key_from_stem
+from quizzes.formats.keys import deduplicate, key_from_stem, shorten
 from quizzes.formats.types import FormatError, OptionData, QuestionData, StepData
 
 SPECIAL_CHARACTERS = "~=#{}:"
@@ -149,7 +149,7 @@ class _Reader:
         stem = _clean_text(stem_chars)
         if not stem:
             raise FormatError(start, "question has no text before '{'")
-        label = f"'{title}'" if title else f"'{_shorten(stem)}'"
+        label = f"'{title}'" if title else f"'{shorten(stem)}'"
 
         answer_chars, feedback_chars = _split_general_feedback(chars[opening + 1:closing])
         options = _read_options(answer_chars, start, label)
@@ -233,11 +233,6 @@ def _clean_text(chars: Chars) -> str:
     """A text field: trimmed, with one leading format prefix such as [markdown] dropped."""
     text = _text(_strip(chars))
     return FORMAT_PREFIX.sub("", text, count=1).strip()
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _split_title(chars: Chars, start: int) -> tuple[str | None, Chars]:
@@ -337,7 +332,7 @@ def _is_correct(marker: _Char, weight: float | None, text: str, label: str) -> b
         return False
     raise FormatError(
         marker.line,
-        f"question {label}: option '{_shorten(text)}' has weight {weight:g}%; only single-answer multiple "
+        f"question {label}: option '{shorten(text)}' has weight {weight:g}%; only single-answer multiple "
         "choice is supported (one option right at 100%, the others at 0% or below)",
     )
 

@@ -31,3 +31,9 @@ def deduplicate(key: str, used: set[str]) -> str:
     while candidate in used:
         candidate, n = f"{key}-{n}", n + 1
     return candidate
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """A question's text cut to fit an error message."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

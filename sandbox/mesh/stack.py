@@ -3,13 +3,17 @@
 Order is semantics. Outbound, for requests to one destination:
 
     access log/metrics -> overall timeout (UT) -> fault injection (FI/DI)
-      -> retry (budget, backoff; URX) -> per-try timeout (UT)
-      -> load balancer (UH, NR) -> outlier detection -> circuit breaker (UO)
+      -> retry (budget, backoff; URX) -> load balancer (UH, NR)
+      -> outlier detection -> circuit breaker (UO) -> per-try timeout (UT)
       -> upstream errors as 503 (UF, UC) -> send
 
 so the overall deadline covers every try and backoff, an injected fault is neither retried
 nor ejected, each try picks an endpoint afresh (avoiding the one that just failed), and a
-breaker refusal never counts against an endpoint's health.
+breaker refusal never counts against an endpoint's health. The per-try timeout starts once
+the try holds a connection slot (as Envoy's starts when the pool is ready; waiting for a slot
+is bounded by the overall timeout) and its 504 UT reaches outlier detection as an answer of
+that endpoint, while a cancellation from outside (overall timeout, caller gone: DC) is not
+held against it.
 
 Inbound: access log/metrics -> authorization (403 RBAC) -> upstream errors -> forward.
 
@@ -129,6 +133,7 @@ def outbound_stack(
             return 0
 
     handler = upstream_errors_as_responses(send)
+    handler = timeout_layer(handler, policy.retry.per_try_timeout, scope="per-try")
     handler = circuit_breaker_layer(handler, state.breaker)
     handler = outlier_layer(handler, state.outliers, endpoint_count=endpoint_count)
     handler = balancer_layer(
@@ -137,7 +142,6 @@ def outbound_stack(
         endpoints=endpoints,
         available=state.outliers.available if state.outliers is not None else None,
     )
-    handler = timeout_layer(handler, policy.retry.per_try_timeout, scope="per-try")
     if state.budget is not None:
         handler = retry_layer(
             handler, policy.retry, budget=state.budget, sleep=sleep, rng=rng, stats=state.retry_stats

@@ -3,7 +3,7 @@
 Order is semantics. Outbound, for requests to one destination:
 
     access log/metrics -> overall timeout (UT) -> fault injection (FI/DI)
-      -> retry (budget, backoff; URX) -> load balancer (UH, NR)
+      -> retry (budget, backoff; URX) -> load balancer (UH, NR, healthy panic)
       -> outlier detection -> circuit breaker (UO) -> per-try timeout (UT)
       -> upstream errors as 503 (UF, UC) -> send
 
@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from sandbox.mesh.balancer import Balancer, balancer_layer, make_balancer
+from sandbox.mesh.balancer import Balancer, BalancerStats, balancer_layer, make_balancer
 from sandbox.mesh.layers.access import access_layer
 from sandbox.mesh.layers.authorization import authorization_layer
 from sandbox.mesh.layers.circuit_breaker import CircuitBreaker, circuit_breaker_layer
@@ -63,6 +63,7 @@ class DestinationState:
     outliers: OutlierDetector | None = None
     balancer: Balancer | None = None
     balancer_kind: str = ""
+    balancer_stats: BalancerStats = field(default_factory=BalancerStats)
 
     def apply(self, policy: TrafficPolicy, *, clock: Clock, rng: random.Random) -> None:
         """Create, reconfigure or drop each core to match `policy`."""
@@ -141,6 +142,7 @@ def outbound_stack(
         balancer=state.balancer,
         endpoints=endpoints,
         available=state.outliers.available if state.outliers is not None else None,
+        stats=state.balancer_stats,
     )
     if state.budget is not None:
         handler = retry_layer(

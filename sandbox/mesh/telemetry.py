@@ -25,7 +25,8 @@ FLAG_EXPLANATIONS: dict[str, str] = {
     "waiting), so the proxy refused at once instead of queueing more load.",
     "URX": "Retries exhausted: every allowed retry was used and the last try still failed.",
     "UT": "Upstream request timeout: no complete answer within the timeout (per try or overall).",
-    "UH": "No healthy upstream: every endpoint of the destination was ejected or none is registered.",
+    "UH": "No healthy upstream: the destination has no endpoint registered. (When outlier detection "
+    "has ejected more than half of them, the proxy uses all of them instead: healthy panic.)",
     "NR": "No route: the proxy knows no service by the requested name.",
     "FI": "Fault injected: the request was aborted on purpose by a fault-injection policy.",
     "DI": "Delay injected: the request was held back on purpose by a fault-injection policy.",
@@ -189,6 +190,7 @@ class WatchedDestination(Protocol):
     breaker: Any
     outliers: Any
     retry_stats: Any
+    balancer_stats: Any
 
 
 class SidecarTelemetry:
@@ -347,6 +349,7 @@ class SidecarTelemetry:
                 "ejections": state.outliers.ejections_total if state.outliers else 0,
                 "ejected_now": state.outliers.ejected_count() if state.outliers else 0,
                 "circuit": state.breaker.state if state.breaker else "none",
+                "lb_healthy_panic": state.balancer_stats.panic_requests,
             }
         tls = {}
         for (_, reason), count in self.tls_failures.items():
@@ -399,6 +402,9 @@ class SidecarTelemetry:
                         "outliers", lambda detector: detector.ejections_total)
         per_destination("mesh_outlier_ejected_endpoints", "gauge", "Endpoints ejected right now.",
                         "outliers", lambda detector: detector.ejected_count())
+        per_destination("mesh_lb_healthy_panic_total", "counter",
+                        "Tries sent to any endpoint because fewer than half were available (healthy panic).",
+                        "balancer_stats", lambda stats: stats.panic_requests)
         per_destination("mesh_circuit_breaker_open", "gauge", "1 while the circuit breaker refuses new requests.",
                         "breaker", lambda breaker: int(breaker.is_open))
         per_destination("mesh_circuit_breaker_active_requests", "gauge", "Requests holding an upstream connection.",

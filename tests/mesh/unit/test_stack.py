@@ -233,6 +233,7 @@ def test_totals_summarise_requests_flags_and_destination_state_for_a_live_view()
     assert totals["requests"] == 10 and totals["by_status"] == {"200": 10}
     assert totals["destinations"]["b"] == {
         "retries": 2, "retry_budget_exhausted": 0, "ejections": 1, "ejected_now": 1, "circuit": "closed",
+        "lb_healthy_panic": 0,
     }
     assert totals["tls_failures"] == {"unknown ca": 1}
 
@@ -314,3 +315,19 @@ def test_a_per_try_timeout_counts_against_the_endpoint_that_hung():
     assert run_virtual(scenario) == [200] * 9  # the retry went to another endpoint each time
     assert state.outliers.is_ejected(eps[0]) and state.outliers.ejections_total == 1
     assert state.outliers.events[-1].endpoint == f"127.0.0.1:{eps[0].port}"
+
+
+def test_with_one_replica_a_burst_of_5xx_does_not_turn_into_100_percent_uh():
+    eps = endpoints(count=1)
+    burst = [503] * 5
+    upstream = ScriptedUpstream(*burst, 200)  # five failures, then healthy again
+    policy = TrafficPolicy(outlier_detection=OutlierDetectionPolicy(
+        consecutive_5xx=5, base_ejection_time=30, max_ejection_percent=100))
+    handler, clock, telemetry = build(policy, upstream, eps=eps)
+    statuses = drive(handler, clock, count=50, rate=10)  # 5 s, well inside the 30 s ejection
+    assert statuses == burst + [200] * 45
+    assert "UH" not in telemetry.totals()["by_flag"]
+    families = {f.name: f for f in text_string_to_metric_families(telemetry.render_prometheus())}
+    assert families["mesh_outlier_ejected_endpoints"].samples[0].value == 1  # still ejected ...
+    assert families["mesh_lb_healthy_panic"].samples[0].value == 45  # ... so served in panic mode
+    assert telemetry.totals()["destinations"]["b"]["lb_healthy_panic"] == 45

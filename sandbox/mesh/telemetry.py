@@ -240,9 +240,12 @@ class SidecarTelemetry:
             destination = request.destination or destination or "unknown"
         status = response.status
         flags = flags_text(response.flags)
-        key = (direction, source, destination, status, flags)
+        # A no-route name comes from the caller's Host header: as a label it would mint a time
+        # series per made-up name. The metrics say "unknown"; the (bounded) access log keeps it.
+        label = "unknown" if "NR" in response.flags else destination
+        key = (direction, source, label, status, flags)
         self.requests[key] = self.requests.get(key, 0) + 1
-        histogram_key = (direction, source, destination)
+        histogram_key = (direction, source, label)
         histogram = self.latency.get(histogram_key)
         if histogram is None:
             histogram = self.latency[histogram_key] = Histogram()

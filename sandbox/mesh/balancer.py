@@ -80,6 +80,16 @@ class LeastRequest:
 Balancer = RoundRobin | LeastRequest
 
 
+def no_route_response(request: Request) -> Response:
+    """404 with flag NR: the sidecar knows no service by the requested name."""
+    return Response(
+        404,
+        body=NO_ROUTE_BODY,
+        flags={"NR"},
+        detail=f"no route to {request.destination or 'the requested destination'}",
+    )
+
+
 def make_balancer(kind: LoadBalancer, rng: random.Random) -> Balancer:
     if kind == "round_robin":
         return RoundRobin()
@@ -111,12 +121,7 @@ def balancer_layer(
         try:
             candidates = endpoints()
         except LookupError:
-            return Response(
-                404,
-                body=NO_ROUTE_BODY,
-                flags={"NR"},
-                detail=f"no route to {request.destination or 'the requested destination'}",
-            )
+            return no_route_response(request)
         if available is not None and candidates:
             healthy = available(candidates)
             if len(healthy) * 100 < len(candidates) * HEALTHY_PANIC_THRESHOLD_PERCENT:

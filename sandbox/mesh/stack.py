@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from sandbox.mesh.balancer import Balancer, BalancerStats, balancer_layer, make_balancer
+from sandbox.mesh.balancer import Balancer, BalancerStats, balancer_layer, make_balancer, no_route_response
 from sandbox.mesh.layers.access import access_layer
 from sandbox.mesh.layers.authorization import authorization_layer
 from sandbox.mesh.layers.circuit_breaker import CircuitBreaker, circuit_breaker_layer
@@ -176,12 +176,7 @@ def no_route_stack(*, telemetry: SidecarTelemetry, clock: Clock = time.monotonic
     """For a destination the sidecar knows nothing about: 404 with flag NR, logged like any request."""
 
     async def no_route(request: Request) -> Response:
-        return Response(
-            404,
-            body=b"route not found",
-            flags={"NR"},
-            detail=f"no route to {request.destination or 'the requested destination'}",
-        )
+        return no_route_response(request)
 
     return access_layer(no_route, telemetry=telemetry, direction="outbound", clock=clock)
 

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, Protocol
 
+from sandbox.mesh.layers.authorization import service_of
 from sandbox.mesh.model import Request, Response
 
 FLAG_EXPLANATIONS: dict[str, str] = {
@@ -233,7 +234,7 @@ class SidecarTelemetry:
         """Count one request and append its access-log record. `started` is wall-clock seconds,
         `duration` monotonic seconds."""
         if direction == "inbound":
-            source = _service_of(request.source_identity) or "unknown"
+            source = service_of(request.source_identity) or "unknown"
             destination = destination or request.destination or self.workload
         else:
             source = self.workload
@@ -425,11 +426,6 @@ class SidecarTelemetry:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _service_of(identity: str) -> str:
-    marker = identity.rfind("/sa/")
-    return identity[marker + 4 :] if marker >= 0 else identity
 
 
 def _family(out: list[str], name: str, kind: str, help_text: str) -> None:

@@ -331,3 +331,17 @@ def test_with_one_replica_a_burst_of_5xx_does_not_turn_into_100_percent_uh():
     assert families["mesh_outlier_ejected_endpoints"].samples[0].value == 1  # still ejected ...
     assert families["mesh_lb_healthy_panic"].samples[0].value == 45  # ... so served in panic mode
     assert telemetry.totals()["destinations"]["b"]["lb_healthy_panic"] == 45
+
+
+def test_a_destination_removed_from_config_answers_like_one_never_known():
+    def gone():
+        raise LookupError("b")
+
+    telemetry = SidecarTelemetry("a")
+    removed = outbound_stack(policy=TrafficPolicy(), endpoints=gone, send=ScriptedUpstream(200), clock=FakeClock(),
+                             sleep=FakeSleep(FakeClock()), rng=random.Random(1), telemetry=telemetry, destination="b")
+    never = no_route_stack(telemetry=telemetry)
+    first, second = run(removed(request(destination="b"))), run(never(request(destination="b")))
+    assert (first.status, first.body, first.flags, first.detail) == (second.status, second.body, second.flags,
+                                                                     second.detail)
+    assert (first.status, first.flags, first.detail) == (404, {"NR"}, "no route to b")

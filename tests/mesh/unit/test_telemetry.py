@@ -181,3 +181,11 @@ def test_requests_to_unknown_hosts_do_not_grow_the_metric_label_set():
     assert {labels["destination"] for labels, _ in rows["mesh_request_duration_seconds_count"]} == {"unknown"}
     # The access log (bounded) still says which name was asked for.
     assert [entry.destination for entry in telemetry.access_log()] == names
+
+
+def test_an_inbound_caller_is_named_by_the_service_in_its_spiffe_id_else_unknown():
+    telemetry = SidecarTelemetry("b")
+    for identity in ("spiffe://meshlearn.local/ns/default/sa/frontend", "spiffe://meshlearn.local/odd", ""):
+        telemetry.record_request(direction="inbound", request=request(source_identity=identity),
+                                 response=Response(200), started=0.0, duration=0.001, traceparent="")
+    assert [entry.source for entry in telemetry.access_log()] == ["frontend", "unknown", "unknown"]

@@ -345,3 +345,27 @@ def test_a_destination_removed_from_config_answers_like_one_never_known():
     assert (first.status, first.body, first.flags, first.detail) == (second.status, second.body, second.flags,
                                                                      second.detail)
     assert (first.status, first.flags, first.detail) == (404, {"NR"}, "no route to b")
+
+
+def test_the_per_try_timeout_starts_once_the_try_holds_a_connection_slot():
+    # As Envoy's per-try timer starts when the pool is ready: queueing behind the breaker is
+    # bounded by the overall timeout, not cut short and blamed on the endpoint.
+    eps = endpoints(count=1)
+
+    async def answers_in_80_ms(req):
+        await asyncio.sleep(0.08)
+        return Response(200)
+
+    policy = TrafficPolicy(
+        retry=RetryPolicy(attempts=1, per_try_timeout=0.1),
+        circuit_breaker=CircuitBreakerPolicy(max_connections=1, max_pending_requests=5),
+        outlier_detection=DETECT_ON_2,
+    )
+    make, telemetry, state = virtual_stack(policy, answers_in_80_ms, eps)
+
+    async def scenario():
+        handler = make(asyncio.get_running_loop())
+        return [r.status for r in await asyncio.gather(*(handler(request()) for _ in range(4)))]
+
+    assert run_virtual(scenario) == [200] * 4  # the last one waited 0.24 s for its slot
+    assert state.outliers.ejections_total == 0

@@ -34,7 +34,7 @@ FINDINGS: dict[str, tuple[Severity, str]] = {
     "MESH002": ("error", "call to a service that does not exist"),
     "MESH003": ("warning", "retries can take longer than the request timeout"),
     "MESH004": ("warning", "retries under a request timeout without a per-try timeout"),
-    "MESH005": ("warning", "outlier detection can eject every replica"),
+    "MESH005": ("warning", "outlier detection can eject every replica (healthy panic)"),
     "MESH006": ("warning", "outlier detection that can never eject"),
     "MESH007": ("warning", "authorization names an unknown source"),
     "MESH008": ("error", "call cycle"),
@@ -262,8 +262,9 @@ def _outlier(service: Service) -> list[Finding]:
         return [_finding(
             "MESH005", service.name,
             f"outlier detection on {service.name} may eject {which} "
-            f"(max_ejection_percent {outlier.max_ejection_percent}): callers then get 503 "
-            "no healthy upstream (UH) until the ejection time is over.",
+            f"(max_ejection_percent {outlier.max_ejection_percent}): with fewer than half "
+            "available, callers' proxies enter healthy panic and send to every replica, ejected "
+            "ones included, so detection no longer steers traffic away from a failing replica.",
         )]
     return []
 

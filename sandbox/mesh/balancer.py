@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Callable
 
 from sandbox.mesh.model import Endpoint, Handler, LoadBalancer, Request, Response
 
 NO_HEALTHY_UPSTREAM_BODY = b"no healthy upstream"
 NO_ROUTE_BODY = b"route not found"
+# Envoy's default healthy panic threshold: below this percentage of available endpoints, the
+# balancer ignores ejections and uses every endpoint, so outlier detection cannot take a whole
+# service (or its only replica) out of rotation.
+HEALTHY_PANIC_THRESHOLD_PERCENT = 50
+
+
+@dataclass
+class BalancerStats:
+    """What the balancer did, for metrics: tries sent in panic mode (Envoy's upstream_rq_lb_healthy_panic)."""
+
+    panic_requests: int = 0
 
 
 class RoundRobin:
@@ -68,6 +80,16 @@ class LeastRequest:
 Balancer = RoundRobin | LeastRequest
 
 
+def no_route_response(request: Request) -> Response:
+    """404 with flag NR: the sidecar knows no service by the requested name."""
+    return Response(
+        404,
+        body=NO_ROUTE_BODY,
+        flags={"NR"},
+        detail=f"no route to {request.destination or 'the requested destination'}",
+    )
+
+
 def make_balancer(kind: LoadBalancer, rng: random.Random) -> Balancer:
     if kind == "round_robin":
         return RoundRobin()
@@ -82,27 +104,30 @@ def balancer_layer(
     balancer: Balancer,
     endpoints: Callable[[], list[Endpoint]],
     available: Callable[[list[Endpoint]], list[Endpoint]] | None = None,
+    stats: BalancerStats | None = None,
 ) -> Handler:
     """Set `request.endpoint` for each try, then call `inner`.
 
     `endpoints()` lists the destination's endpoints; raising LookupError means the
-    destination is unknown (404, flag NR). `available` drops ejected endpoints; if none is
-    left the answer is 503 with flag UH. A retry avoids the endpoint that just failed when
-    another is available (Istio's default previous-hosts predicate).
+    destination is unknown (404, flag NR); none at all is 503 with flag UH. `available` drops
+    ejected endpoints; when fewer than HEALTHY_PANIC_THRESHOLD_PERCENT of them are left, the
+    try goes to any endpoint (panic mode, counted in `stats`). A retry avoids the endpoint
+    that just failed when another is available (Istio's default previous-hosts predicate).
     """
+    if stats is None:
+        stats = BalancerStats()
 
     async def handle(request: Request) -> Response:
         try:
             candidates = endpoints()
         except LookupError:
-            return Response(
-                404,
-                body=NO_ROUTE_BODY,
-                flags={"NR"},
-                detail=f"no route to {request.destination or 'the requested destination'}",
-            )
-        if available is not None:
-            candidates = available(candidates)
+            return no_route_response(request)
+        if available is not None and candidates:
+            healthy = available(candidates)
+            if len(healthy) * 100 < len(candidates) * HEALTHY_PANIC_THRESHOLD_PERCENT:
+                stats.panic_requests += 1
+            else:
+                candidates = healthy
         if not candidates:
             return Response(
                 503,

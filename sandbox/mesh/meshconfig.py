@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from sandbox.mesh.layers.retry import RETRY_CONDITIONS
 from sandbox.mesh.model import (
     AuthorizationPolicy,
     AuthorizationRule,
@@ -21,7 +22,6 @@ from sandbox.mesh.model import (
     TrafficPolicy,
 )
 
-RETRY_CONDITIONS = frozenset({"5xx", "gateway-error", "connect-failure", "reset", "retriable-4xx"})
 MTLS_MODES = ("STRICT", "PERMISSIVE", "DISABLE")
 
 

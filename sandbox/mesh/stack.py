@@ -3,13 +3,17 @@
 Order is semantics. Outbound, for requests to one destination:
 
     access log/metrics -> overall timeout (UT) -> fault injection (FI/DI)
-      -> retry (budget, backoff; URX) -> per-try timeout (UT)
-      -> load balancer (UH, NR) -> outlier detection -> circuit breaker (UO)
+      -> retry (budget, backoff; URX) -> load balancer (UH, NR, healthy panic)
+      -> outlier detection -> circuit breaker (UO) -> per-try timeout (UT)
       -> upstream errors as 503 (UF, UC) -> send
 
 so the overall deadline covers every try and backoff, an injected fault is neither retried
 nor ejected, each try picks an endpoint afresh (avoiding the one that just failed), and a
-breaker refusal never counts against an endpoint's health.
+breaker refusal never counts against an endpoint's health. The per-try timeout starts once
+the try holds a connection slot (as Envoy's starts when the pool is ready; waiting for a slot
+is bounded by the overall timeout) and its 504 UT reaches outlier detection as an answer of
+that endpoint, while a cancellation from outside (overall timeout, caller gone: DC) is not
+held against it.
 
 Inbound: access log/metrics -> authorization (403 RBAC) -> upstream errors -> forward.
 
@@ -24,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from sandbox.mesh.balancer import Balancer, balancer_layer, make_balancer
+from sandbox.mesh.balancer import Balancer, BalancerStats, balancer_layer, make_balancer, no_route_response
 from sandbox.mesh.layers.access import access_layer
 from sandbox.mesh.layers.authorization import authorization_layer
 from sandbox.mesh.layers.circuit_breaker import CircuitBreaker, circuit_breaker_layer
@@ -59,6 +63,7 @@ class DestinationState:
     outliers: OutlierDetector | None = None
     balancer: Balancer | None = None
     balancer_kind: str = ""
+    balancer_stats: BalancerStats = field(default_factory=BalancerStats)
 
     def apply(self, policy: TrafficPolicy, *, clock: Clock, rng: random.Random) -> None:
         """Create, reconfigure or drop each core to match `policy`."""
@@ -129,6 +134,7 @@ def outbound_stack(
             return 0
 
     handler = upstream_errors_as_responses(send)
+    handler = timeout_layer(handler, policy.retry.per_try_timeout, scope="per-try")
     handler = circuit_breaker_layer(handler, state.breaker)
     handler = outlier_layer(handler, state.outliers, endpoint_count=endpoint_count)
     handler = balancer_layer(
@@ -136,8 +142,8 @@ def outbound_stack(
         balancer=state.balancer,
         endpoints=endpoints,
         available=state.outliers.available if state.outliers is not None else None,
+        stats=state.balancer_stats,
     )
-    handler = timeout_layer(handler, policy.retry.per_try_timeout, scope="per-try")
     if state.budget is not None:
         handler = retry_layer(
             handler, policy.retry, budget=state.budget, sleep=sleep, rng=rng, stats=state.retry_stats
@@ -170,12 +176,7 @@ def no_route_stack(*, telemetry: SidecarTelemetry, clock: Clock = time.monotonic
     """For a destination the sidecar knows nothing about: 404 with flag NR, logged like any request."""
 
     async def no_route(request: Request) -> Response:
-        return Response(
-            404,
-            body=b"route not found",
-            flags={"NR"},
-            detail=f"no route to {request.destination or 'the requested destination'}",
-        )
+        return no_route_response(request)
 
     return access_layer(no_route, telemetry=telemetry, direction="outbound", clock=clock)
 

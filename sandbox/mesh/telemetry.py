@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, Protocol
 
+from sandbox.mesh.layers.authorization import service_of
 from sandbox.mesh.model import Request, Response
 
 FLAG_EXPLANATIONS: dict[str, str] = {
@@ -25,7 +26,8 @@ FLAG_EXPLANATIONS: dict[str, str] = {
     "waiting), so the proxy refused at once instead of queueing more load.",
     "URX": "Retries exhausted: every allowed retry was used and the last try still failed.",
     "UT": "Upstream request timeout: no complete answer within the timeout (per try or overall).",
-    "UH": "No healthy upstream: every endpoint of the destination was ejected or none is registered.",
+    "UH": "No healthy upstream: the destination has no endpoint registered. (When outlier detection "
+    "has ejected more than half of them, the proxy uses all of them instead: healthy panic.)",
     "NR": "No route: the proxy knows no service by the requested name.",
     "FI": "Fault injected: the request was aborted on purpose by a fault-injection policy.",
     "DI": "Delay injected: the request was held back on purpose by a fault-injection policy.",
@@ -189,6 +191,7 @@ class WatchedDestination(Protocol):
     breaker: Any
     outliers: Any
     retry_stats: Any
+    balancer_stats: Any
 
 
 class SidecarTelemetry:
@@ -231,16 +234,19 @@ class SidecarTelemetry:
         """Count one request and append its access-log record. `started` is wall-clock seconds,
         `duration` monotonic seconds."""
         if direction == "inbound":
-            source = _service_of(request.source_identity) or "unknown"
+            source = service_of(request.source_identity) or "unknown"
             destination = destination or request.destination or self.workload
         else:
             source = self.workload
             destination = request.destination or destination or "unknown"
         status = response.status
         flags = flags_text(response.flags)
-        key = (direction, source, destination, status, flags)
+        # A no-route name comes from the caller's Host header: as a label it would mint a time
+        # series per made-up name. The metrics say "unknown"; the (bounded) access log keeps it.
+        label = "unknown" if "NR" in response.flags else destination
+        key = (direction, source, label, status, flags)
         self.requests[key] = self.requests.get(key, 0) + 1
-        histogram_key = (direction, source, destination)
+        histogram_key = (direction, source, label)
         histogram = self.latency.get(histogram_key)
         if histogram is None:
             histogram = self.latency[histogram_key] = Histogram()
@@ -347,6 +353,7 @@ class SidecarTelemetry:
                 "ejections": state.outliers.ejections_total if state.outliers else 0,
                 "ejected_now": state.outliers.ejected_count() if state.outliers else 0,
                 "circuit": state.breaker.state if state.breaker else "none",
+                "lb_healthy_panic": state.balancer_stats.panic_requests,
             }
         tls = {}
         for (_, reason), count in self.tls_failures.items():
@@ -399,6 +406,9 @@ class SidecarTelemetry:
                         "outliers", lambda detector: detector.ejections_total)
         per_destination("mesh_outlier_ejected_endpoints", "gauge", "Endpoints ejected right now.",
                         "outliers", lambda detector: detector.ejected_count())
+        per_destination("mesh_lb_healthy_panic_total", "counter",
+                        "Tries sent to any endpoint because fewer than half were available (healthy panic).",
+                        "balancer_stats", lambda stats: stats.panic_requests)
         per_destination("mesh_circuit_breaker_open", "gauge", "1 while the circuit breaker refuses new requests.",
                         "breaker", lambda breaker: int(breaker.is_open))
         per_destination("mesh_circuit_breaker_active_requests", "gauge", "Requests holding an upstream connection.",
@@ -416,11 +426,6 @@ class SidecarTelemetry:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _service_of(identity: str) -> str:
-    marker = identity.rfind("/sa/")
-    return identity[marker + 4 :] if marker >= 0 else identity
 
 
 def _family(out: list[str], name: str, kind: str, help_text: str) -> None:

@@ -67,6 +67,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from sandbox.mesh.ca import SpiffeIdError, parse_spiffe_id, validate_trust_domain
+from sandbox.mesh.layers.retry import RETRY_CONDITIONS_IN_ORDER as RETRY_CONDITIONS
 from sandbox.mesh.model import (
     AuthorizationPolicy,
     AuthorizationRule,
@@ -89,7 +90,6 @@ MAX_REPLICAS_PER_SERVICE = 10
 MAX_REPLICAS_TOTAL = 24
 MTLS_MODES = ("STRICT", "PERMISSIVE", "DISABLE")
 LOAD_BALANCERS = ("round_robin", "least_request")
-RETRY_CONDITIONS = ("5xx", "gateway-error", "connect-failure", "reset", "retriable-4xx")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")

@@ -9,7 +9,6 @@ at least one may be when the percent is above zero (again as Envoy does).
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
@@ -138,6 +137,9 @@ def outlier_layer(
 
     The load balancer (outside this layer) asks `detector.available` which endpoints it may use.
     A breaker refusal (UO) never reached the endpoint, so it says nothing about its health.
+    A per-try timeout sits inside this layer, so a hung try arrives as 504 UT and counts; a
+    cancellation (the overall deadline, or the caller hanging up: DC) is about the caller, not
+    the endpoint, and is not counted.
     """
     if detector is None:
         return inner
@@ -146,12 +148,7 @@ def outlier_layer(
         endpoint = request.endpoint
         if endpoint is None:
             return await inner(request)
-        try:
-            response = await inner(request)
-        except asyncio.CancelledError:
-            # A timeout cut the try short: Envoy counts that against the endpoint too.
-            detector.record_failure(endpoint, endpoint_count())
-            raise
+        response = await inner(request)
         if response.status >= 500 and "UO" not in response.flags:
             detector.record_failure(endpoint, endpoint_count())
         else:

@@ -16,7 +16,10 @@ from sandbox.mesh.model import Clock, Handler, Request, Response, RetryPolicy
 # an open breaker (UO), no healthy or known upstream (UH, NR), a policy refusal (RBAC),
 # an injected fault (FI).
 NEVER_RETRIED_FLAGS = frozenset({"UO", "UH", "NR", "RBAC", "FI"})
-RETRY_CONDITIONS = frozenset({"5xx", "gateway-error", "connect-failure", "reset", "retriable-4xx"})
+# The retry_on conditions this mesh knows: the one list that topology files, pushed configs
+# and this layer all check against (in the order messages list them).
+RETRY_CONDITIONS_IN_ORDER = ("5xx", "gateway-error", "connect-failure", "reset", "retriable-4xx")
+RETRY_CONDITIONS = frozenset(RETRY_CONDITIONS_IN_ORDER)
 
 
 class WindowedCounter:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
-import time
 
 import pytest
 from cryptography import x509
@@ -240,10 +239,10 @@ def test_unreasonable_ttls_are_refused(ca, ttl):
         ca.issue(CLIENT_ID, ttl_seconds=ttl)
 
 
-def test_issuing_is_fast_enough_for_the_shop_to_start_quickly(ca):
-    # Not a benchmark: a generous ceiling that catches an accidental RSA key or similar.
-    started = time.perf_counter()
-    for _ in range(20):
-        ca.issue(CLIENT_ID)
-    per_certificate = (time.perf_counter() - started) / 20
-    assert per_certificate < 0.05
+def test_each_workload_gets_its_own_cheap_p256_key(ca):
+    # What keeps issuing around a millisecond (the shop's start time is measured in bench/):
+    # an EC P-256 key per certificate, never an RSA key, never a key shared between workloads.
+    issued = [ca.issue(CLIENT_ID) for _ in range(3)]
+    keys = [leaf.certificate.public_key() for leaf in issued]
+    assert all(isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1" for key in keys)
+    assert len({key.public_numbers() for key in keys}) == 3

@@ -1,4 +1,4 @@
-"""Load balancer: round robin and least request over endpoints not ejected; UH, NR."""
+"""Load balancer: round robin and least request over endpoints not ejected; panic threshold; UH, NR."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections import Counter
 
 from mesh_fakes import FakeClock, ScriptedUpstream, endpoints, request, run
 
-from sandbox.mesh.balancer import LeastRequest, RoundRobin, balancer_layer, make_balancer
+from sandbox.mesh.balancer import BalancerStats, LeastRequest, RoundRobin, balancer_layer, make_balancer
 from sandbox.mesh.layers.outlier import OutlierDetector
 from sandbox.mesh.model import OutlierDetectionPolicy
 
@@ -62,18 +62,58 @@ def test_least_request_steers_away_from_a_replica_with_requests_in_flight():
     assert {lr.choose(eps).port for _ in range(50)} == {40001}
 
 
-def test_no_endpoint_left_is_503_uh():
-    eps = endpoints(count=2)
-    detector = OutlierDetector(OutlierDetectionPolicy(consecutive_5xx=1, max_ejection_percent=100), clock=FakeClock())
-    for endpoint in eps:
-        detector.record_failure(endpoint, 2)
+def ejected(eps, *which, percent=100):
+    """An outlier detector with `which` endpoints of `eps` ejected."""
+    detector = OutlierDetector(OutlierDetectionPolicy(consecutive_5xx=1, max_ejection_percent=percent), clock=FakeClock())
+    for index in which:
+        detector.record_failure(eps[index], len(eps))
+    assert detector.ejected_count() == len(which)
+    return detector
+
+
+def test_no_registered_endpoint_is_503_uh():
     upstream = ScriptedUpstream(200)
-    handler = balancer_layer(upstream, balancer=RoundRobin(), endpoints=lambda: eps, available=detector.available)
-    response = run(handler(request()))
+    empty = balancer_layer(upstream, balancer=RoundRobin(), endpoints=lambda: [])
+    response = run(empty(request()))
     assert (response.status, response.flags, response.body) == (503, {"UH"}, b"no healthy upstream")
     assert upstream.calls == []
-    empty = balancer_layer(upstream, balancer=RoundRobin(), endpoints=lambda: [])
-    assert run(empty(request())).flags == {"UH"}
+
+
+def test_the_only_replica_ejected_still_gets_traffic_in_panic_mode():
+    # Envoy's healthy panic threshold (50%): with fewer than half the endpoints available, the
+    # balancer uses all of them rather than answering 503 UH to every request.
+    eps = endpoints(count=1)
+    stats = BalancerStats()
+    upstream = ScriptedUpstream(200)
+    handler = balancer_layer(upstream, balancer=RoundRobin(), endpoints=lambda: eps,
+                             available=ejected(eps, 0).available, stats=stats)
+    statuses = [run(handler(request())).status for _ in range(5)]
+    assert statuses == [200] * 5 and ports(e for _, e in upstream.calls) == [40000] * 5
+    assert stats.panic_requests == 5
+
+
+def test_panic_spreads_over_every_endpoint_when_fewer_than_half_are_available():
+    eps = endpoints(count=4)
+    stats = BalancerStats()
+    upstream = ScriptedUpstream(200)
+    handler = balancer_layer(upstream, balancer=RoundRobin(), endpoints=lambda: eps,
+                             available=ejected(eps, 0, 1, 2).available, stats=stats)
+    for _ in range(8):
+        run(handler(request()))
+    assert Counter(e.port for _, e in upstream.calls) == {40000: 2, 40001: 2, 40002: 2, 40003: 2}
+    assert stats.panic_requests == 8
+
+
+def test_exactly_half_available_is_not_panic():
+    eps = endpoints(count=4)
+    stats = BalancerStats()
+    upstream = ScriptedUpstream(200)
+    handler = balancer_layer(upstream, balancer=RoundRobin(), endpoints=lambda: eps,
+                             available=ejected(eps, 0, 1).available, stats=stats)
+    for _ in range(4):
+        run(handler(request()))
+    assert ports(e for _, e in upstream.calls) == [40002, 40003] * 2
+    assert stats.panic_requests == 0
 
 
 def test_an_unknown_destination_is_404_nr():

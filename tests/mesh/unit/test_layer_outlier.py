@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from mesh_fakes import FakeClock, ScriptedUpstream, endpoints, request, run
 
 from sandbox.mesh.layers.outlier import OutlierDetector, outlier_layer
@@ -125,3 +128,28 @@ def test_no_detector_passes_straight_through():
         return Response(200)
 
     assert outlier_layer(inner, None, endpoint_count=lambda: 1) is inner
+
+
+def test_a_cancelled_try_says_nothing_about_the_endpoint():
+    # The caller hung up (DC) or the overall deadline fired: the endpoint did nothing wrong.
+    d = detector(FakeClock(), consecutive=1)
+    eps = endpoints(count=3)
+
+    async def scenario():
+        reached = asyncio.Event()
+
+        async def hang(req):
+            reached.set()
+            await asyncio.Event().wait()
+
+        handler = outlier_layer(hang, d, endpoint_count=lambda: 3)
+        for _ in range(3):
+            reached.clear()
+            task = asyncio.create_task(handler(request(endpoint=eps[0])))
+            await reached.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    run(scenario())
+    assert not d.is_ejected(eps[0]) and d.ejections_total == 0

@@ -3,9 +3,10 @@ push, and what reaches the access log and metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
-from mesh_fakes import FakeClock, FakeSleep, ScriptedUpstream, endpoints, request, run
+from mesh_fakes import FakeClock, FakeSleep, ScriptedUpstream, endpoints, request, run, run_virtual
 from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.mesh.model import (
@@ -16,6 +17,7 @@ from sandbox.mesh.model import (
     OutlierDetectionPolicy,
     Response,
     RetryPolicy,
+    TimeoutPolicy,
     TrafficPolicy,
     UpstreamError,
 )
@@ -158,8 +160,6 @@ def test_a_connect_failure_is_logged_with_uf_and_its_reason():
 
 
 def test_an_open_breaker_shows_in_the_metrics():
-    import asyncio
-
     gate = asyncio.Event()
 
     async def held(req):
@@ -233,5 +233,139 @@ def test_totals_summarise_requests_flags_and_destination_state_for_a_live_view()
     assert totals["requests"] == 10 and totals["by_status"] == {"200": 10}
     assert totals["destinations"]["b"] == {
         "retries": 2, "retry_budget_exhausted": 0, "ejections": 1, "ejected_now": 1, "circuit": "closed",
+        "lb_healthy_panic": 0,
     }
     assert totals["tls_failures"] == {"unknown ca": 1}
+
+
+# --------------------------------------------------------------------------- timeouts vs outlier detection
+
+
+class HangOn:
+    """An upstream that never answers (within 60 s) on `ports`, and answers 200 elsewhere."""
+
+    def __init__(self, ports):
+        self.ports = set(ports)
+
+    async def __call__(self, req):
+        if req.endpoint.port in self.ports:
+            await asyncio.sleep(60)
+        return Response(200)
+
+
+def virtual_stack(policy, upstream, eps):
+    """Build the stack inside a virtual-time loop (timeouts fire without waiting) and run `drive`."""
+    telemetry = SidecarTelemetry("a")
+    state = DestinationState("b")
+
+    def make(loop):
+        return outbound_stack(
+            policy=policy, endpoints=lambda: eps, send=upstream, clock=loop.time, sleep=asyncio.sleep,
+            rng=random.Random(3), telemetry=telemetry, destination="b", state=state,
+        )
+
+    return make, telemetry, state
+
+
+DETECT_ON_2 = OutlierDetectionPolicy(consecutive_5xx=2, base_ejection_time=30, max_ejection_percent=100)
+
+
+def test_an_overall_timeout_does_not_eject_a_healthy_endpoint():
+    eps = endpoints(count=3)
+    policy = TrafficPolicy(timeout=TimeoutPolicy(request_timeout=0.1), outlier_detection=DETECT_ON_2)
+    make, telemetry, state = virtual_stack(policy, HangOn(p.port for p in eps), eps)
+
+    async def scenario():
+        handler = make(asyncio.get_running_loop())
+        return [(await handler(request())).status for _ in range(9)]
+
+    assert run_virtual(scenario) == [504] * 9
+    assert state.outliers.ejections_total == 0
+    families = {f.name: f for f in text_string_to_metric_families(telemetry.render_prometheus())}
+    assert families["mesh_outlier_ejections"].samples[0].value == 0
+
+
+def test_a_caller_that_hangs_up_does_not_eject_the_endpoint():
+    eps = endpoints(count=3)
+    policy = TrafficPolicy(outlier_detection=DETECT_ON_2)
+    make, telemetry, state = virtual_stack(policy, HangOn(p.port for p in eps), eps)
+
+    async def scenario():
+        handler = make(asyncio.get_running_loop())
+        for _ in range(9):
+            task = asyncio.create_task(handler(request()))
+            await asyncio.sleep(0.5)  # the caller gives up and closes its connection
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    run_virtual(scenario)
+    assert [entry.flags for entry in telemetry.access_log()] == ["DC"] * 9  # not UH once all were ejected
+    assert state.outliers.ejections_total == 0
+
+
+def test_a_per_try_timeout_counts_against_the_endpoint_that_hung():
+    eps = endpoints(count=3)
+    policy = TrafficPolicy(retry=RetryPolicy(attempts=1, per_try_timeout=0.1), outlier_detection=DETECT_ON_2)
+    make, telemetry, state = virtual_stack(policy, HangOn({eps[0].port}), eps)
+
+    async def scenario():
+        handler = make(asyncio.get_running_loop())
+        return [(await handler(request())).status for _ in range(9)]
+
+    assert run_virtual(scenario) == [200] * 9  # the retry went to another endpoint each time
+    assert state.outliers.is_ejected(eps[0]) and state.outliers.ejections_total == 1
+    assert state.outliers.events[-1].endpoint == f"127.0.0.1:{eps[0].port}"
+
+
+def test_with_one_replica_a_burst_of_5xx_does_not_turn_into_100_percent_uh():
+    eps = endpoints(count=1)
+    burst = [503] * 5
+    upstream = ScriptedUpstream(*burst, 200)  # five failures, then healthy again
+    policy = TrafficPolicy(outlier_detection=OutlierDetectionPolicy(
+        consecutive_5xx=5, base_ejection_time=30, max_ejection_percent=100))
+    handler, clock, telemetry = build(policy, upstream, eps=eps)
+    statuses = drive(handler, clock, count=50, rate=10)  # 5 s, well inside the 30 s ejection
+    assert statuses == burst + [200] * 45
+    assert "UH" not in telemetry.totals()["by_flag"]
+    families = {f.name: f for f in text_string_to_metric_families(telemetry.render_prometheus())}
+    assert families["mesh_outlier_ejected_endpoints"].samples[0].value == 1  # still ejected ...
+    assert families["mesh_lb_healthy_panic"].samples[0].value == 45  # ... so served in panic mode
+    assert telemetry.totals()["destinations"]["b"]["lb_healthy_panic"] == 45
+
+
+def test_a_destination_removed_from_config_answers_like_one_never_known():
+    def gone():
+        raise LookupError("b")
+
+    telemetry = SidecarTelemetry("a")
+    removed = outbound_stack(policy=TrafficPolicy(), endpoints=gone, send=ScriptedUpstream(200), clock=FakeClock(),
+                             sleep=FakeSleep(FakeClock()), rng=random.Random(1), telemetry=telemetry, destination="b")
+    never = no_route_stack(telemetry=telemetry)
+    first, second = run(removed(request(destination="b"))), run(never(request(destination="b")))
+    assert (first.status, first.body, first.flags, first.detail) == (second.status, second.body, second.flags,
+                                                                     second.detail)
+    assert (first.status, first.flags, first.detail) == (404, {"NR"}, "no route to b")
+
+
+def test_the_per_try_timeout_starts_once_the_try_holds_a_connection_slot():
+    # As Envoy's per-try timer starts when the pool is ready: queueing behind the breaker is
+    # bounded by the overall timeout, not cut short and blamed on the endpoint.
+    eps = endpoints(count=1)
+
+    async def answers_in_80_ms(req):
+        await asyncio.sleep(0.08)
+        return Response(200)
+
+    policy = TrafficPolicy(
+        retry=RetryPolicy(attempts=1, per_try_timeout=0.1),
+        circuit_breaker=CircuitBreakerPolicy(max_connections=1, max_pending_requests=5),
+        outlier_detection=DETECT_ON_2,
+    )
+    make, telemetry, state = virtual_stack(policy, answers_in_80_ms, eps)
+
+    async def scenario():
+        handler = make(asyncio.get_running_loop())
+        return [r.status for r in await asyncio.gather(*(handler(request()) for _ in range(4)))]
+
+    assert run_virtual(scenario) == [200] * 4  # the last one waited 0.24 s for its slot
+    assert state.outliers.ejections_total == 0

@@ -160,3 +160,32 @@ def test_histogram_quantile_gives_the_bucket_bound():
         histogram.observe(value)
     assert histogram.quantile(0.5) == 0.0005
     assert histogram.quantile(0.99) == 0.25
+
+
+def test_requests_to_unknown_hosts_do_not_grow_the_metric_label_set():
+    # A caller (or a scanner) sending random Host headers must not mint a time series per name.
+    from sandbox.mesh.stack import no_route_stack
+
+    telemetry = SidecarTelemetry("a")
+    handler = no_route_stack(telemetry=telemetry)
+    rng = random.Random(7)
+    names = [f"host-{rng.getrandbits(32):08x}" for _ in range(50)]
+    for name in names:
+        assert run(handler(request(destination=name))).flags == {"NR"}
+    rows = samples(telemetry.render_prometheus())
+    assert {labels["destination"] for labels, _ in rows["mesh_requests_total"]} == {"unknown"}
+    assert rows["mesh_requests_total"] == [(
+        {"workload": "a", "direction": "outbound", "source": "a", "destination": "unknown",
+         "status": "404", "response_flags": "NR"}, 50.0,
+    )]
+    assert {labels["destination"] for labels, _ in rows["mesh_request_duration_seconds_count"]} == {"unknown"}
+    # The access log (bounded) still says which name was asked for.
+    assert [entry.destination for entry in telemetry.access_log()] == names
+
+
+def test_an_inbound_caller_is_named_by_the_service_in_its_spiffe_id_else_unknown():
+    telemetry = SidecarTelemetry("b")
+    for identity in ("spiffe://meshlearn.local/ns/default/sa/frontend", "spiffe://meshlearn.local/odd", ""):
+        telemetry.record_request(direction="inbound", request=request(source_identity=identity),
+                                 response=Response(200), started=0.0, duration=0.001, traceparent="")
+    assert [entry.source for entry in telemetry.access_log()] == ["frontend", "unknown", "unknown"]

@@ -163,15 +163,25 @@ class ControlPlane:
         session: SidecarSession | None = None
         try:
             while line := await reader.readline():
-                message = json.loads(line)
+                try:
+                    message = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # one garbled line does not end a sidecar's session
+                if not isinstance(message, dict):
+                    continue
                 kind = message.get("type")
                 if kind == "hello":
                     session = self._hello(message, writer)
                 elif kind in ("ack", "nack") and session is not None:
+                    version = message.get("version")
+                    if not isinstance(version, int):
+                        continue
                     if kind == "ack":
-                        session.acked_version = max(session.acked_version, int(message["version"]))
+                        session.acked_version = max(session.acked_version, version)
+                        if session.nack is not None and session.nack["version"] <= version:
+                            session.nack = None  # a later accepted version supersedes the refusal
                     else:
-                        session.nack = {"version": message["version"], "reason": message.get("reason", "")}
+                        session.nack = {"version": version, "reason": str(message.get("reason", ""))}
                 elif kind == "renew" and session is not None:
                     session.certificate = self._issue(session.service)
                     session.renewals += 1
@@ -181,8 +191,8 @@ class ControlPlane:
                     reply["type"] = "reply"
                     reply["id"] = message.get("id")
                     writer.write(json.dumps(reply).encode() + b"\n")
-        except (ConnectionError, asyncio.IncompleteReadError, json.JSONDecodeError, ValueError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, KeyError, TypeError, ValueError):
+            pass  # a broken or malformed hello ends this connection only
         finally:
             self._writers.discard(writer)
             if session is not None and session.writer is writer:
@@ -229,15 +239,11 @@ class ControlPlane:
                 return {"ok": False, "error": f"unknown service {service!r}"}
             policy = self.policies[service]
             if op == "set_traffic":
-                if message.get("validate", True):
-                    traffic_from_dict(message["traffic"], f"{service}.traffic")
-                policy.traffic = message["traffic"]
-                self.push_all()
+                self._set_policy_part(policy, "traffic", message["traffic"], traffic_from_dict,
+                                      f"{service}.traffic", message.get("validate", True), None)
             elif op == "set_authorization":
-                if message.get("validate", True):
-                    authorization_from_dict(message["authorization"], f"{service}.authorization")
-                policy.authorization = message["authorization"]
-                self.push_all({service})
+                self._set_policy_part(policy, "authorization", message["authorization"], authorization_from_dict,
+                                      f"{service}.authorization", message.get("validate", True), {service})
             elif op == "set_mtls_mode":
                 if message["mode"] not in MTLS_MODES:
                     return {"ok": False, "error": f"mode must be one of {MTLS_MODES}"}
@@ -263,6 +269,26 @@ class ControlPlane:
             return {"ok": True, "version": self.version}
         except (ConfigError, KeyError, TypeError, ValueError) as exc:
             return {"ok": False, "error": str(exc)}
+
+    def _set_policy_part(self, policy: ServicePolicy, part: str, value: Any, validator, path: str,
+                         validate: bool, services: set[str] | None) -> None:
+        """Store a valid policy part and push it; an invalid one raises, or with validate=False is pushed
+        once unchecked (so sidecars NACK it) while the store keeps the last valid value, so later
+        pushes (mode changes, renewals, endpoints) are not refused because of it."""
+        try:
+            validator(value, path)
+        except (ConfigError, KeyError, TypeError, ValueError):
+            if validate:
+                raise
+            kept = getattr(policy, part)
+            setattr(policy, part, value)
+            try:
+                self.push_all(services)
+            finally:
+                setattr(policy, part, kept)
+            return
+        setattr(policy, part, value)
+        self.push_all(services)
 
     def status(self) -> dict:
         sidecars = [

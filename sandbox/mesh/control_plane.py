@@ -174,8 +174,8 @@ class ControlPlane:
                     session = self._hello(message, writer)
                 elif kind in ("ack", "nack") and session is not None:
                     version = message.get("version")
-                    if not isinstance(version, int):
-                        continue
+                    if not isinstance(version, int) or version > session.pushed_version:
+                        continue  # not an answer to anything this control plane pushed
                     if kind == "ack":
                         session.acked_version = max(session.acked_version, version)
                         if session.nack is not None and session.nack["version"] <= version:

@@ -235,19 +235,44 @@ class Sidecar:
             writer.write(json.dumps(hello).encode() + b"\n")
             try:
                 while line := await reader.readline():
-                    message = json.loads(line)
-                    if message.get("type") != "config":
-                        continue
-                    ok, reason = self.apply(message["config"])
-                    reply = {"type": "ack" if ok else "nack", "version": message["version"]}
-                    if not ok:
-                        reply["reason"] = reason
-                    writer.write(json.dumps(reply).encode() + b"\n")
-            except (ConnectionError, json.JSONDecodeError, ValueError):
-                pass
+                    reply = self._control_reply(line)
+                    if reply is not None:
+                        writer.write(json.dumps(reply).encode() + b"\n")
+            except (OSError, ValueError):
+                pass  # connection lost (or an over-long line): reconnect and say hello again
             self._control_writer = None
             writer.close()
             await asyncio.sleep(delay)
+
+    def _control_reply(self, line: bytes) -> dict | None:
+        """The ACK or NACK for one control-plane line; a malformed one is refused, never fatal."""
+        try:
+            message = json.loads(line)
+        except ValueError as exc:
+            return self._refuse(None, f"control message is not JSON: {exc}")
+        if not isinstance(message, dict):
+            return self._refuse(None, "control message must be a JSON object")
+        if message.get("type") != "config":
+            return None
+        version = message.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            return self._refuse(None, f"config message needs an integer version, got {version!r}")
+        config = message.get("config")
+        if not isinstance(config, dict):
+            return self._refuse(version, "config message needs a config object")
+        try:
+            ok, reason = self.apply(config)
+        except Exception as exc:  # a bug in building must not end the control loop
+            ok, reason = False, f"config could not be applied: {exc!r}"
+            self.last_nack = {"version": version, "reason": reason}
+        reply = {"type": "ack" if ok else "nack", "version": version}
+        if not ok:
+            reply["reason"] = reason
+        return reply
+
+    def _refuse(self, version: int | None, reason: str) -> dict:
+        self.last_nack = {"version": version, "reason": reason}
+        return {"type": "nack", "version": version, "reason": reason}
 
     async def _rotation_loop(self) -> None:
         """Ask for a fresh certificate once half of its remaining validity (at receipt) has passed,

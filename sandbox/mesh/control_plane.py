@@ -33,6 +33,7 @@ class SidecarSession:
     acked_version: int = 0
     nack: dict | None = None  # {"version": n, "reason": "..."} of the last refusal
     certificate: WorkloadCertificate | None = None
+    cert_fault: str | None = None  # the fault the current certificate was issued with
     renewals: int = 0
 
     @property
@@ -107,6 +108,10 @@ class ControlPlane:
             return self.ca.issue_wrong_identity(spiffe_id, ttl_seconds=self.cert_ttl)
         return self.ca.issue(spiffe_id, ttl_seconds=self.cert_ttl)
 
+    def _issue_for(self, session: SidecarSession) -> None:
+        session.cert_fault = self.cert_faults.get(session.service)
+        session.certificate = self._issue(session.service)
+
     def endpoints_of(self, service: str) -> list[dict]:
         policy = self.policies[service]
         found = []
@@ -139,6 +144,8 @@ class ControlPlane:
             "certificate": {
                 "cert_pem": cert.cert_pem.decode(), "key_pem": cert.key_pem.decode(), "spiffe_id": cert.spiffe_id,
                 "not_after": cert.not_after.timestamp(), "not_before": not_before,
+                # A changed fault tells the sidecar this is a new identity, not a routine renewal.
+                "fault": session.cert_fault,
             },
             "root_pem": self.ca.root_pem.decode(),
         }
@@ -183,7 +190,11 @@ class ControlPlane:
                     else:
                         session.nack = {"version": version, "reason": str(message.get("reason", ""))}
                 elif kind == "renew" and session is not None:
-                    session.certificate = self._issue(session.service)
+                    if session.service in self.cert_faults:
+                        # Another bad certificate would change nothing but churn the sidecar; the
+                        # fault stays until the operator clears it.
+                        continue
+                    self._issue_for(session)
                     session.renewals += 1
                     self._push(session)
                 elif kind == "op":
@@ -212,7 +223,8 @@ class ControlPlane:
             session = self.sessions[key] = SidecarSession(service, replica, port)
         session.inbound_port = port
         session.writer = writer
-        session.certificate = self._issue(service)
+        if session.certificate is None or session.cert_fault != self.cert_faults.get(service):
+            self._issue_for(session)  # a reconnecting sidecar keeps its certificate (its rotation loop renews it)
         if moved:
             self.push_all()  # every caller needs the new endpoint
         else:
@@ -262,7 +274,7 @@ class ControlPlane:
                     self.cert_faults[service] = fault
                 for session in self.sessions.values():
                     if session.service == service:
-                        session.certificate = self._issue(service)
+                        self._issue_for(session)
                 self.push_all({service})
             else:
                 return {"ok": False, "error": f"unknown op {op!r}"}

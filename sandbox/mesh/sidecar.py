@@ -30,6 +30,7 @@ from sandbox.mesh.telemetry import SidecarTelemetry
 HANDSHAKE_TIMEOUT = 5.0
 SNIFF_TIMEOUT = 10.0
 RENEW_RETRY_SECONDS = 5.0
+MODE_STRENGTH = {"DISABLE": 0, "PERMISSIVE": 1, "STRICT": 2}  # moving up closes connections the new mode refuses
 
 
 def send_tls_alerts_on_handshake_failure() -> None:
@@ -210,10 +211,11 @@ class Sidecar:
             for pool in self._upstream_pools.values():
                 pool.close()
             self._upstream_pools.clear()
-        if old is not None and (old.config.certificate != applied.config.certificate
-                                or old.config.mtls_mode != applied.config.mtls_mode):
-            # Peers must handshake again to meet the new certificate or mode now, not whenever
-            # their keep-alive connections happen to close.
+        if old is not None and (old.config.certificate.get("fault") != applied.config.certificate.get("fault")
+                                or MODE_STRENGTH[applied.config.mtls_mode] > MODE_STRENGTH[old.config.mtls_mode]):
+            # A new (faulty or repaired) identity or a stricter mode must meet peers now, not whenever
+            # their keep-alive connections close. A routine renewal only applies to new handshakes:
+            # established connections drain, as in Envoy.
             for writer in list(self._inbound_writers):
                 writer.transport.abort()
         self.ready.set()

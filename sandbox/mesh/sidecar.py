@@ -431,6 +431,8 @@ class Sidecar:
         self.telemetry.record_tls_failure(reason, direction="inbound", peer=peer)
 
     async def _forward_to_app(self, request: Request) -> Response:
+        # Only this sidecar may state the caller's identity: a plaintext caller could forge the header.
+        request.headers.pop("x-forwarded-client-cert", None)
         if request.source_identity:
             request.headers["x-forwarded-client-cert"] = f"URI={request.source_identity}"
         try:

@@ -153,6 +153,8 @@ async def read_response(reader: asyncio.StreamReader, *, head_request: bool = Fa
     return Response(status=status, headers=headers, body=body)
 
 
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
 # Hop-by-hop headers a proxy must not forward (RFC 9110 7.6.1), plus the length it recomputes.
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
@@ -321,9 +323,12 @@ class ConnectionPool:
                 continue
             try:
                 return await self._exchange(conn, data, request.method, timeout)
-            except _StaleConnection:
-                # The peer closed an idle keep-alive connection before we wrote: any client retries
-                # that on a fresh connection, it is not an upstream failure.
+            except _StaleConnection as exc:
+                # The peer closed an idle keep-alive connection, most likely before it read our
+                # request: clients resend that on a fresh connection, but only when sending twice
+                # is harmless (RFC 9110 9.2.2). Otherwise the caller sees the reset.
+                if request.method not in IDEMPOTENT_METHODS:
+                    raise UpstreamError("UC", "upstream connection closed before the response", "reset") from exc
                 continue
         conn = await self._connect()
         try:
@@ -343,16 +348,17 @@ class ConnectionPool:
             if not exc.partial:
                 raise _StaleConnection() from exc
             raise UpstreamError("UC", "upstream connection terminated mid-response", "reset") from exc
+        except asyncio.TimeoutError:
+            # Before OSError: since Python 3.11 a timeout is an OSError, and it is not a reset.
+            self._discard(conn)
+            raise
         except (ConnectionError, ssl.SSLError, OSError) as exc:
             self._discard(conn)
             if isinstance(exc, ssl.SSLError):
                 raise TlsConnectError(exc) from exc
             raise UpstreamError("UC", f"upstream reset: {exc}", "reset") from exc
         except asyncio.CancelledError:
-            # A timeout or cancellation left a half-read exchange: the connection cannot be reused.
-            self._discard(conn)
-            raise
-        except asyncio.TimeoutError:
+            # A cancellation left a half-read exchange: the connection cannot be reused.
             self._discard(conn)
             raise
         except ProtocolError as exc:

@@ -30,6 +30,7 @@ from sandbox.mesh.telemetry import SidecarTelemetry
 HANDSHAKE_TIMEOUT = 5.0
 SNIFF_TIMEOUT = 10.0
 RENEW_RETRY_SECONDS = 5.0
+APP_TIMEOUT = 15.0  # the longest a local app may take to answer (Envoy's default route timeout)
 MODE_STRENGTH = {"DISABLE": 0, "PERMISSIVE": 1, "STRICT": 2}  # moving up closes connections the new mode refuses
 
 
@@ -96,6 +97,7 @@ class Sidecar:
         self.service = service
         self.replica = replica
         self.app_port = app_port
+        self.app_timeout = APP_TIMEOUT
         self.control_port = control_port
         self.rng = random.Random(seed)
         self.telemetry = SidecarTelemetry(service)
@@ -436,10 +438,15 @@ class Sidecar:
         if request.source_identity:
             request.headers["x-forwarded-client-cert"] = f"URI={request.source_identity}"
         try:
-            return await self._app_pool.request(request, request.headers.get("host", self.service))
+            return await self._app_pool.request(request, request.headers.get("host", self.service),
+                                                timeout=self.app_timeout)
         except UpstreamError as exc:
             return Response(503, body=f"local app unreachable: {exc.reason}\n".encode(), flags={exc.flag},
                             detail=exc.reason)
+        except asyncio.TimeoutError:
+            # Without a bound a hung app would hold this connection (and its task) for ever.
+            return Response(504, body=b"local app timed out\n", flags={"UT"},
+                            detail=f"local app gave no response within {self.app_timeout:g}s")
 
     # ------------------------------------------------------------------ admin
 
@@ -467,7 +474,13 @@ class Sidecar:
         if path == "/stats":
             return Response(200, {"content-type": "application/json"}, json.dumps(self.telemetry.totals()).encode())
         if path == "/app-port" and request.method == "POST":
-            self.set_app_port(int(json.loads(request.body)["port"]))
+            try:
+                port = json.loads(request.body)["port"]
+                if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+                    raise ValueError(f"port must be a number from 1 to 65535, got {port!r}")
+            except (ValueError, KeyError, TypeError) as exc:
+                return Response(400, body=f'expected {{"port": N}}: {exc}\n'.encode())
+            self.set_app_port(port)
             return Response(200, body=b"ok\n")
         return Response(404, body=b"unknown admin path\n")
 

@@ -197,3 +197,44 @@ def test_a_malformed_chunked_response_is_an_upstream_error_and_frees_the_connect
     error, pool = asyncio.run(body())
     assert error.flag == "UC" and "upstream protocol error" in error.reason, error.reason
     assert pool.open_count == 0 and pool.idle == []
+
+
+@pytest.mark.parametrize("method, sent_twice", [("GET", True), ("POST", False)])
+def test_only_an_idempotent_request_is_resent_when_a_kept_alive_connection_closes_without_answer(method, sent_twice):
+    async def body():
+        received = []
+
+        async def on_connection(reader, writer):
+            served_here = 0
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break
+                received.append(head.split(b" ", 2)[1])
+                if served_here == 1:
+                    break  # the second request on a connection: read it, then close without a byte
+                served_here += 1
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(on_connection, "127.0.0.1", 0)
+        pool = http1.ConnectionPool("127.0.0.1", server.sockets[0].getsockname()[1])
+        try:
+            first = await pool.request(Request(method, "/first"), "svc")
+            try:
+                second = (await pool.request(Request(method, "/second"), "svc")).status
+            except UpstreamError as exc:
+                second = exc.flag
+        finally:
+            pool.close()
+            server.close()
+        return first.status, second, received
+
+    first, second, received = asyncio.run(body())
+    assert first == 200
+    if sent_twice:
+        assert second == 200 and received == [b"/first", b"/second", b"/second"]
+    else:
+        assert second == "UC" and received == [b"/first", b"/second"]  # the app saw the POST once

@@ -75,3 +75,27 @@ def test_a_sidecar_reconnects_after_losing_the_control_plane_connection(tmp_path
             await mesh.stop()
 
     assert run(body(), 30)["mtls_mode"] == "STRICT"
+
+
+def test_the_control_plane_ignores_malformed_lines_from_a_sidecar_and_keeps_its_session(tmp_path):
+    path = pair_topology(tmp_path, b_mtls="PERMISSIVE")
+
+    async def body():
+        mesh = InProcessMesh(load_topology(path))
+        await mesh.start()
+        try:
+            session = mesh.control_plane.sessions[("b", 0)]
+            writer = session.writer
+            mesh.sidecars[("b", 0)]._control_writer.write(
+                b'[1, 2]\n{"type": "ack"}\n{"type": "nack", "version": "x"}\nnot json\n')
+            await asyncio.sleep(0.2)
+            await mesh.set_mtls_mode("b", "STRICT")
+            status = await mesh.wait_in_sync()
+            return session.writer is writer, status
+        finally:
+            await mesh.stop()
+
+    same_session, status = run(body(), 30)
+    assert same_session  # the connection was not dropped
+    b = next(s for s in status["sidecars"] if s["service"] == "b")
+    assert b["in_sync"] and b["nack"] is None

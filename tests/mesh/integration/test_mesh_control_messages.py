@@ -66,15 +66,20 @@ def test_a_sidecar_reconnects_after_losing_the_control_plane_connection(tmp_path
         mesh = InProcessMesh(load_topology(path))
         await mesh.start()
         try:
-            mesh.control_plane.sessions[("b", 0)].writer.transport.abort()
+            session = mesh.control_plane.sessions[("b", 0)]
+            certificate = session.certificate
+            session.writer.transport.abort()
             await mesh.wait_in_sync()  # waits until b is connected again
             await mesh.set_mtls_mode("b", "STRICT")
             await mesh.wait_in_sync()
-            return json.loads((await mesh.sidecar_admin("b", 0, "/config")).body)
+            config = json.loads((await mesh.sidecar_admin("b", 0, "/config")).body)
+            return config, session.certificate is certificate
         finally:
             await mesh.stop()
 
-    assert run(body(), 30)["mtls_mode"] == "STRICT"
+    config, same_certificate = run(body(), 30)
+    assert config["mtls_mode"] == "STRICT"
+    assert same_certificate  # a reconnect is not a reason to issue (and roll out) a new certificate
 
 
 def test_the_control_plane_ignores_malformed_lines_from_a_sidecar_and_keeps_its_session(tmp_path):

@@ -61,13 +61,16 @@ async def run(args: argparse.Namespace) -> int:
 
     topology = load_topology(args.topology)
     scenario = load_scenario(args.scenario) if args.scenario else None
-    # SIGTERM / SIGINT end the run through the normal path, so the mesh is torn down in order.
-    main_task = asyncio.current_task()
+    # SIGTERM / SIGINT set an event the run checks, so the mesh is torn down in order. (Cancelling
+    # the main task instead can be swallowed by an asyncio.wait_for finishing at the same moment.)
+    stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     mesh = InProcessMesh(topology) if args.in_process else ProcessMesh(topology, args.topology, log_dir=args.logs)
-    await mesh.start()
+    load = load_task = scenario_task = None
     try:
+        if not await _unless_stopped(mesh.start(), stop):
+            return 130
         print(f"mesh {topology.name!r} up in {mesh.ready_seconds:.2f}s; control plane :{mesh.control_port}; "
               f"entry {topology.entry} on {mesh.entry_ports()}"
               + (f"; process group {mesh.pgid}" if getattr(mesh, "pgid", None) else ""), flush=True)
@@ -95,8 +98,9 @@ async def run(args: argparse.Namespace) -> int:
         seen_exits = 0
         base_actual = await _actual_success(mesh)
         prev_actual = base_actual
-        while not load_task.done():
-            await asyncio.wait({load_task}, timeout=1.0)
+        stop_waiter = asyncio.create_task(stop.wait())
+        while not load_task.done() and not stop.is_set():
+            await asyncio.wait({load_task, stop_waiter}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
             window = Window()
             for sample in load.samples[seen:]:
                 window.add(sample)
@@ -131,10 +135,12 @@ async def run(args: argparse.Namespace) -> int:
                   f"p95={summary['p95_ms']:7.2f}ms p99={summary['p99_ms']:7.2f}ms retries={totals['retries']} "
                   f"ejections={totals['ejections']} tls_failures={totals['tls_failures']} "
                   f"open_circuits={totals['open_circuits']} statuses={summary['statuses']}", flush=True)
+        stop_waiter.cancel()
+        if stop.is_set():
+            return 130
         samples = load_task.result()
-        if scenario_task:
-            scenario_task.cancel()  # steps after the end of the run are not applied
-            await asyncio.gather(scenario_task, return_exceptions=True)
+        # steps after the end of the run are not applied
+        await _cancel(scenario_task)
         load.close()
         actual = await _actual_success(mesh)
         result = {
@@ -156,7 +162,32 @@ async def run(args: argparse.Namespace) -> int:
             print(f"wrote {args.json}")
         return 0
     finally:
+        await _cancel(scenario_task, load_task)
+        if load is not None:
+            load.close()
         await mesh.stop()
+        if stop.is_set():
+            print("stopped; mesh torn down", flush=True)
+
+
+async def _unless_stopped(coro, stop: asyncio.Event) -> bool:
+    """Await `coro` unless `stop` is set first (then cancel it); True when it completed."""
+    task = asyncio.create_task(coro)
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if not task.done():
+        await _cancel(task)
+        return False
+    task.result()
+    return True
+
+
+async def _cancel(*tasks: asyncio.Task | None) -> None:
+    pending = [t for t in tasks if t is not None]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def analyze_command(args: argparse.Namespace) -> int:
@@ -192,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(run(args))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        print("stopped; mesh torn down", flush=True)
+        print("stopped", flush=True)
         return 130
 
 

@@ -33,6 +33,7 @@ class SidecarSession:
     acked_version: int = 0
     nack: dict | None = None  # {"version": n, "reason": "..."} of the last refusal
     certificate: WorkloadCertificate | None = None
+    cert_fault: str | None = None  # the fault the current certificate was issued with
     renewals: int = 0
 
     @property
@@ -107,6 +108,10 @@ class ControlPlane:
             return self.ca.issue_wrong_identity(spiffe_id, ttl_seconds=self.cert_ttl)
         return self.ca.issue(spiffe_id, ttl_seconds=self.cert_ttl)
 
+    def _issue_for(self, session: SidecarSession) -> None:
+        session.cert_fault = self.cert_faults.get(session.service)
+        session.certificate = self._issue(session.service)
+
     def endpoints_of(self, service: str) -> list[dict]:
         policy = self.policies[service]
         found = []
@@ -139,6 +144,8 @@ class ControlPlane:
             "certificate": {
                 "cert_pem": cert.cert_pem.decode(), "key_pem": cert.key_pem.decode(), "spiffe_id": cert.spiffe_id,
                 "not_after": cert.not_after.timestamp(), "not_before": not_before,
+                # A changed fault tells the sidecar this is a new identity, not a routine renewal.
+                "fault": session.cert_fault,
             },
             "root_pem": self.ca.root_pem.decode(),
         }
@@ -163,17 +170,31 @@ class ControlPlane:
         session: SidecarSession | None = None
         try:
             while line := await reader.readline():
-                message = json.loads(line)
+                try:
+                    message = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # one garbled line does not end a sidecar's session
+                if not isinstance(message, dict):
+                    continue
                 kind = message.get("type")
                 if kind == "hello":
                     session = self._hello(message, writer)
                 elif kind in ("ack", "nack") and session is not None:
+                    version = message.get("version")
+                    if not isinstance(version, int) or version > session.pushed_version:
+                        continue  # not an answer to anything this control plane pushed
                     if kind == "ack":
-                        session.acked_version = max(session.acked_version, int(message["version"]))
+                        session.acked_version = max(session.acked_version, version)
+                        if session.nack is not None and session.nack["version"] <= version:
+                            session.nack = None  # a later accepted version supersedes the refusal
                     else:
-                        session.nack = {"version": message["version"], "reason": message.get("reason", "")}
+                        session.nack = {"version": version, "reason": str(message.get("reason", ""))}
                 elif kind == "renew" and session is not None:
-                    session.certificate = self._issue(session.service)
+                    if session.service in self.cert_faults:
+                        # Another bad certificate would change nothing but churn the sidecar; the
+                        # fault stays until the operator clears it.
+                        continue
+                    self._issue_for(session)
                     session.renewals += 1
                     self._push(session)
                 elif kind == "op":
@@ -181,8 +202,8 @@ class ControlPlane:
                     reply["type"] = "reply"
                     reply["id"] = message.get("id")
                     writer.write(json.dumps(reply).encode() + b"\n")
-        except (ConnectionError, asyncio.IncompleteReadError, json.JSONDecodeError, ValueError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, KeyError, TypeError, ValueError):
+            pass  # a broken or malformed hello ends this connection only
         finally:
             self._writers.discard(writer)
             if session is not None and session.writer is writer:
@@ -202,7 +223,8 @@ class ControlPlane:
             session = self.sessions[key] = SidecarSession(service, replica, port)
         session.inbound_port = port
         session.writer = writer
-        session.certificate = self._issue(service)
+        if session.certificate is None or session.cert_fault != self.cert_faults.get(service):
+            self._issue_for(session)  # a reconnecting sidecar keeps its certificate (its rotation loop renews it)
         if moved:
             self.push_all()  # every caller needs the new endpoint
         else:
@@ -229,15 +251,11 @@ class ControlPlane:
                 return {"ok": False, "error": f"unknown service {service!r}"}
             policy = self.policies[service]
             if op == "set_traffic":
-                if message.get("validate", True):
-                    traffic_from_dict(message["traffic"], f"{service}.traffic")
-                policy.traffic = message["traffic"]
-                self.push_all()
+                self._set_policy_part(policy, "traffic", message["traffic"], traffic_from_dict,
+                                      f"{service}.traffic", message.get("validate", True), None)
             elif op == "set_authorization":
-                if message.get("validate", True):
-                    authorization_from_dict(message["authorization"], f"{service}.authorization")
-                policy.authorization = message["authorization"]
-                self.push_all({service})
+                self._set_policy_part(policy, "authorization", message["authorization"], authorization_from_dict,
+                                      f"{service}.authorization", message.get("validate", True), {service})
             elif op == "set_mtls_mode":
                 if message["mode"] not in MTLS_MODES:
                     return {"ok": False, "error": f"mode must be one of {MTLS_MODES}"}
@@ -256,13 +274,33 @@ class ControlPlane:
                     self.cert_faults[service] = fault
                 for session in self.sessions.values():
                     if session.service == service:
-                        session.certificate = self._issue(service)
+                        self._issue_for(session)
                 self.push_all({service})
             else:
                 return {"ok": False, "error": f"unknown op {op!r}"}
             return {"ok": True, "version": self.version}
         except (ConfigError, KeyError, TypeError, ValueError) as exc:
             return {"ok": False, "error": str(exc)}
+
+    def _set_policy_part(self, policy: ServicePolicy, part: str, value: Any, validator, path: str,
+                         validate: bool, services: set[str] | None) -> None:
+        """Store a valid policy part and push it; an invalid one raises, or with validate=False is pushed
+        once unchecked (so sidecars NACK it) while the store keeps the last valid value, so later
+        pushes (mode changes, renewals, endpoints) are not refused because of it."""
+        try:
+            validator(value, path)
+        except (ConfigError, KeyError, TypeError, ValueError):
+            if validate:
+                raise
+            kept = getattr(policy, part)
+            setattr(policy, part, value)
+            try:
+                self.push_all(services)
+            finally:
+                setattr(policy, part, kept)
+            return
+        setattr(policy, part, value)
+        self.push_all(services)
 
     def status(self) -> dict:
         sidecars = [

@@ -44,7 +44,11 @@ def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
             name, sep, value = line.partition(":")
             if not sep:
                 raise ProtocolError("malformed header line")
-            headers[name.strip().lower()] = value.strip()
+            name, value = name.strip().lower(), value.strip()
+            if name == "content-length" and headers.get(name, value) != value:
+                # Two lengths let two parsers split the stream differently (request smuggling).
+                raise ProtocolError("conflicting Content-Length headers")
+            headers[name] = value
     return first, headers
 
 
@@ -61,34 +65,54 @@ async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
 
 
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str], *, allow_chunked: bool) -> bytes:
+    if "transfer-encoding" in headers and "content-length" in headers:
+        raise ProtocolError("both Content-Length and Transfer-Encoding")
     if "transfer-encoding" in headers and headers["transfer-encoding"].lower() != "identity":
         if not allow_chunked:
             raise ProtocolError("chunked request bodies are not supported", 501)
         return await _read_chunked(reader)
     length = headers.get("content-length")
-    if not length:
+    if length is None:
         return b""
-    try:
-        size = int(length)
-    except ValueError as exc:
-        raise ProtocolError("bad Content-Length") from exc
-    if size < 0 or size > MAX_BODY_BYTES:
+    # int() would also take "+5", "1_0" or non-ASCII digits; RFC 9110 allows only 1*DIGIT.
+    if not (length.isascii() and length.isdigit()):
+        raise ProtocolError("bad Content-Length")
+    size = int(length)
+    if size > MAX_BODY_BYTES:
         raise ProtocolError("body too large", 413)
     return await reader.readexactly(size) if size else b""
 
 
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    """A chunked body, capped at MAX_BODY_BYTES; any framing fault is a ProtocolError."""
     parts = []
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-        if size == 0:
-            # trailers end with an empty line
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                pass
-            return b"".join(parts)
-        parts.append(await reader.readexactly(size))
-        await reader.readexactly(2)
+    total = 0
+    try:
+        while True:
+            size_text = (await reader.readuntil(b"\r\n"))[:-2].split(b";", 1)[0].strip()
+            if not size_text or len(size_text) > 16 or not _HEX_DIGITS.issuperset(size_text):
+                raise ProtocolError("bad chunk size")
+            size = int(size_text, 16)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise ProtocolError("chunked body too large", 413)
+            if size == 0:
+                trailer_bytes = 0
+                while (line := await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers end with an empty line
+                    trailer_bytes += len(line)
+                    if trailer_bytes > MAX_HEADER_BYTES:
+                        raise ProtocolError("chunked trailers too large", 431)
+                return b"".join(parts)
+            parts.append(await reader.readexactly(size))
+            if await reader.readexactly(2) != b"\r\n":
+                raise ProtocolError("chunk data not followed by CRLF")
+    except asyncio.IncompleteReadError as exc:
+        raise ProtocolError("connection closed inside a chunked body") from exc
+    except asyncio.LimitOverrunError as exc:
+        raise ProtocolError("chunk size line too long") from exc
 
 
 async def read_request(reader: asyncio.StreamReader) -> Request | None:
@@ -120,10 +144,16 @@ async def read_response(reader: asyncio.StreamReader, *, head_request: bool = Fa
         status = int(parts[1])
     except ValueError as exc:
         raise ProtocolError("bad status code") from exc
-    body = b"" if head_request or status in (204, 304) else await _read_body(reader, headers, allow_chunked=True)
+    try:
+        body = b"" if head_request or status in (204, 304) else await _read_body(reader, headers, allow_chunked=True)
+    except asyncio.IncompleteReadError as exc:
+        # The head arrived, so this is not a stale keep-alive connection: never re-send it.
+        raise ProtocolError("connection closed inside the response body") from exc
     headers.pop("transfer-encoding", None)
     return Response(status=status, headers=headers, body=body)
 
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 # Hop-by-hop headers a proxy must not forward (RFC 9110 7.6.1), plus the length it recomputes.
 HOP_BY_HOP = frozenset(
@@ -293,9 +323,12 @@ class ConnectionPool:
                 continue
             try:
                 return await self._exchange(conn, data, request.method, timeout)
-            except _StaleConnection:
-                # The peer closed an idle keep-alive connection before we wrote: any client retries
-                # that on a fresh connection, it is not an upstream failure.
+            except _StaleConnection as exc:
+                # The peer closed an idle keep-alive connection, most likely before it read our
+                # request: clients resend that on a fresh connection, but only when sending twice
+                # is harmless (RFC 9110 9.2.2). Otherwise the caller sees the reset.
+                if request.method not in IDEMPOTENT_METHODS:
+                    raise UpstreamError("UC", "upstream connection closed before the response", "reset") from exc
                 continue
         conn = await self._connect()
         try:
@@ -315,21 +348,26 @@ class ConnectionPool:
             if not exc.partial:
                 raise _StaleConnection() from exc
             raise UpstreamError("UC", "upstream connection terminated mid-response", "reset") from exc
+        except asyncio.TimeoutError:
+            # Before OSError: since Python 3.11 a timeout is an OSError, and it is not a reset.
+            self._discard(conn)
+            raise
         except (ConnectionError, ssl.SSLError, OSError) as exc:
             self._discard(conn)
             if isinstance(exc, ssl.SSLError):
                 raise TlsConnectError(exc) from exc
             raise UpstreamError("UC", f"upstream reset: {exc}", "reset") from exc
         except asyncio.CancelledError:
-            # A timeout or cancellation left a half-read exchange: the connection cannot be reused.
-            self._discard(conn)
-            raise
-        except asyncio.TimeoutError:
+            # A cancellation left a half-read exchange: the connection cannot be reused.
             self._discard(conn)
             raise
         except ProtocolError as exc:
             self._discard(conn)
             raise UpstreamError("UC", f"upstream protocol error: {exc}", "reset") from exc
+        except BaseException:
+            # Whatever else went wrong, a half-used connection must not stay open or go back to the pool.
+            self._discard(conn)
+            raise
         if wants_close(response.headers) or self.closed or len(self.idle) >= self.max_idle:
             self._discard(conn)
         else:

@@ -93,6 +93,8 @@ class LoadGenerator:
                 status, flags = 0, exc.flag
             except asyncio.TimeoutError:
                 status, flags = 0, "timeout"
+            except Exception as exc:  # noqa: BLE001 - a request that failed in an unforeseen way is still a failure
+                status, flags = 0, type(exc).__name__
             finally:
                 self.in_flight -= 1
         now = time.monotonic()

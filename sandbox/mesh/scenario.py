@@ -118,7 +118,7 @@ async def apply_step(mesh, step: Step, *, set_rate: Callable[[float], None] | No
     elif step.action == "hang":
         await mesh.set_behaviour(service, replica, hang=True)
     elif step.action == "heal":
-        await mesh.reset_behaviour(service)
+        await mesh.reset_behaviour(service, replica)
     elif step.action == "kill":
         await mesh.kill(a.get("target", "sidecar"), service, int(replica or 0))
     elif step.action == "restart":

@@ -30,6 +30,8 @@ from sandbox.mesh.telemetry import SidecarTelemetry
 HANDSHAKE_TIMEOUT = 5.0
 SNIFF_TIMEOUT = 10.0
 RENEW_RETRY_SECONDS = 5.0
+APP_TIMEOUT = 15.0  # the longest a local app may take to answer (Envoy's default route timeout)
+MODE_STRENGTH = {"DISABLE": 0, "PERMISSIVE": 1, "STRICT": 2}  # moving up closes connections the new mode refuses
 
 
 def send_tls_alerts_on_handshake_failure() -> None:
@@ -95,6 +97,7 @@ class Sidecar:
         self.service = service
         self.replica = replica
         self.app_port = app_port
+        self.app_timeout = APP_TIMEOUT
         self.control_port = control_port
         self.rng = random.Random(seed)
         self.telemetry = SidecarTelemetry(service)
@@ -210,10 +213,11 @@ class Sidecar:
             for pool in self._upstream_pools.values():
                 pool.close()
             self._upstream_pools.clear()
-        if old is not None and (old.config.certificate != applied.config.certificate
-                                or old.config.mtls_mode != applied.config.mtls_mode):
-            # Peers must handshake again to meet the new certificate or mode now, not whenever
-            # their keep-alive connections happen to close.
+        if old is not None and (old.config.certificate.get("fault") != applied.config.certificate.get("fault")
+                                or MODE_STRENGTH[applied.config.mtls_mode] > MODE_STRENGTH[old.config.mtls_mode]):
+            # A new (faulty or repaired) identity or a stricter mode must meet peers now, not whenever
+            # their keep-alive connections close. A routine renewal only applies to new handshakes:
+            # established connections drain, as in Envoy.
             for writer in list(self._inbound_writers):
                 writer.transport.abort()
         self.ready.set()
@@ -235,19 +239,44 @@ class Sidecar:
             writer.write(json.dumps(hello).encode() + b"\n")
             try:
                 while line := await reader.readline():
-                    message = json.loads(line)
-                    if message.get("type") != "config":
-                        continue
-                    ok, reason = self.apply(message["config"])
-                    reply = {"type": "ack" if ok else "nack", "version": message["version"]}
-                    if not ok:
-                        reply["reason"] = reason
-                    writer.write(json.dumps(reply).encode() + b"\n")
-            except (ConnectionError, json.JSONDecodeError, ValueError):
-                pass
+                    reply = self._control_reply(line)
+                    if reply is not None:
+                        writer.write(json.dumps(reply).encode() + b"\n")
+            except (OSError, ValueError):
+                pass  # connection lost (or an over-long line): reconnect and say hello again
             self._control_writer = None
             writer.close()
             await asyncio.sleep(delay)
+
+    def _control_reply(self, line: bytes) -> dict | None:
+        """The ACK or NACK for one control-plane line; a malformed one is refused, never fatal."""
+        try:
+            message = json.loads(line)
+        except ValueError as exc:
+            return self._refuse(None, f"control message is not JSON: {exc}")
+        if not isinstance(message, dict):
+            return self._refuse(None, "control message must be a JSON object")
+        if message.get("type") != "config":
+            return None
+        version = message.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            return self._refuse(None, f"config message needs an integer version, got {version!r}")
+        config = message.get("config")
+        if not isinstance(config, dict):
+            return self._refuse(version, "config message needs a config object")
+        try:
+            ok, reason = self.apply(config)
+        except Exception as exc:  # a bug in building must not end the control loop
+            ok, reason = False, f"config could not be applied: {exc!r}"
+            self.last_nack = {"version": version, "reason": reason}
+        reply = {"type": "ack" if ok else "nack", "version": version}
+        if not ok:
+            reply["reason"] = reason
+        return reply
+
+    def _refuse(self, version: int | None, reason: str) -> dict:
+        self.last_nack = {"version": version, "reason": reason}
+        return {"type": "nack", "version": version, "reason": reason}
 
     async def _rotation_loop(self) -> None:
         """Ask for a fresh certificate once half of its remaining validity (at receipt) has passed,
@@ -404,13 +433,20 @@ class Sidecar:
         self.telemetry.record_tls_failure(reason, direction="inbound", peer=peer)
 
     async def _forward_to_app(self, request: Request) -> Response:
+        # Only this sidecar may state the caller's identity: a plaintext caller could forge the header.
+        request.headers.pop("x-forwarded-client-cert", None)
         if request.source_identity:
             request.headers["x-forwarded-client-cert"] = f"URI={request.source_identity}"
         try:
-            return await self._app_pool.request(request, request.headers.get("host", self.service))
+            return await self._app_pool.request(request, request.headers.get("host", self.service),
+                                                timeout=self.app_timeout)
         except UpstreamError as exc:
             return Response(503, body=f"local app unreachable: {exc.reason}\n".encode(), flags={exc.flag},
                             detail=exc.reason)
+        except asyncio.TimeoutError:
+            # Without a bound a hung app would hold this connection (and its task) for ever.
+            return Response(504, body=b"local app timed out\n", flags={"UT"},
+                            detail=f"local app gave no response within {self.app_timeout:g}s")
 
     # ------------------------------------------------------------------ admin
 
@@ -438,7 +474,13 @@ class Sidecar:
         if path == "/stats":
             return Response(200, {"content-type": "application/json"}, json.dumps(self.telemetry.totals()).encode())
         if path == "/app-port" and request.method == "POST":
-            self.set_app_port(int(json.loads(request.body)["port"]))
+            try:
+                port = json.loads(request.body)["port"]
+                if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+                    raise ValueError(f"port must be a number from 1 to 65535, got {port!r}")
+            except (ValueError, KeyError, TypeError) as exc:
+                return Response(400, body=f'expected {{"port": N}}: {exc}\n'.encode())
+            self.set_app_port(port)
             return Response(200, body=b"ok\n")
         return Response(404, body=b"unknown admin path\n")
 

@@ -122,8 +122,9 @@ class MeshBase:
                 results.append(json.loads(response.body))
         return results
 
-    async def reset_behaviour(self, service: str) -> list[dict]:
-        return await self.set_behaviour(service, **to_jsonable(self.topology.service(service).behaviour))
+    async def reset_behaviour(self, service: str, replica: int | None = None) -> list[dict]:
+        """Back to the topology's behaviour: every replica, or only `replica`."""
+        return await self.set_behaviour(service, replica, **to_jsonable(self.topology.service(service).behaviour))
 
     async def service_stats(self, service: str) -> list[dict]:
         stats = []

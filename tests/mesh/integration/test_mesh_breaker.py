@@ -21,21 +21,21 @@ def test_breaker_opens_under_overload_and_closes_after_recovery(tmp_path):
         async with running_mesh(path) as mesh:
             load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=100, host_header="a",
                                  ssl_context=await mesh.entry_ssl_context())
-            task = asyncio.create_task(load.run(1.5))
-            await asyncio.sleep(0.8)
-            while_overloaded = await stats(mesh, "a")
-            samples = await task
+            samples = await load.run(1.5)
             load.close()
+            overloaded = await stats(mesh, "a")
             await mesh.reset_behaviour("b")
             await mesh.set_behaviour("b", latency_ms=0)
             await asyncio.sleep(0.3)  # let the last slow calls finish
             after = statuses(await call_entry(mesh, 5))
-            return while_overloaded, samples, after, await stats(mesh, "a")
+            return overloaded, samples, after, await stats(mesh, "a")
 
-    while_overloaded, samples, after, final = run(body())
-    assert while_overloaded["destinations"]["b"]["circuit"] == "open"
-    assert while_overloaded["by_flag"].get("UO", 0) > 10
-    refused_fast = [s for s in samples if s.status == 502]
-    assert refused_fast, "overload should have been refused"
+    overloaded, samples, after, final = run(body())
+    # The breaker's state is a property of one instant; what it did shows in the counters and latencies.
+    assert overloaded["by_flag"].get("UO", 0) > 10
+    refused = sorted(s.latency for s in samples if s.status == 502)
+    assert len(refused) > 10, "overload should have been refused"
+    # Refused at once rather than queued: typically faster than one 200 ms call to B.
+    assert refused[len(refused) // 2] < 0.2, refused
     assert after == {200: 5}
     assert final["destinations"]["b"]["circuit"] == "closed"

@@ -63,15 +63,16 @@ def test_a_caller_presenting_a_bad_certificate_is_refused_by_strict_b(tmp_path, 
             before = statuses(await call_entry(mesh, 1, plaintext=True))
             await mesh.set_cert_fault("a", fault)
             await mesh.wait_in_sync()
-            during = statuses(await call_entry(mesh, 2, plaintext=True))
+            during = statuses(await call_entry(mesh, 4, plaintext=True))
             return before, during, await stats(mesh, "b"), await access_log(mesh, "b"), await stats(mesh, "a")
 
     before, during, b_stats, b_log, a_stats = run(body())
     assert before == {200: 1}
-    assert during == {502: 2}
-    assert b_stats["tls_failures"].get(reason, 0) >= 2, b_stats
+    assert during == {502: 4}
+    assert b_stats["tls_failures"].get(reason, 0) >= 4, b_stats
     assert any(f"TLS handshake failed: {reason}" in r["detail"] for r in b_log)
     # B's alert tells A the same reason. In TLS 1.3 the client learns its certificate was refused
     # only on its first read after the handshake; when its write loses that race it sees a closed
-    # connection instead, so on a loaded machine not every refused try carries the alert's text.
+    # connection instead, so on a loaded machine not every refused try carries the alert's text
+    # (four tries, so that at least one does).
     assert a_stats["tls_failures"].get(reason, 0) >= 1, a_stats

@@ -60,3 +60,26 @@ def test_a_bad_policy_is_nacked_and_the_old_config_keeps_serving(tmp_path):
     assert config["version"] == old_version  # still running the last good version
     assert "retry.attempts" in config["last_nack"]["reason"]
     assert served == {200: 3}
+
+
+def test_after_an_unchecked_bad_policy_later_changes_still_apply(tmp_path):
+    path = pair_topology(tmp_path, b_mtls="PERMISSIVE")
+
+    async def body():
+        async with running_mesh(path) as mesh:
+            await mesh.set_traffic("b", {"retry": {"attempts": -1}}, validate=False)
+            refused = await mesh.wait_in_sync()
+            # Valid changes afterwards (a policy every sidecar gets, then a mode): every sidecar accepts them.
+            await mesh.set_traffic("b", {"retry": {"attempts": 2}})
+            await mesh.set_mtls_mode("b", "STRICT")
+            status = await mesh.wait_in_sync()
+            b_config = json.loads((await mesh.sidecar_admin("b", 0, "/config")).body)
+            served = statuses(await call_entry(mesh, 2))
+            return refused, status, b_config, served
+
+    refused, status, b_config, served = run(body())
+    assert all(s["nack"] and "retry.attempts" in s["nack"]["reason"] for s in refused["sidecars"])
+    assert all(s["in_sync"] and s["acked_version"] == s["pushed_version"] for s in status["sidecars"]), status
+    assert all(s["nack"] is None for s in status["sidecars"])  # the later ACK supersedes the refusal
+    assert b_config["mtls_mode"] == "STRICT"
+    assert served == {200: 2}

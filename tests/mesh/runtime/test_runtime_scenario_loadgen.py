@@ -82,3 +82,22 @@ def test_a_server_stall_shows_in_the_latency_of_every_request_scheduled_during_i
     assert all(s.latency >= 0.5 - s.scheduled - 0.05 for s in during)
     assert sum(s.latency > 0.1 for s in samples) >= 35  # ~40% of the second was stalled
     assert summary["max_ms"] >= 450
+
+
+def test_a_request_failing_in_an_unforeseen_way_is_counted_as_a_failure():
+    async def body():
+        load = LoadGenerator("127.0.0.1", [9], rate=50, host_header="x")
+
+        async def broken(request, host_header):
+            raise RuntimeError("a bug below the load generator")
+
+        for pool in load.pools:
+            pool.request = broken
+        try:
+            return await load.run(0.2)
+        finally:
+            load.close()
+
+    samples = asyncio.run(body())
+    assert len(samples) == 10  # every scheduled request has a sample
+    assert summarize(samples)["success_rate"] == 0.0 and {s.status for s in samples} == {0}

@@ -17,7 +17,7 @@ from typing import Any
 from sandbox.mesh.ca import CertificateAuthority, WorkloadCertificate
 from sandbox.mesh.meshconfig import MTLS_MODES, ConfigError, authorization_from_dict, to_jsonable, traffic_from_dict
 from sandbox.mesh.model import Topology
-from sandbox.mesh.process import announce, bind_listener, run_component
+from sandbox.mesh.process import announce, bind_listener, close_server, run_component
 
 CERT_FAULTS = ("expired", "foreign_ca", "wrong_spiffe")
 LOADGEN_IDENTITY = "loadgen"  # the load generator and test clients speak mTLS as this service account
@@ -84,13 +84,7 @@ class ControlPlane:
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
-            except asyncio.TimeoutError:
-                pass
+            await close_server(self._server, self._writers)
 
     # ------------------------------------------------------------------ documents
 

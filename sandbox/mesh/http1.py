@@ -14,6 +14,7 @@ import ssl
 from typing import Awaitable, Callable
 
 from sandbox.mesh.model import Request, Response, UpstreamError
+from sandbox.mesh.process import close_server
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -437,11 +438,5 @@ class HttpServer:
     async def stop(self) -> None:
         if self.server is None:
             return
-        self.server.close()
-        for writer in list(self.writers):
-            writer.transport.abort()
-        try:
-            await asyncio.wait_for(self.server.wait_closed(), 1.0)
-        except asyncio.TimeoutError:
-            pass
+        await close_server(self.server, self.writers)
         self.server = None

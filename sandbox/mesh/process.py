@@ -50,6 +50,18 @@ def bind_listener(port: int = 0) -> socket.socket:
     raise OSError("could not bind a port on 127.0.0.1")
 
 
+async def close_server(server: asyncio.AbstractServer, writers) -> None:
+    """Stop accepting, cut the open connections (keep-alive clients would hold them forever), and
+    wait briefly for the listener to close."""
+    server.close()
+    for writer in list(writers):
+        writer.transport.abort()
+    try:
+        await asyncio.wait_for(server.wait_closed(), 1.0)
+    except asyncio.TimeoutError:
+        pass
+
+
 async def _stdin_closed(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()

@@ -2,7 +2,7 @@
 
 from hypothesis import given, strategies as st
 
-from quizzes.shuffle import letters_by_option, shuffled_order
+from quizzes.shuffle import shuffled_order
 
 option_ids = st.lists(st.integers(min_value=1, max_value=10**6), min_size=2, max_size=8, unique=True)
 seeds = st.text(alphabet="0123456789abcdef", min_size=8, max_size=32)

@@ -4,9 +4,7 @@ import asyncio
 
 import pytest
 
-from mesh_support import access_log, call_entry, pair_topology, run, statuses
-from sandbox.mesh.supervisor import InProcessMesh
-from sandbox.mesh.topology import load_topology
+from mesh_support import access_log, call_entry, pair_topology, run, running_in_process_mesh, statuses
 
 pytestmark = pytest.mark.integration
 
@@ -26,9 +24,7 @@ def test_a_bad_chunk_size_from_the_app_is_a_logged_503_uc_and_frees_the_connecti
             writer.close()
 
         server = await asyncio.start_server(broken_app, "127.0.0.1", 0)
-        mesh = InProcessMesh(load_topology(path))
-        await mesh.start()
-        try:
+        async with running_in_process_mesh(path) as mesh:
             sidecar = mesh.sidecars[("b", 0)]
             sidecar.set_app_port(server.sockets[0].getsockname()[1])
             answers = await call_entry(mesh, 2)
@@ -38,8 +34,6 @@ def test_a_bad_chunk_size_from_the_app_is_a_logged_503_uc_and_frees_the_connecti
                     break
                 await asyncio.sleep(0.05)
             return answers, b_log, len(hung_up), sidecar._app_pool.open_count
-        finally:
-            await mesh.stop()
             server.close()
 
     answers, b_log, hung_up, open_count = run(body(), 30)

@@ -4,10 +4,8 @@ import asyncio
 
 import pytest
 
-from mesh_support import call_entry, pair_topology, run, statuses
+from mesh_support import call_entry, pair_topology, run, running_in_process_mesh, statuses
 from sandbox.mesh import http1
-from sandbox.mesh.supervisor import InProcessMesh
-from sandbox.mesh.topology import load_topology
 
 pytestmark = pytest.mark.integration
 
@@ -30,9 +28,7 @@ def test_a_forged_client_cert_header_from_a_plaintext_caller_never_reaches_the_a
                 writer.close()
 
         server = await asyncio.start_server(recording_app, "127.0.0.1", 0)
-        mesh = InProcessMesh(load_topology(path))
-        await mesh.start()
-        try:
+        async with running_in_process_mesh(path) as mesh:
             mesh.sidecars[("b", 0)].set_app_port(server.sockets[0].getsockname()[1])
             b_inbound = mesh.replicas[("b", 0)].inbound_port
             plain = await http1.simple_request(
@@ -40,8 +36,6 @@ def test_a_forged_client_cert_header_from_a_plaintext_caller_never_reaches_the_a
             plain_head = heads[-1]
             via_a = statuses(await call_entry(mesh, 1))  # a -> b over mTLS, forged header added by nobody
             return plain.status, plain_head, via_a, heads[-1]
-        finally:
-            await mesh.stop()
             server.close()
 
     plain_status, plain_head, via_a, mtls_head = run(body(), 30)

@@ -5,9 +5,7 @@ import json
 
 import pytest
 
-from mesh_support import call_entry, pair_topology, run, statuses
-from sandbox.mesh.supervisor import InProcessMesh
-from sandbox.mesh.topology import load_topology
+from mesh_support import call_entry, pair_topology, run, running_in_process_mesh, statuses
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +33,7 @@ def test_a_malformed_control_message_is_nacked_and_the_next_good_push_applies(tm
     path = pair_topology(tmp_path, b_mtls="PERMISSIVE")
 
     async def body():
-        mesh = InProcessMesh(load_topology(path))
-        await mesh.start()
-        try:
+        async with running_in_process_mesh(path) as mesh:
             session = mesh.control_plane.sessions[("b", 0)]
             for line in MALFORMED:
                 session.writer.write(line)
@@ -47,8 +43,6 @@ def test_a_malformed_control_message_is_nacked_and_the_next_good_push_applies(tm
             config = json.loads((await mesh.sidecar_admin("b", 0, "/config")).body)
             served = statuses(await call_entry(mesh, 2))
             return after_garbage, status, config, served
-        finally:
-            await mesh.stop()
 
     after_garbage, status, config, served = run(body(), 30)
     assert "JSON" in after_garbage["last_nack"]["reason"]  # the last of them, refused with its reason
@@ -63,9 +57,7 @@ def test_a_sidecar_reconnects_after_losing_the_control_plane_connection(tmp_path
     path = pair_topology(tmp_path, b_mtls="PERMISSIVE")
 
     async def body():
-        mesh = InProcessMesh(load_topology(path))
-        await mesh.start()
-        try:
+        async with running_in_process_mesh(path) as mesh:
             session = mesh.control_plane.sessions[("b", 0)]
             certificate = session.certificate
             session.writer.transport.abort()
@@ -74,8 +66,6 @@ def test_a_sidecar_reconnects_after_losing_the_control_plane_connection(tmp_path
             await mesh.wait_in_sync()
             config = json.loads((await mesh.sidecar_admin("b", 0, "/config")).body)
             return config, session.certificate is certificate
-        finally:
-            await mesh.stop()
 
     config, same_certificate = run(body(), 30)
     assert config["mtls_mode"] == "STRICT"
@@ -86,9 +76,7 @@ def test_the_control_plane_ignores_malformed_lines_from_a_sidecar_and_keeps_its_
     path = pair_topology(tmp_path, b_mtls="PERMISSIVE")
 
     async def body():
-        mesh = InProcessMesh(load_topology(path))
-        await mesh.start()
-        try:
+        async with running_in_process_mesh(path) as mesh:
             session = mesh.control_plane.sessions[("b", 0)]
             writer = session.writer
             mesh.sidecars[("b", 0)]._control_writer.write(
@@ -97,8 +85,6 @@ def test_the_control_plane_ignores_malformed_lines_from_a_sidecar_and_keeps_its_
             await mesh.set_mtls_mode("b", "STRICT")
             status = await mesh.wait_in_sync()
             return session.writer is writer, status
-        finally:
-            await mesh.stop()
 
     same_session, status = run(body(), 30)
     assert same_session  # the connection was not dropped

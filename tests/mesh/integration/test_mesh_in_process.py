@@ -2,10 +2,8 @@
 
 import pytest
 
-from mesh_support import call_entry, pair_topology, run, statuses
+from mesh_support import call_entry, pair_topology, run, running_in_process_mesh, statuses
 from sandbox.mesh.loadgen import LoadGenerator, summarize
-from sandbox.mesh.supervisor import InProcessMesh
-from sandbox.mesh.topology import load_topology
 
 pytestmark = pytest.mark.integration
 
@@ -18,9 +16,7 @@ def test_in_process_mesh_retries_and_recovers_a_stopped_sidecar(tmp_path):
     )
 
     async def body():
-        mesh = InProcessMesh(load_topology(path))
-        await mesh.start()
-        try:
+        async with running_in_process_mesh(path) as mesh:
             # 400 requests at a rate one event loop carries on a busy 2-core machine; with 3 retries
             # the expected failures are 400 x 0.3^4 ~ 3, so > 98% success fails by chance well under 1%.
             load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=100, host_header="a",
@@ -34,8 +30,6 @@ def test_in_process_mesh_retries_and_recovers_a_stopped_sidecar(tmp_path):
             await mesh.restart("sidecar", "b")
             up = statuses(await call_entry(mesh, 2))
             return effective, b, down, up
-        finally:
-            await mesh.stop()
 
     effective, b, down, up = run(body())
     assert effective["success_rate"] > 0.98

@@ -5,10 +5,8 @@ import json
 
 import pytest
 
-from mesh_support import access_log, call_entry, pair_topology, run, running_mesh, statuses
+from mesh_support import access_log, call_entry, pair_topology, run, running_in_process_mesh, running_mesh, statuses
 from sandbox.mesh.loadgen import LoadGenerator
-from sandbox.mesh.supervisor import InProcessMesh
-from sandbox.mesh.topology import load_topology
 
 pytestmark = pytest.mark.integration
 
@@ -59,9 +57,7 @@ def test_renewal_requests_do_not_churn_a_workload_holding_a_faulty_certificate(t
     path = pair_topology(tmp_path)
 
     async def body():
-        mesh = InProcessMesh(load_topology(path))
-        await mesh.start()
-        try:
+        async with running_in_process_mesh(path) as mesh:
             await mesh.set_cert_fault("b", "expired")
             await mesh.wait_in_sync()
             before = json.loads((await mesh.sidecar_admin("b", 0, "/config")).body)
@@ -73,8 +69,6 @@ def test_renewal_requests_do_not_churn_a_workload_holding_a_faulty_certificate(t
             after = json.loads((await mesh.sidecar_admin("b", 0, "/config")).body)
             status = await mesh.status()
             return before, after, status
-        finally:
-            await mesh.stop()
 
     before, after, status = run(body(), 30)
     assert after["version"] == before["version"]  # nothing re-pushed, no connection reset

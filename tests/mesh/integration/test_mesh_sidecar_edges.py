@@ -1,16 +1,11 @@
 """Edges of one sidecar and of the scenario actions: a hung app is cut off with 504 UT, a bad admin body is a 400,
 and `heal` of one replica leaves the others as they were."""
 
-import asyncio
-import json
-
 import pytest
 
-from mesh_support import access_log, run, write_topology
+from mesh_support import access_log, run, running_in_process_mesh, write_topology
 from sandbox.mesh import http1
 from sandbox.mesh.scenario import Step, apply_step
-from sandbox.mesh.supervisor import InProcessMesh
-from sandbox.mesh.topology import load_topology
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +22,7 @@ def test_a_hung_app_is_answered_with_504_ut_and_a_bad_admin_body_with_400(tmp_pa
     path = write_topology(tmp_path, TOPOLOGY)
 
     async def body():
-        mesh = InProcessMesh(load_topology(path))
-        await mesh.start()
-        try:
+        async with running_in_process_mesh(path) as mesh:
             await mesh.set_behaviour("b", 0, hang=True)
             sidecar = mesh.sidecars[("b", 0)]
             sidecar.app_timeout = 0.3
@@ -39,8 +32,6 @@ def test_a_hung_app_is_answered_with_504_ut_and_a_bad_admin_body_with_400(tmp_pa
             bad_admin = [await mesh_admin_post(mesh, body) for body in (b"nope", b'{"port": "x"}', b"{}")]
             still_there = await mesh.sidecar_admin("b", 0, "/ready")
             return hung, b_log, bad_admin, still_there
-        finally:
-            await mesh.stop()
 
     hung, b_log, bad_admin, still_there = run(body(), 30)
     assert hung.status == 504
@@ -58,13 +49,9 @@ def test_heal_of_one_replica_leaves_the_other_failing(tmp_path):
     path = write_topology(tmp_path, TOPOLOGY)
 
     async def body():
-        mesh = InProcessMesh(load_topology(path))
-        await mesh.start()
-        try:
+        async with running_in_process_mesh(path) as mesh:
             await apply_step(mesh, Step(0, "fail", {"service": "b", "percent": 100}))
             await apply_step(mesh, Step(0, "heal", {"service": "b", "replica": 1}))
             return [s["behaviour"]["error_rate"] for s in await mesh.service_stats("b")]
-        finally:
-            await mesh.stop()
 
     assert run(body(), 30) == [1.0, 0.0]

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 from sandbox.mesh import http1
+from sandbox.mesh.loadgen import LoadGenerator
 from sandbox.mesh.model import Request, UpstreamError
 from sandbox.mesh.supervisor import InProcessMesh, ProcessMesh
 from sandbox.mesh.topology import load_topology
@@ -63,6 +64,16 @@ async def running_in_process_mesh(path: Path):
         yield mesh
     finally:
         await mesh.stop()
+
+
+async def open_loop_load(mesh, *, rate: float, seconds: float, host: str | None = None) -> list:
+    """Open-loop load at the entry service for `seconds`, with the mesh's loadgen identity; the samples."""
+    load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=rate, host_header=host or mesh.topology.entry,
+                         ssl_context=await mesh.entry_ssl_context())
+    try:
+        return await load.run(seconds)
+    finally:
+        load.close()
 
 
 async def call_entry(mesh, count: int = 1, *, path: str = "/", plaintext: bool = False) -> list[http1.Response]:

@@ -4,8 +4,7 @@ import asyncio
 
 import pytest
 
-from mesh_support import call_entry, pair_topology, run, running_mesh, stats, statuses
-from sandbox.mesh.loadgen import LoadGenerator
+from mesh_support import call_entry, open_loop_load, pair_topology, run, running_mesh, stats, statuses
 
 pytestmark = pytest.mark.integration
 
@@ -19,10 +18,7 @@ def test_breaker_opens_under_overload_and_closes_after_recovery(tmp_path):
 
     async def body():
         async with running_mesh(path) as mesh:
-            load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=100, host_header="a",
-                                 ssl_context=await mesh.entry_ssl_context())
-            samples = await load.run(1.5)
-            load.close()
+            samples = await open_loop_load(mesh, rate=100, seconds=1.5)
             overloaded = await stats(mesh, "a")
             await mesh.reset_behaviour("b")
             await mesh.set_behaviour("b", latency_ms=0)

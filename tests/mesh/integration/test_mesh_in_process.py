@@ -2,8 +2,8 @@
 
 import pytest
 
-from mesh_support import call_entry, pair_topology, run, running_in_process_mesh, statuses
-from sandbox.mesh.loadgen import LoadGenerator, summarize
+from mesh_support import call_entry, open_loop_load, pair_topology, run, running_in_process_mesh, statuses
+from sandbox.mesh.loadgen import summarize
 
 pytestmark = pytest.mark.integration
 
@@ -19,10 +19,7 @@ def test_in_process_mesh_retries_and_recovers_a_stopped_sidecar(tmp_path):
         async with running_in_process_mesh(path) as mesh:
             # 400 requests at a rate one event loop carries on a busy 2-core machine; with 3 retries
             # the expected failures are 400 x 0.3^4 ~ 3, so > 98% success fails by chance well under 1%.
-            load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=100, host_header="a",
-                                 ssl_context=await mesh.entry_ssl_context())
-            effective = summarize(await load.run(4.0))
-            load.close()
+            effective = summarize(await open_loop_load(mesh, rate=100, seconds=4.0))
             b = (await mesh.service_stats("b"))[0]
             await mesh.reset_behaviour("b")
             await mesh.kill("sidecar", "b")

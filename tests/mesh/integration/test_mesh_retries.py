@@ -2,8 +2,8 @@
 
 import pytest
 
-from mesh_support import call_entry, pair_topology, run, running_mesh, stats, statuses
-from sandbox.mesh.loadgen import LoadGenerator, summarize
+from mesh_support import call_entry, open_loop_load, pair_topology, run, running_mesh, stats, statuses
+from sandbox.mesh.loadgen import summarize
 
 pytestmark = pytest.mark.integration
 
@@ -42,10 +42,7 @@ def test_open_loop_load_with_retries_keeps_effective_success_near_the_retry_math
 
     async def body():
         async with running_mesh(path) as mesh:
-            load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=250, host_header="a",
-                                 ssl_context=await mesh.entry_ssl_context())
-            samples = await load.run(3.0)
-            load.close()
+            samples = await open_loop_load(mesh, rate=250, seconds=3.0)
             return summarize(samples), (await mesh.service_stats("b"))[0]
 
     effective, b_stats = run(body())
@@ -60,10 +57,7 @@ def test_without_retries_the_failures_reach_the_caller(tmp_path):
 
     async def body():
         async with running_mesh(path) as mesh:
-            load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=200, host_header="a",
-                                 ssl_context=await mesh.entry_ssl_context())
-            samples = await load.run(2.0)
-            load.close()
+            samples = await open_loop_load(mesh, rate=200, seconds=2.0)
             return summarize(samples)
 
     effective = run(body())

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from mesh_support import access_log, call_entry, pair_topology, run, running_in_process_mesh, running_mesh, statuses
-from sandbox.mesh.loadgen import LoadGenerator
+from mesh_support import access_log, call_entry, open_loop_load, pair_topology, run, running_in_process_mesh, running_mesh, statuses
 
 pytestmark = pytest.mark.integration
 
@@ -18,12 +17,7 @@ def test_certificates_rotate_under_load_without_dropping_a_request(tmp_path):
     async def body():
         async with running_mesh(path, cert_ttl=2) as mesh:
             first = json.loads((await mesh.sidecar_admin("b", 0, "/config")).body)
-            load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=50, host_header="a",
-                                 ssl_context=await mesh.entry_ssl_context())
-            try:
-                samples = await load.run(4.0)  # two lifetimes of the first certificates
-            finally:
-                load.close()
+            samples = await open_loop_load(mesh, rate=50, seconds=4.0)  # two lifetimes of the first certificates
             status = await mesh.status()
             last = json.loads((await mesh.sidecar_admin("b", 0, "/config")).body)
             a_log = await access_log(mesh, "a")

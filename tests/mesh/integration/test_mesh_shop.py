@@ -2,8 +2,8 @@
 
 import pytest
 
-from mesh_support import run, running_mesh, stats
-from sandbox.mesh.loadgen import LoadGenerator, summarize
+from mesh_support import open_loop_load, run, running_mesh, stats
+from sandbox.mesh.loadgen import summarize
 from sandbox.mesh.supervisor import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -15,10 +15,7 @@ def test_shop_balances_catalog_replicas_and_ejects_a_failing_one():
         async with running_mesh(SHOP) as mesh:
             start_seconds = mesh.ready_seconds
             await mesh.set_behaviour("catalog", 0, error_rate=1.0, error_status=503)
-            load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=60, host_header="frontend",
-                                 ssl_context=await mesh.entry_ssl_context())
-            effective = summarize(await load.run(3.0))
-            load.close()
+            effective = summarize(await open_loop_load(mesh, rate=60, seconds=3.0))
             catalog = await mesh.service_stats("catalog")
             return start_seconds, effective, catalog, await stats(mesh, "frontend")
 

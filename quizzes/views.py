@@ -1,9 +1,8 @@
 """Practice pages: one question at a time with htmx (plain forms work too), scores and history."""
 
-import re
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.validators import slug_re
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -13,9 +12,6 @@ from lessons import selectors as lesson_selectors
 
 from . import selectors, services
 from .models import Attempt
-
-SLUG = re.compile(r"[-a-zA-Z0-9_]{1,50}")
-
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
@@ -39,7 +35,7 @@ def attempt_start(request: HttpRequest) -> HttpResponse:
     lesson = None
     if kind == Attempt.Kind.LESSON:
         slug = request.POST.get("lesson", "")
-        if not SLUG.fullmatch(slug):
+        if not slug_re.match(slug):  # e.g. a NUL byte, which PostgreSQL refuses with an error
             return HttpResponse("The practice form named no lesson. Start from a lesson's practice page.", status=400)
         lesson = lesson_selectors.lesson_get(slug=slug)
     try:

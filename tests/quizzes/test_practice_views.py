@@ -137,6 +137,14 @@ def test_starting_practice_with_an_unknown_kind_is_a_400(client, learner):
     assert client.post(reverse("quizzes:start"), {"kind": "everything"}).status_code == 400
 
 
+@pytest.mark.parametrize("slug", ["", "a\x00b", "../x"])
+def test_starting_lesson_practice_with_a_malformed_lesson_is_a_400(client, learner, slug):
+    client.force_login(learner)
+    response = client.post(reverse("quizzes:start"), {"kind": "lesson", "lesson": slug})
+    assert response.status_code == 400 and "named no lesson" in response.content.decode()
+    assert not Attempt.objects.exists()
+
+
 def test_an_empty_review_queue_explains_itself(client, learner, db):
     client.force_login(learner)
     response = client.post(reverse("quizzes:start"), {"kind": "review"}, follow=True)

@@ -72,12 +72,8 @@ def lesson_question_count(*, lesson: Lesson) -> int:
     return lesson.questions.filter(published=True).count()
 
 
-def _question_with_options(question_id: int) -> Question:
-    return Question.objects.prefetch_related("options").get(pk=question_id)
-
-
 def question_view(*, attempt: Attempt, question_id: int) -> QuestionView:
-    question = _question_with_options(question_id)
+    question = Question.objects.prefetch_related("options").get(pk=question_id)
     by_id = {option.id: option for option in question.options.all()}
     order = shuffled_order(list(by_id), seed=attempt.shuffle_seed, question_id=question_id)
     letters = letters_by_option(order)

@@ -197,10 +197,10 @@ def _is_finished(attempt: Attempt) -> bool:
 
 def _finish_if_complete(attempt: Attempt) -> bool:
     """Finished when every question that still exists has an answer in this attempt."""
-    remaining = Question.objects.filter(pk__in=attempt.question_ids).exclude(responses__attempt=attempt).exists()
-    if not remaining:
-        Attempt.objects.filter(pk=attempt.pk).update(finished_at=timezone.now())
-    return not remaining
+    if selectors.next_question_id(attempt=attempt) is not None:
+        return False
+    Attempt.objects.filter(pk=attempt.pk).update(finished_at=timezone.now())
+    return True
 
 
 def _review_update(*, user_id: int, question_id: int, correct: bool) -> None:

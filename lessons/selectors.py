@@ -18,8 +18,11 @@ class LessonProgress:
 @dataclass(frozen=True)
 class CourseOverview:
     items: list[LessonProgress]
-    completed_count: int
     continue_lesson: Lesson | None
+
+    @property
+    def completed_count(self) -> int:
+        return sum(item.completed for item in self.items)
 
     @property
     def total(self) -> int:
@@ -49,7 +52,7 @@ def course_overview(*, user: AbstractBaseUser | AnonymousUser) -> CourseOverview
         else:
             continue_lesson = next((lesson for lesson in lessons if lesson.id not in done), None)
     items = [LessonProgress(lesson=lesson, completed=lesson.id in done) for lesson in lessons]
-    return CourseOverview(items=items, completed_count=len(done & {l.id for l in lessons}), continue_lesson=continue_lesson)
+    return CourseOverview(items=items, continue_lesson=continue_lesson)
 
 
 def lesson_get(*, slug: str, include_drafts: bool = False) -> Lesson:

@@ -61,7 +61,7 @@ def lesson_statistics(*, lesson: Lesson) -> LessonStatistics:
                 OptionRow(
                     text=texts[option.option_id], correct=option.correct, count=option.count,
                     top_third=option.top_third_count, bottom_third=option.bottom_third_count,
-                    never_picked=option.never_picked and question_stats.attempts > 0,
+                    never_picked=option.option_id in question_stats.unpicked_option_ids,
                     favoured_by_strong=option.favoured_by_strong_learners,
                 )
                 for option in question_stats.options

@@ -55,6 +55,7 @@ class ServiceSnapshot:
     alive: dict[str, bool] = field(default_factory=dict)  # "app-0", "sidecar-0", ... -> running?
     fault: str = ""  # a short description of an injected fault ("50% 503", "+200 ms", "hang"), "" if none
     cert_fault: str = ""  # expired | foreign_ca | wrong_spiffe | ""
+    tls_failures: dict[str, int] = field(default_factory=dict)  # handshakes its sidecar refused, by reason
 
 
 @dataclass
@@ -112,6 +113,11 @@ class Snapshot(Event):
     services: list[ServiceSnapshot] = field(default_factory=list)
     edges: list[EdgeSnapshot] = field(default_factory=list)
     recent: list[RequestRecord] = field(default_factory=list)  # new since the previous snapshot, capped
+    statuses: dict[str, int] = field(default_factory=dict)  # the load generator's answers by status, this interval
+    actual_success: float | None = None  # what the called services' replicas returned, together; None when idle
+    in_flight: int = 0  # the load generator's requests still waiting for an answer
+    totals: dict[str, int] = field(default_factory=dict)  # since the start: retries, ejections, tls_failures, uo,
+    # and open_circuits right now
 
 
 @dataclass

@@ -68,6 +68,7 @@ class LoadGenerator:
     ) -> None:
         self.pools = [http1.ConnectionPool(host, port, ssl_context=ssl_context) for port in ports]
         self.rate = rate
+        self.base_rate = rate  # what `heal` returns to after a `rate` command
         self.host_header = host_header
         self.path = path
         self.timeout = timeout

@@ -18,6 +18,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 from sandbox.mesh import http1, tls
 from sandbox.mesh.ca import WorkloadCertificate
@@ -63,9 +64,6 @@ def send_tls_alerts_on_handshake_failure() -> None:
 
     _do_handshake.mesh_sends_alerts = True
     sslproto.SSLProtocol._do_handshake = _do_handshake
-
-
-send_tls_alerts_on_handshake_failure()
 
 
 @dataclass
@@ -456,7 +454,16 @@ class Sidecar:
             return Response(200, {"content-type": "text/plain; version=0.0.4; charset=utf-8"},
                             self.telemetry.render_prometheus().encode())
         if path == "/access-log":
-            return Response(200, {"content-type": "application/x-ndjson"}, "".join(json.dumps(r.as_dict()) + "\n" for r in self.telemetry.access_log()).encode())
+            # ?since=<seq> returns only records after that number (each record read once); ?limit=N the newest N.
+            try:
+                query = parse_qs(request.path.split("?", 1)[1] if "?" in request.path else "", strict_parsing=False)
+                since = int(query["since"][0]) if "since" in query else None
+                limit = int(query["limit"][0]) if "limit" in query else None
+            except ValueError:
+                return Response(400, body=b"since and limit must be whole numbers\n")
+            records = self.telemetry.access_log(limit, since=since)
+            return Response(200, {"content-type": "application/x-ndjson"},
+                            "".join(json.dumps(r.as_dict()) + "\n" for r in records).encode())
         if path == "/ready":
             ok = self.applied is not None
             return Response(200 if ok else 503, body=b"ready\n" if ok else b"waiting for config\n")
@@ -472,7 +479,10 @@ class Sidecar:
             }
             return Response(200, {"content-type": "application/json"}, json.dumps(state).encode())
         if path == "/stats":
-            return Response(200, {"content-type": "application/json"}, json.dumps(self.telemetry.totals()).encode())
+            applied = self.applied
+            totals = {**self.telemetry.totals(), "mtls_mode": applied.config.mtls_mode if applied else None,
+                      "outbound_tls": applied.config.outbound_tls if applied else None}
+            return Response(200, {"content-type": "application/json"}, json.dumps(totals).encode())
         if path == "/app-port" and request.method == "POST":
             try:
                 port = json.loads(request.body)["port"]
@@ -495,6 +505,8 @@ def main() -> None:
     parser.add_argument("--outbound-port", type=int, default=0)
     parser.add_argument("--admin-port", type=int, default=0)
     args = parser.parse_args()
+    # Only a sidecar process patches asyncio; importing this module (a Celery worker does) changes nothing.
+    send_tls_alerts_on_handshake_failure()
 
     async def run(stop: asyncio.Event) -> None:
         sidecar = Sidecar(args.service, args.replica, args.app_port, args.control_port)

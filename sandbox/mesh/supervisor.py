@@ -373,11 +373,14 @@ class InProcessMesh(MeshBase):
         self.control_plane: ControlPlane | None = None
         self.apps: dict[tuple[str, int], object] = {}
         self.sidecars: dict[tuple[str, int], object] = {}
+        self._down: set[tuple[str, str, int]] = set()  # (kind, service, replica) stopped by kill()
 
     async def start(self, timeout: float = 15.0) -> None:
         from sandbox.mesh.service import ServiceApp
-        from sandbox.mesh.sidecar import Sidecar
+        from sandbox.mesh.sidecar import Sidecar, send_tls_alerts_on_handshake_failure
 
+        # The sidecars run in this event loop, so it gets the sidecar process's TLS alert behaviour.
+        send_tls_alerts_on_handshake_failure()
         self.started_at = time.monotonic()
         self.control_plane = ControlPlane(self.topology, cert_ttl=self.cert_ttl)
         self.control_port = await self.control_plane.start()
@@ -399,12 +402,20 @@ class InProcessMesh(MeshBase):
     async def kill(self, kind: str, service: str, replica: int = 0) -> None:
         table = self.sidecars if kind == "sidecar" else self.apps
         await table[(service, replica)].stop()
+        self._down.add((kind, service, replica))
+
+    def alive(self, kind: str, service: str, replica: int = 0) -> bool:
+        if kind == "control_plane":
+            return self.control_plane is not None
+        table = self.sidecars if kind == "sidecar" else self.apps
+        return (service, replica) in table and (kind, service, replica) not in self._down
 
     async def restart(self, kind: str, service: str, replica: int = 0) -> None:
         from sandbox.mesh.service import ServiceApp
         from sandbox.mesh.sidecar import Sidecar
 
         rep = self.replicas[(service, replica)]
+        self._down.discard((kind, service, replica))
         if kind == "sidecar":
             sidecar = Sidecar(service, replica, rep.app_port, self.control_port)
             self.sidecars[(service, replica)] = sidecar

@@ -147,6 +147,7 @@ class AccessLogRecord:
     traceparent: str  # as sent to the next hop (its span id is this hop's span)
     parent_span_id: str = ""
     bytes_sent: int = 0
+    seq: int = 0  # this sidecar's running number for its records: a reader's cursor (`since`)
 
     def render(self) -> str:
         """One Envoy-style line:
@@ -215,6 +216,8 @@ class SidecarTelemetry:
         self.latency: dict[tuple[str, str, str], Histogram] = {}
         self.tls_failures: dict[tuple[str, str], int] = {}  # (direction, reason)
         self.log: deque[AccessLogRecord] = deque(maxlen=log_size)
+        self.last_seq = 0
+        self.tls_failures_by_peer: dict[tuple[str, str, str], int] = {}  # (direction, peer, reason)
         self.destinations: dict[str, WatchedDestination] = {}
 
     # ---------------------------------------------------------------- recording (hot path)
@@ -269,7 +272,7 @@ class SidecarTelemetry:
             parent_span_id=parent_span_id,
             bytes_sent=len(response.body),
         )
-        self.log.append(record)
+        self._append(record)
         return record
 
     def record_tls_failure(self, reason: str, *, direction: str = "inbound", peer: str = "") -> None:
@@ -278,8 +281,10 @@ class SidecarTelemetry:
         an outbound one shows in the record of the request that failed (flag UF, reason in detail)."""
         key = (direction, reason)
         self.tls_failures[key] = self.tls_failures.get(key, 0) + 1
+        by_peer = (direction, peer or "unknown", reason)
+        self.tls_failures_by_peer[by_peer] = self.tls_failures_by_peer.get(by_peer, 0) + 1
         if direction == "inbound":
-            self.log.append(
+            self._append(
                 AccessLogRecord(
                     time=self.wall_clock(),
                     direction=direction,
@@ -297,6 +302,11 @@ class SidecarTelemetry:
                 )
             )
 
+    def _append(self, record: AccessLogRecord) -> None:
+        self.last_seq += 1
+        record.seq = self.last_seq
+        self.log.append(record)
+
     def watch(self, state: WatchedDestination) -> None:
         """Report the breaker, outlier and retry state of one destination (replaces an earlier
         state under the same name, as after a policy push)."""
@@ -304,9 +314,15 @@ class SidecarTelemetry:
 
     # ---------------------------------------------------------------- reading
 
-    def access_log(self, limit: int | None = None) -> list[AccessLogRecord]:
+    def access_log(self, limit: int | None = None, since: int | None = None) -> list[AccessLogRecord]:
+        """The newest `limit` records (all kept when None); with `since`, only records numbered after it,
+        so a reader that passes the last `seq` it saw gets each record once."""
         records = list(self.log)
-        return records if limit is None else records[-limit:]
+        if since is not None:
+            # Numbers rise by one per record, so the new ones are the last (last_seq - since).
+            new = max(0, self.last_seq - since)
+            records = records[len(records) - min(new, len(records)):]
+        return records if limit is None else records[len(records) - min(limit, len(records)):]
 
     def render_access_log(self, limit: int | None = None) -> str:
         return "".join(record.render() + "\n" for record in self.access_log(limit))
@@ -365,6 +381,28 @@ class SidecarTelemetry:
             "by_flag": by_flag,
             "tls_failures": tls,
             "destinations": destinations,
+            **self.series(),
+        }
+
+    def series(self) -> dict[str, Any]:
+        """The raw counters per edge, for a reader that computes its own per-interval deltas (the
+        experiment runtime): requests by (direction, source, destination, status, flags), latency
+        histogram bucket counts, TLS failures by peer, and each destination's overflows and ejected
+        endpoints. `last_seq` is the access log's cursor right now."""
+        overflow_and_ejected = {}
+        for name, state in self.destinations.items():
+            outliers = state.outliers
+            overflow_and_ejected[name] = {
+                "overflows": state.breaker.rejected if state.breaker else 0,
+                "ejected": outliers.ejected_addresses() if outliers is not None else [],
+            }
+        return {
+            "series": [[*key, count] for key, count in self.requests.items()],
+            "latency_bounds": list(LATENCY_BUCKETS),
+            "latency": [[*key, list(h.counts)] for key, h in self.latency.items()],
+            "tls_failures_by_peer": [[*key, count] for key, count in self.tls_failures_by_peer.items()],
+            "destinations_now": overflow_and_ejected,
+            "last_seq": self.last_seq,
         }
 
     def render_prometheus(self) -> str:

@@ -64,6 +64,11 @@ class OutlierDetector:
         self._return_expired(self._clock())
         return len(self._ejected_until)
 
+    def ejected_addresses(self) -> list[str]:
+        """"host:port" of each endpoint out of rotation right now."""
+        self._return_expired(self._clock())
+        return sorted(_address(key) for key in self._ejected_until)
+
     def max_ejectable(self, endpoint_count: int) -> int:
         percent = self.policy.max_ejection_percent
         if percent <= 0 or endpoint_count <= 0:

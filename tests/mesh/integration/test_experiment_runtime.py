@@ -1,0 +1,127 @@
+"""The experiment runtime end to end: a real `pair` mesh in each runtime, a learner's command changing what the
+next snapshots show, a bad command refused with its reason, and nothing left running afterwards."""
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mesh_support import pair_topology, pids_in_group, port_listening, run
+from sandbox.mesh.events import CommandApplied, CommandRefused, Finished, Snapshot, Started, event_from_json
+from sandbox.mesh.experiment import Experiment
+from sandbox.mesh.topology import load_topology
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _b(snapshot: Snapshot):
+    return next(s for s in snapshot.services if s.name == "b")
+
+
+def _edge(snapshot: Snapshot, source: str, destination: str):
+    return next(e for e in snapshot.edges if (e.source, e.destination) == (source, destination))
+
+
+@pytest.mark.parametrize("runtime", ["process", "in_process"])
+def test_a_command_shows_in_the_following_snapshots_and_a_bad_one_is_refused(tmp_path, runtime):
+    path = pair_topology(tmp_path, b_traffic="retry:\n  attempts: 3\n  budget_ratio: 1.0\n")
+    events = []
+
+    async def body():
+        experiment = None
+
+        def on_event(event):
+            # Every event crosses the seam as JSON (the site reads them back from Redis): check it survives.
+            events.append(event_from_json(event.to_json()))
+            snapshots = [e for e in events if isinstance(e, Snapshot)]
+            applied = [e for e in events if isinstance(e, CommandApplied)]
+            if isinstance(event, Snapshot) and len(snapshots) == 2:
+                experiment.submit({"action": "fail", "service": "b", "percent": 50, "status": 503}, id="one")
+                experiment.submit({"action": "fail", "service": "b", "percent": 250}, id="two")
+            if applied and len([s for s in snapshots if s.t - 1.0 >= applied[0].t]) >= 3:
+                experiment.stop()
+
+        experiment = Experiment(load_topology(path), runtime=runtime, topology_path=str(path), rate=40,
+                                on_event=on_event)
+        finished = await experiment.run(duration=60)  # a bound: the consumer stops it much sooner
+        return experiment, finished
+
+    experiment, finished = run(body(), 90)
+    assert isinstance(events[0], Started) and events[0].services == ["a", "b"]
+    assert events[0].edges == [["loadgen", "a"], ["a", "b"]]
+    assert isinstance(events[-1], Finished) and finished.reason == "stopped"
+
+    applied = next(e for e in events if isinstance(e, CommandApplied))
+    assert applied.id == "one" and applied.said == "service b fails 50% of requests with 503"
+    refused = next(e for e in events if isinstance(e, CommandRefused))
+    assert refused.id == "two"
+    assert refused.reason == "percent: must be a number from 0 to 100, got 250"
+
+    snapshots = [e for e in events if isinstance(e, Snapshot)]
+    before = [s for s in snapshots if s.t <= applied.t]
+    after = [s for s in snapshots if s.t - 1.0 >= applied.t]  # whole intervals after the fault
+    assert all(_b(s).actual_success == 1.0 for s in before)
+    answered = sum(_b(s).rps for s in after)
+    ok = sum(_b(s).rps * _b(s).actual_success for s in after)
+    assert ok / answered < 0.75  # b answers about half of its requests with 503
+    assert all(_b(s).fault == "50% 503" for s in after)
+    assert sum(_edge(s, "a", "b").retries for s in after) > 0  # a's sidecar retries what b fails
+    assert sum(s.requests for s in after) > 0 and all(s.effective_success is not None for s in after)
+    assert all(_b(s).alive == {"app-0": True, "sidecar-0": True} for s in snapshots)
+    recent = [r for s in after for r in s.recent if r.source == "a" and r.destination == "b"]
+    assert recent and all(r.attempts for r in recent)
+    assert len({r.id for s in snapshots for r in s.recent}) == sum(len(s.recent) for s in snapshots)  # each once
+
+    if runtime == "process":
+        assert events[0].pgid and pids_in_group(events[0].pgid) == []
+    entry_port = experiment.mesh.entry_ports()[0]
+    assert not port_listening(entry_port)
+
+
+def test_a_mesh_that_cannot_start_finishes_failed_with_the_reason_and_leaves_nothing(tmp_path):
+    path = pair_topology(tmp_path)
+    broken = tmp_path / "broken.yaml"  # the control plane process reads this one and refuses it
+    broken.write_text("name: pair\nentry: a\nservices: []\n")
+    events = []
+
+    async def body():
+        experiment = Experiment(load_topology(path), topology_path=str(broken), on_event=events.append)
+        return experiment, await experiment.run(duration=5)
+
+    experiment, finished = run(body(), 60)
+    assert finished.reason.startswith("failed: control_plane control-plane-0 exited before it was ready: ")
+    assert "services" in finished.reason  # the control plane's own words about the file
+    assert [e.kind for e in events] == ["finished"]
+    assert experiment.pgid is not None and pids_in_group(experiment.pgid) == []
+
+
+def test_cancelling_the_run_tears_the_mesh_down(tmp_path):
+    path = pair_topology(tmp_path)
+    started = []
+
+    async def body():
+        experiment = Experiment(load_topology(path), topology_path=str(path), on_event=lambda e: started.append(e)
+                                if isinstance(e, Started) else None)
+        task = asyncio.create_task(experiment.run())
+        while not started:
+            await asyncio.sleep(0.05)
+        assert len(pids_in_group(started[0].pgid)) == 5
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return started[0].pgid
+
+    pgid = run(body(), 60)
+    assert pids_in_group(pgid) == []
+
+
+def test_importing_the_engine_leaves_asyncio_as_it_was():
+    """A Celery worker imports the engine; only a sidecar process (or the in-process mesh) patches asyncio."""
+    code = ("import asyncio.sslproto as p; before = p.SSLProtocol._do_handshake\n"
+            "import sandbox.mesh.sidecar, sandbox.mesh.supervisor, sandbox.mesh.experiment\n"
+            "print(p.SSLProtocol._do_handshake is before)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "True", done.stderr

@@ -8,186 +8,96 @@ import asyncio
 import json
 import signal
 import sys
-import time
 
-from sandbox.mesh.loadgen import LoadGenerator, Window, summarize
+from sandbox.mesh.events import (
+    CommandApplied, CommandRefused, ConfigNacked, Event, Finding, Finished, ProcessExited, Snapshot, Started,
+)
 from sandbox.mesh.meshconfig import to_jsonable
-
-
-async def _sidecar_totals(mesh) -> dict:
-    """Retries, ejections, breaker overflows and TLS failures summed over every sidecar."""
-    totals = {"retries": 0, "ejections": 0, "tls_failures": 0, "uo": 0, "by_flag": {}, "tls_reasons": {}, "open_circuits": 0}
-    for (service, replica), rep in list(mesh.replicas.items()):
-        if not rep.sidecar:
-            continue
-        try:
-            data = json.loads((await mesh.sidecar_admin(service, replica, "/stats")).body)
-        except Exception:
-            continue
-        for dest in data.get("destinations", {}).values():
-            totals["retries"] += dest.get("retries", 0)
-            totals["ejections"] += dest.get("ejections", 0)
-            totals["open_circuits"] += dest.get("circuit") == "open"
-        for flag, count in data.get("by_flag", {}).items():
-            totals["by_flag"][flag] = totals["by_flag"].get(flag, 0) + count
-        for reason, count in data.get("tls_failures", {}).items():
-            totals["tls_reasons"][reason] = totals["tls_reasons"].get(reason, 0) + count
-            totals["tls_failures"] += count
-    totals["uo"] = totals["by_flag"].get("UO", 0)
-    return totals
-
-
-async def _actual_success(mesh) -> dict[str, dict]:
-    """Per called service: how many requests its replicas answered and how many with 2xx."""
-    result = {}
-    for svc in mesh.topology.services:
-        ok = total = 0
-        for stats in await mesh.service_stats(svc.name):
-            for status, count in stats.get("by_status", {}).items():
-                total += count
-                ok += count if 200 <= int(status) < 300 else 0
-        result[svc.name] = {"requests": total, "ok": ok}
-    return result
 
 
 def _fmt_rate(value: float | None) -> str:
     return "  -   " if value is None else f"{value * 100:5.1f}%"
 
 
+class Printer:
+    """Prints an experiment's events as the command line always has: one line per event, one per second."""
+
+    def __init__(self, scenario=None) -> None:
+        self.steps = list(scenario.steps) if scenario is not None else []
+
+    def __call__(self, event: Event) -> None:
+        line = self.line(event)
+        if line is not None:
+            print(line, flush=True)
+
+    def line(self, event: Event) -> str | None:
+        if isinstance(event, Started):
+            return (f"mesh {event.topology!r} up in {event.ready_seconds:.2f}s; control plane :{event.control_port}; "
+                    f"entry {event.services[0] if not event.edges else event.edges[0][1]} on {event.entry_ports}"
+                    + (f"; process group {event.pgid}" if event.pgid else ""))
+        if isinstance(event, Finding):
+            return f"  finding {event.code} [{event.severity}] {event.subject}: {event.message}"
+        if isinstance(event, CommandApplied | CommandRefused):
+            said = event.said if isinstance(event, CommandApplied) else event.reason
+            if event.id.startswith("scenario:"):
+                step = self.steps[int(event.id.split(":", 1)[1])]
+                said = step.describe() if isinstance(event, CommandApplied) else said
+            elif isinstance(event, CommandRefused):
+                said = f"refused: {said}"
+            return f"  [{event.t:5.1f}s] action: {said}"
+        if isinstance(event, ProcessExited):
+            how = "killed on purpose" if event.expected else "exited unexpectedly"
+            pid = f" (pid {event.pid})" if event.pid is not None else ""
+            return f"  process {event.process} {event.service}-{event.replica}{pid} {how}, code {event.code}"
+        if isinstance(event, ConfigNacked):
+            return (f"  NACK from {event.service}-{event.replica} for version {event.version} "
+                    f"(still serving version {event.serving_version}): {event.reason}")
+        if isinstance(event, Snapshot):
+            totals = event.totals
+            return (f"t={event.t:5.1f}s rps={event.requests:5d} effective={_fmt_rate(event.effective_success)} "
+                    f"actual={_fmt_rate(event.actual_success)} p50={event.p50_ms:7.2f}ms "
+                    f"p95={event.p95_ms:7.2f}ms p99={event.p99_ms:7.2f}ms retries={totals.get('retries', 0)} "
+                    f"ejections={totals.get('ejections', 0)} tls_failures={totals.get('tls_failures', 0)} "
+                    f"open_circuits={totals.get('open_circuits', 0)} statuses={event.statuses}")
+        if isinstance(event, Finished) and event.reason == "completed":
+            result = event.result
+            overall = result["summary"]
+            return (f"done: {overall['requests']} requests, effective success {_fmt_rate(overall['success_rate'])}, "
+                    f"p50 {overall['p50_ms']:.2f} ms, p99 {overall['p99_ms']:.2f} ms; actual success per service: "
+                    + ", ".join(f"{n} {_fmt_rate(c['success_rate'])}" for n, c in result["actual"].items()))
+        return None
+
+
 async def run(args: argparse.Namespace) -> int:
-    from sandbox.mesh.scenario import load_scenario, run_scenario
-    from sandbox.mesh.supervisor import InProcessMesh, ProcessMesh
-    from sandbox.mesh.topology import load_topology
+    from sandbox.mesh.experiment import Experiment
+    from sandbox.mesh.scenario import ScenarioError, load_scenario
+    from sandbox.mesh.topology import TopologyError, load_topology
 
-    topology = load_topology(args.topology)
-    scenario = load_scenario(args.scenario) if args.scenario else None
-    # SIGTERM / SIGINT set an event the run checks, so the mesh is torn down in order. (Cancelling
-    # the main task instead can be swallowed by an asyncio.wait_for finishing at the same moment.)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    mesh = InProcessMesh(topology) if args.in_process else ProcessMesh(topology, args.topology, log_dir=args.logs)
-    load = load_task = scenario_task = None
     try:
-        if not await _unless_stopped(mesh.start(), stop):
-            return 130
-        print(f"mesh {topology.name!r} up in {mesh.ready_seconds:.2f}s; control plane :{mesh.control_port}; "
-              f"entry {topology.entry} on {mesh.entry_ports()}"
-              + (f"; process group {mesh.pgid}" if getattr(mesh, "pgid", None) else ""), flush=True)
-        for finding in (await mesh.status())["findings"]:
-            print(f"  finding {finding.get('code')} [{finding.get('severity')}] {finding.get('subject')}: "
-                  f"{finding.get('message')}", flush=True)
-        load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=args.rate, host_header=topology.entry,
-                             ssl_context=await mesh.entry_ssl_context(), timeout=args.timeout)
-        started = time.monotonic()
-
-        def set_rate(rps: float) -> None:
-            load.rate = rps
-
-        def on_step(step, text) -> None:
-            print(f"  [{time.monotonic() - started:5.1f}s] action: {text}", flush=True)
-
-        steps: list[dict] = []
-        scenario_task = asyncio.create_task(
-            run_scenario(mesh, scenario, started=started, set_rate=set_rate, on_step=on_step, done=steps)
-        ) if scenario else None
-        load_task = asyncio.create_task(load.run(args.duration))
-        per_second = []
-        seen = 0
-        seen_nacks: set = set()
-        seen_exits = 0
-        base_actual = await _actual_success(mesh)
-        prev_actual = base_actual
-        stop_waiter = asyncio.create_task(stop.wait())
-        while not load_task.done() and not stop.is_set():
-            await asyncio.wait({load_task, stop_waiter}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-            window = Window()
-            for sample in load.samples[seen:]:
-                window.add(sample)
-            seen = len(load.samples)
-            actual = await _actual_success(mesh)
-            totals = await _sidecar_totals(mesh)
-            called = [s.name for s in topology.services if s.name != topology.entry] or [topology.entry]
-            d_total = sum(actual[n]["requests"] - prev_actual[n]["requests"] for n in called)
-            d_ok = sum(actual[n]["ok"] - prev_actual[n]["ok"] for n in called)
-            prev_actual = actual
-            summary = window.summary()
-            row = {"t": round(time.monotonic() - started, 1), **summary,
-                   "actual_success_rate": (d_ok / d_total) if d_total else None,
-                   "retries": totals["retries"], "ejections": totals["ejections"],
-                   "tls_failures": totals["tls_failures"], "open_circuits": totals["open_circuits"],
-                   "in_flight": load.in_flight}
-            per_second.append(row)
-            for event in getattr(mesh, "exits", [])[seen_exits:]:
-                how = "killed on purpose" if event["expected"] else "exited unexpectedly"
-                print(f"  process {event['kind']} {event['service']}-{event['replica']} (pid {event['pid']}) {how}, "
-                      f"code {event['code']}", flush=True)
-            seen_exits = len(getattr(mesh, "exits", []))
-            for sidecar in (await mesh.status())["sidecars"]:
-                nack = sidecar["nack"]
-                key = (sidecar["service"], sidecar["replica"], nack and nack["version"])
-                if nack and key not in seen_nacks:
-                    seen_nacks.add(key)
-                    print(f"  NACK from {sidecar['service']}-{sidecar['replica']} for version {nack['version']} "
-                          f"(still serving version {sidecar['acked_version']}): {nack['reason']}", flush=True)
-            print(f"t={row['t']:5.1f}s rps={summary['requests']:5d} effective={_fmt_rate(summary['success_rate'])} "
-                  f"actual={_fmt_rate(row['actual_success_rate'])} p50={summary['p50_ms']:7.2f}ms "
-                  f"p95={summary['p95_ms']:7.2f}ms p99={summary['p99_ms']:7.2f}ms retries={totals['retries']} "
-                  f"ejections={totals['ejections']} tls_failures={totals['tls_failures']} "
-                  f"open_circuits={totals['open_circuits']} statuses={summary['statuses']}", flush=True)
-        stop_waiter.cancel()
-        if stop.is_set():
-            return 130
-        samples = load_task.result()
-        # steps after the end of the run are not applied
-        await _cancel(scenario_task)
-        load.close()
-        actual = await _actual_success(mesh)
-        result = {
-            "topology": topology.name, "duration": args.duration, "rate": args.rate,
-            "start_seconds": mesh.ready_seconds, "summary": summarize(samples), "per_second": per_second,
-            "actual": {n: {"requests": actual[n]["requests"] - base_actual[n]["requests"],
-                           "ok": actual[n]["ok"] - base_actual[n]["ok"]} for n in actual},
-            "sidecars": await _sidecar_totals(mesh), "scenario": steps, "control_plane": await mesh.status(),
-        }
-        for name, counts in result["actual"].items():
-            counts["success_rate"] = counts["ok"] / counts["requests"] if counts["requests"] else None
-        overall = result["summary"]
-        print(f"done: {overall['requests']} requests, effective success {_fmt_rate(overall['success_rate'])}, "
-              f"p50 {overall['p50_ms']:.2f} ms, p99 {overall['p99_ms']:.2f} ms; actual success per service: "
-              + ", ".join(f"{n} {_fmt_rate(c['success_rate'])}" for n, c in result["actual"].items()), flush=True)
-        if args.json:
-            with open(args.json, "w") as handle:
-                json.dump(result, handle, indent=2, default=str)
-            print(f"wrote {args.json}")
-        return 0
-    finally:
-        await _cancel(scenario_task, load_task)
-        if load is not None:
-            load.close()
-        await mesh.stop()
-        if stop.is_set():
-            print("stopped; mesh torn down", flush=True)
-
-
-async def _unless_stopped(coro, stop: asyncio.Event) -> bool:
-    """Await `coro` unless `stop` is set first (then cancel it); True when it completed."""
-    task = asyncio.create_task(coro)
-    waiter = asyncio.create_task(stop.wait())
-    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
-    if not task.done():
-        await _cancel(task)
-        return False
-    task.result()
-    return True
-
-
-async def _cancel(*tasks: asyncio.Task | None) -> None:
-    pending = [t for t in tasks if t is not None]
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
+        topology = load_topology(args.topology)
+        scenario = load_scenario(args.scenario, topology) if args.scenario else None
+    except (TopologyError, ScenarioError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    experiment = Experiment(
+        topology, runtime="in_process" if args.in_process else "process", topology_path=args.topology,
+        rate=args.rate, on_event=Printer(scenario), log_dir=args.logs, scenario=scenario, load_timeout=args.timeout,
+    )
+    # SIGTERM / SIGINT ask the experiment to stop, so the mesh is torn down in order.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, experiment.stop)
+    finished = await experiment.run(duration=args.duration)
+    if finished.reason == "stopped":
+        print("stopped; mesh torn down", flush=True)
+        return 130
+    if finished.reason != "completed":
+        print(f"error: {finished.reason}", file=sys.stderr, flush=True)
+        return 1
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(finished.result, handle, indent=2, default=str)
+        print(f"wrote {args.json}")
+    return 0
 
 
 def analyze_command(args: argparse.Namespace) -> int:

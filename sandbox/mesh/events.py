@@ -99,6 +99,8 @@ class Started(Event):
     pgid: int | None = None  # the process group to kill if the owner is lost (process runtime)
     services: list[str] = field(default_factory=list)
     edges: list[list[str]] = field(default_factory=list)  # [source, destination], entry edge first
+    control_port: int = 0
+    entry_ports: list[int] = field(default_factory=list)  # where the load generator sends its requests
 
 
 @dataclass
@@ -144,6 +146,7 @@ class ProcessExited(Event):
     replica: int = 0
     code: int | None = None
     expected: bool = False  # killed on purpose by a command
+    pid: int | None = None  # None in the in-process runtime
 
 
 @dataclass

@@ -153,7 +153,8 @@ class Experiment:
         await self._emit(Started(
             t=0.0, topology=self.topology.name, runtime=self.runtime, ready_seconds=round(mesh.ready_seconds, 3),
             processes=len(pids), pgid=self.pgid, services=[s.name for s in self.topology.services],
-            edges=[list(edge) for edge in edges_of(self.topology)],
+            edges=[list(edge) for edge in edges_of(self.topology)], control_port=mesh.control_port,
+            entry_ports=mesh.entry_ports(),
         ))
         status = await self._status()
         for finding in (status or {}).get("findings", []):
@@ -248,7 +249,7 @@ class Experiment:
         for exit_ in exits[self._seen_exits:]:
             await self._emit(ProcessExited(
                 t=self._t(), process=exit_["kind"], service=exit_["service"], replica=exit_["replica"],
-                code=exit_["code"], expected=exit_["expected"],
+                code=exit_["code"], expected=exit_["expected"], pid=exit_.get("pid"),
             ))
         self._seen_exits = len(exits)
 
@@ -320,10 +321,11 @@ class Experiment:
             delay = self._load_started + step.at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            began = self._t()
             outcome = await self.apply({"action": step.action, **step.args}, id=f"scenario:{index}")
-            self.steps.append({"at": step.at, "action": step.action,
-                               "did": outcome["said"] or describe_step(step), "error": outcome["error"],
-                               "applied_at": outcome["applied_at"]})
+            # applied_at: when the step began (its schedule); done_at: when the mesh had carried it out.
+            self.steps.append({"at": step.at, "action": step.action, "did": outcome["said"] or describe_step(step),
+                               "error": outcome["error"], "applied_at": began, "done_at": self._t()})
 
     def _steps_not_reached(self, duration: float | None) -> None:
         if self.scenario is None:
@@ -331,7 +333,7 @@ class Experiment:
         until = f"the end of the run at {duration:g}s" if duration is not None else "the run was stopped"
         for step in self.scenario.steps[len(self.steps):]:
             self.steps.append({"at": step.at, "action": step.action, "did": describe_step(step),
-                               "error": f"not applied: {until}", "applied_at": None})
+                               "error": f"not applied: {until}", "applied_at": None, "done_at": None})
 
     # ------------------------------------------------------------------ helpers
 

@@ -1,48 +1,28 @@
-"""Scenario files: a timeline of learner actions ("at 5 s: service b fails 50% with 503") and their runner.
+"""Scenario files: a timeline of learner actions ("at 5 s: service b fails 50% with 503").
 
-Format (YAML):
+Format (YAML): a list of `{at, ...command}`, each command in the one vocabulary of `commands.py`
+(the same JSON the site's forms and the experiment runtime take):
 
     name: b-flaky
     actions:
       - {at: 5s, action: fail, service: b, percent: 50, status: 503}
       - {at: 15s, action: heal, service: b}
 
-Actions: fail (percent, status), slow (ms), hang, heal, kill / restart (target: service|sidecar,
-replica), plaintext / mtls (a workload's outbound), mtls_mode (mode), cert (fault: expired |
-foreign_ca | wrong_spiffe | none), deny / allow (service, source), rate (rps of the load),
-policy (traffic: {...}, validate: false pushes it unchecked, to see sidecars NACK it).
+The experiment runtime (`experiment.py`) applies each step on its own schedule and reports the steps it did
+not reach before the end of the run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
-ACTIONS = {
-    "fail": {"service", "percent", "status", "replica"},
-    "slow": {"service", "ms", "replica"},
-    "hang": {"service", "replica"},
-    "heal": {"service", "replica"},
-    "kill": {"service", "target", "replica"},
-    "restart": {"service", "target", "replica"},
-    "plaintext": {"service"},
-    "mtls": {"service"},
-    "mtls_mode": {"service", "mode"},
-    "cert": {"service", "fault"},
-    "deny": {"service", "source"},
-    "allow": {"service"},
-    "rate": {"rps"},
-    "policy": {"service", "traffic", "validate"},
-}
-REQUIRED = {"fail": {"service", "percent"}, "slow": {"service", "ms"}, "kill": {"service"}, "restart": {"service"},
-            "mtls_mode": {"service", "mode"}, "cert": {"service", "fault"}, "deny": {"service", "source"},
-            "rate": {"rps"}, "policy": {"service", "traffic"}}
+from sandbox.mesh.commands import Command, CommandError, Mesh, LoadControl, apply_command, parse_command
+from sandbox.mesh.model import Topology
 
 
 class ScenarioError(ValueError):
@@ -53,11 +33,14 @@ class ScenarioError(ValueError):
 class Step:
     at: float
     action: str
-    args: dict = field(default_factory=dict)
+    args: dict = field(default_factory=dict)  # the command's other fields, as written
 
     def describe(self) -> str:
         details = ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "traffic")
         return f"{self.action} {details}".strip()
+
+    def command_json(self) -> dict:
+        return {"action": self.action, **self.args}
 
 
 @dataclass(frozen=True)
@@ -79,11 +62,13 @@ def parse_time(value: Any, path: str) -> float:
     return seconds
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    return parse_scenario(Path(path).read_text(), default_name=Path(path).stem)
+def load_scenario(path: str | Path, topology: Topology | None = None) -> Scenario:
+    return parse_scenario(Path(path).read_text(), default_name=Path(path).stem, topology=topology)
 
 
-def parse_scenario(text: str, *, default_name: str = "scenario") -> Scenario:
+def parse_scenario(text: str, *, default_name: str = "scenario", topology: Topology | None = None) -> Scenario:
+    """Each step's command is checked by `parse_command`: against `topology` when given (its services and
+    replicas), else for its shape alone."""
     doc = yaml.safe_load(text) or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("actions"), list):
         raise ScenarioError("a scenario is a mapping with an `actions` list")
@@ -92,74 +77,20 @@ def parse_scenario(text: str, *, default_name: str = "scenario") -> Scenario:
         path = f"actions[{i}]"
         if not isinstance(raw, dict) or "action" not in raw or "at" not in raw:
             raise ScenarioError(f"{path}: needs `at` and `action`")
-        action = raw["action"]
-        if action not in ACTIONS:
-            raise ScenarioError(f"{path}.action: unknown action {action!r} (one of {', '.join(sorted(ACTIONS))})")
-        args = {k: v for k, v in raw.items() if k not in ("at", "action")}
-        unknown = set(args) - ACTIONS[action]
-        if unknown:
-            raise ScenarioError(f"{path}: unknown field(s) for {action}: {', '.join(sorted(unknown))}")
-        missing = REQUIRED.get(action, {"service"} if "service" in ACTIONS[action] else set()) - set(args)
-        if missing:
-            raise ScenarioError(f"{path}: {action} needs {', '.join(sorted(missing))}")
-        steps.append(Step(parse_time(raw["at"], f"{path}.at"), action, args))
+        args = {k: v for k, v in raw.items() if k != "at"}
+        try:
+            parse_command(args, topology)
+        except CommandError as exc:
+            raise ScenarioError(f"{path}.{exc.field}: {exc.reason}" if exc.field else f"{path}: {exc.reason}") from exc
+        del args["action"]
+        steps.append(Step(parse_time(raw["at"], f"{path}.at"), raw["action"], args))
     return Scenario(str(doc.get("name", default_name)), tuple(sorted(steps, key=lambda s: s.at)))
 
 
-async def apply_step(mesh, step: Step, *, set_rate: Callable[[float], None] | None = None) -> str:
-    """Carry out one action on a running mesh (ProcessMesh or InProcessMesh); returns what was done."""
-    a = step.args
-    service = a.get("service")
-    replica = a.get("replica")
-    if step.action == "fail":
-        await mesh.set_behaviour(service, replica, error_rate=float(a["percent"]) / 100, error_status=int(a.get("status", 503)))
-    elif step.action == "slow":
-        await mesh.set_behaviour(service, replica, latency_ms=float(a["ms"]))
-    elif step.action == "hang":
-        await mesh.set_behaviour(service, replica, hang=True)
-    elif step.action == "heal":
-        await mesh.reset_behaviour(service, replica)
-    elif step.action == "kill":
-        await mesh.kill(a.get("target", "sidecar"), service, int(replica or 0))
-    elif step.action == "restart":
-        await mesh.restart(a.get("target", "sidecar"), service, int(replica or 0))
-    elif step.action == "plaintext":
-        await mesh.set_outbound_tls(service, False)
-    elif step.action == "mtls":
-        await mesh.set_outbound_tls(service, True)
-    elif step.action == "mtls_mode":
-        await mesh.set_mtls_mode(service, a["mode"])
-    elif step.action == "cert":
-        await mesh.set_cert_fault(service, None if a["fault"] in (None, "none") else a["fault"])
-    elif step.action == "deny":
-        await mesh.deny(service, a["source"])
-    elif step.action == "allow":
-        await mesh.set_authorization(service, None)
-    elif step.action == "rate":
-        if set_rate is not None:
-            set_rate(float(a["rps"]))
-    elif step.action == "policy":
-        await mesh.set_traffic(service, a["traffic"], validate=bool(a.get("validate", True)))
-    return step.describe()
+def step_command(step: Step, topology: Topology | None) -> Command:
+    return parse_command(step.command_json(), topology)
 
 
-async def run_scenario(mesh, scenario: Scenario, *, started: float, set_rate=None,
-                       on_step: Callable[[Step, str], None] | None = None, done: list[dict] | None = None) -> list[dict]:
-    """Apply each step at its time (seconds after `started`, a time.monotonic() value); each applied
-    step is appended to `done` (also returned), so a caller that cancels the run keeps the record."""
-    done = [] if done is None else done
-    for step in scenario.steps:
-        delay = started + step.at - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        try:
-            outcome = await apply_step(mesh, step, set_rate=set_rate)
-            error = None
-        except Exception as exc:  # an action that fails is reported, the run goes on
-            outcome, error = step.describe(), f"{type(exc).__name__}: {exc}"
-        record = {"at": step.at, "action": step.action, "did": outcome, "error": error,
-                  "applied_at": round(time.monotonic() - started, 3)}
-        done.append(record)
-        if on_step is not None:
-            on_step(step, error or outcome)
-    return done
+async def apply_step(mesh: Mesh, step: Step, *, load: LoadControl | None = None) -> str:
+    """Carry out one step now on a running mesh; returns what was done, in plain words."""
+    return await apply_command(mesh, step_command(step, mesh.topology), load=load)

@@ -14,19 +14,18 @@ not reach before the end of the run.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sandbox.mesh.commands import Command, CommandError, Mesh, LoadControl, apply_command, parse_command
+from sandbox.mesh.files import load_yaml, read_text
 from sandbox.mesh.model import Topology
+from sandbox.mesh.schema import SchemaError, expect_duration
 
 
-class ScenarioError(ValueError):
-    pass
+class ScenarioError(SchemaError):
+    """A scenario that cannot be used: "<field path>: <reason>", like every schema refusal."""
 
 
 @dataclass(frozen=True)
@@ -49,27 +48,26 @@ class Scenario:
     steps: tuple[Step, ...]
 
 
+MAX_STEP_TIME = 3600.0  # seconds; an experiment is minutes long
+
+
 def parse_time(value: Any, path: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*", str(value))
-        if not match:
-            raise ScenarioError(f"{path}: a time like 5s or 500ms, got {value!r}")
-        seconds = float(match.group(1)) / (1000 if match.group(2) == "ms" else 1)
-    if seconds < 0:
-        raise ScenarioError(f"{path}: must not be negative")
-    return seconds
+    """A step's time: the schema's one duration parser ("250ms", "2s", "1.5" seconds)."""
+    try:
+        return expect_duration(value, path, 0.0, MAX_STEP_TIME)
+    except SchemaError as exc:
+        raise ScenarioError(exc.path, exc.reason) from None
 
 
 def load_scenario(path: str | Path, topology: Topology | None = None) -> Scenario:
-    return parse_scenario(Path(path).read_text(), default_name=Path(path).stem, topology=topology)
+    """A scenario file: .yaml/.yml, bounded in size, UTF-8, strict YAML (files.read_text)."""
+    return parse_scenario(read_text(path, error=ScenarioError), default_name=Path(path).stem, topology=topology)
 
 
 def parse_scenario(text: str, *, default_name: str = "scenario", topology: Topology | None = None) -> Scenario:
     """Each step's command is checked by `parse_command`: against `topology` when given (its services and
     replicas), else for its shape alone."""
-    doc = yaml.safe_load(text) or {}
+    doc = load_yaml(text, error=ScenarioError) or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("actions"), list):
         raise ScenarioError("a scenario is a mapping with an `actions` list")
     steps = []

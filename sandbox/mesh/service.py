@@ -15,28 +15,15 @@ from dataclasses import asdict, replace
 from sandbox.mesh import http1
 from sandbox.mesh.model import Behaviour, Request, Response, UpstreamError
 from sandbox.mesh.process import announce, bind_listener, run_component
+from sandbox.mesh.schema import parse_behaviour_patch
 
 ADMIN_PREFIX = "/_mesh/"
 
 
 def behaviour_from_dict(data: dict, base: Behaviour = Behaviour()) -> Behaviour:
-    """Apply the known keys of `data` to `base`, refusing values a workload cannot act on."""
-    changes = {}
-    if "latency_ms" in data:
-        changes["latency_ms"] = float(data["latency_ms"])
-        if changes["latency_ms"] < 0:
-            raise ValueError("latency_ms must be >= 0")
-    if "error_rate" in data:
-        changes["error_rate"] = float(data["error_rate"])
-        if not 0 <= changes["error_rate"] <= 1:
-            raise ValueError("error_rate must be between 0 and 1")
-    if "error_status" in data:
-        changes["error_status"] = int(data["error_status"])
-        if not 100 <= changes["error_status"] <= 599:
-            raise ValueError("error_status must be an HTTP status")
-    if "hang" in data:
-        changes["hang"] = bool(data["hang"])
-    return replace(base, **changes)
+    """`base` with the changes of `data` ({latency_ms, error_rate, error_status, hang}, any subset),
+    checked by the policy schema: the same bounds as a topology's `behaviour`, and "false" is no boolean."""
+    return replace(base, **parse_behaviour_patch(data))
 
 
 class ServiceApp:

@@ -13,6 +13,7 @@ from sandbox.mesh.events import (
     CommandApplied, CommandRefused, ConfigNacked, Event, Finding, Finished, ProcessExited, Snapshot, Started,
 )
 from sandbox.mesh.meshconfig import to_jsonable
+from sandbox.mesh.schema import SchemaError
 
 
 def _fmt_rate(value: float | None) -> str:
@@ -69,12 +70,14 @@ class Printer:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from sandbox.mesh.analyze import check_runnable
     from sandbox.mesh.experiment import Experiment
     from sandbox.mesh.scenario import ScenarioError, load_scenario
     from sandbox.mesh.topology import TopologyError, load_topology
 
     try:
         topology = load_topology(args.topology)
+        check_runnable(topology)  # a call cycle or a dead route is refused before any process starts
         scenario = load_scenario(args.scenario, topology) if args.scenario else None
     except (TopologyError, ScenarioError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
@@ -128,10 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     an_p = sub.add_parser("analyze", help="list configuration findings")
     an_p.add_argument("topology")
     args = parser.parse_args(argv)
-    if args.command == "analyze":
-        return analyze_command(args)
     try:
+        if args.command == "analyze":
+            return analyze_command(args)
         return asyncio.run(run(args))
+    except SchemaError as exc:
+        # A bad topology or scenario file: one line with the field path and the reason, no traceback.
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("stopped", flush=True)
         return 130

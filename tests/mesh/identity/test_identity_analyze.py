@@ -68,9 +68,12 @@ CASES = {
     "fault injection": (["MESH016"], lambda: a_calls_b({"traffic": {"fault": {"abort": {"percent": 10}}}})),
     "service nobody calls": (["MESH017"], lambda: topology({"name": "a"}, {"name": "c"})),
     "zero retry budget": (["MESH018"], lambda: a_calls_b(
-        {"traffic": {"retry": {"attempts": 2, "budget_ratio": 0, "budget_min_per_second": 0}}})),
+        {"traffic": {"retry": {"attempts": 2, "per_try_timeout": "100ms", "budget_ratio": 0,
+                               "budget_min_per_second": 0}}})),
     "policy for a caller without sidecar": (["MESH019"], lambda: a_calls_b(
-        {"sidecar": False, "traffic": {"retry": {"attempts": 2}}}, a={"sidecar": False})),
+        {"sidecar": False, "traffic": {"retry": {"attempts": 2, "per_try_timeout": "100ms"}}},
+        a={"sidecar": False})),
+    "retries with no timeout at all": (["MESH020"], lambda: a_calls_b({"traffic": {"retry": {"attempts": 2}}})),
 }
 
 

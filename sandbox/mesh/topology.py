@@ -1,7 +1,11 @@
 """Load a mesh topology from YAML into model.Topology, refusing a bad file with the field and reason.
 
+The policy parts (behaviour, traffic, authorization) are declared once in schema.py, which the
+sidecars' decoder of pushed JSON uses too; this module adds the topology around them. Files are read
+by files.py (.yaml/.yml only, at most 256 KiB, UTF-8, strict YAML with merge keys).
+
 Schema (every key optional unless marked *required*; unknown keys are refused everywhere).
-Durations are written "250ms", "2s", "1.5s", "1m" or as a plain number of seconds.
+Durations are written "250ms", "2s", "1.5s", "1m" or as a number of seconds (1.5 or "1.5").
 Percentages are numbers from 0 to 100; rates are fractions from 0 to 1.
 
     name: shop                      # *required*, lower-case letters, digits, '-'
@@ -28,10 +32,10 @@ Percentages are numbers from 0 to 100; rates are fractions from 0 to 1.
             per_try_timeout: 250ms          # 1ms to 300s
             retry_on: [5xx, connect-failure, reset]   # or "5xx,reset"; also gateway-error,
                                             # retriable-4xx (409)
-            backoff_base: 25ms              # first backoff (jittered, exponential)
-            backoff_max: 250ms              # cap, not below backoff_base
-            budget_ratio: 0.2               # retries may add this fraction of requests ...
-            budget_min_per_second: 10       # ... plus this many per second
+            backoff_base: 25ms              # first backoff (jittered, exponential), 1ms to 10s
+            backoff_max: 250ms              # cap, 1ms to 60s, not below backoff_base
+            budget_ratio: 0.2               # retries may add this fraction (0 to 1) of requests ...
+            budget_min_per_second: 10       # ... plus this many per second (0 to 10000)
           circuit_breaker:
             max_connections: 100            # 1 to 100000
             max_pending_requests: 10        # 1 to 100000
@@ -53,7 +57,8 @@ Percentages are numbers from 0 to 100; rates are fractions from 0 to 1.
 Errors name the path of the offending field, e.g.
 ``services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got -1``.
 Calls to services that do not exist are *not* refused here: they are a finding of
-analyze.py (MESH002), because a learner may want to see what such a route does (NR).
+analyze.py (MESH002, an error). `python -m sandbox.mesh run` refuses a topology with error findings
+(analyze.check_runnable); `analyze` lists them.
 """
 
 from __future__ import annotations

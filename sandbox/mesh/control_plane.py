@@ -17,6 +17,7 @@ from typing import Any
 from sandbox.mesh.ca import CertificateAuthority, WorkloadCertificate
 from sandbox.mesh.meshconfig import MTLS_MODES, ConfigError, authorization_from_dict, to_jsonable, traffic_from_dict
 from sandbox.mesh.model import Topology
+from sandbox.mesh.schema import TLS
 from sandbox.mesh.process import announce, bind_listener, close_server, run_component
 
 CERT_FAULTS = ("expired", "foreign_ca", "wrong_spiffe")
@@ -256,7 +257,8 @@ class ControlPlane:
                 policy.mtls_mode = message["mode"]
                 self.push_all({service})
             elif op == "set_outbound_tls":
-                policy.outbound_tls = bool(message["enabled"])
+                # The schema's boolean: the text "false" is refused, not read as True.
+                policy.outbound_tls = TLS["outbound_tls"].parse(message["enabled"], f"{service}.outbound_tls")
                 self.push_all({service})
             elif op == "set_cert_fault":
                 fault = message.get("fault")

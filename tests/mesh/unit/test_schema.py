@@ -309,3 +309,14 @@ def test_a_refusal_is_one_bounded_line_even_for_a_huge_value():
         traffic_from_dict({"retry": {"attempts": 10**5000}})
     assert str(caught.value) == ("traffic.retry.attempts: must be a whole number from 0 to 10, "
                                  "got a number with more than 30 digits")
+
+
+def test_the_control_plane_refuses_an_outbound_tls_flag_written_as_text():
+    from sandbox.mesh.control_plane import ControlPlane
+
+    plane = ControlPlane(load_topology(topology_text({})))
+    reply = plane._operate({"op": "set_outbound_tls", "service": "a", "enabled": "false"})
+    assert reply == {"ok": False, "error": "a.outbound_tls: must be true or false, got 'false'"}
+    assert plane.policies["a"].outbound_tls is True
+    assert plane._operate({"op": "set_outbound_tls", "service": "a", "enabled": False})["ok"] is True
+    assert plane.policies["a"].outbound_tls is False

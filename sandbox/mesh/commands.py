@@ -16,12 +16,15 @@ from typing import Any, ClassVar, Protocol, Union
 
 from sandbox.mesh.meshconfig import MTLS_MODES, ConfigError, to_jsonable, traffic_from_dict
 from sandbox.mesh.model import Topology
+from sandbox.mesh.schema import BEHAVIOUR
 
 CERT_FAULTS = ("expired", "foreign_ca", "wrong_spiffe", "none")
 TARGETS = ("sidecar", "service")
 PROCESS_TARGETS = (*TARGETS, "control_plane")  # restart may also bring back the control plane
 MAX_RATE = 1000.0  # requests per second one load generator sends on this machine
-MAX_DELAY_MS = 60_000.0
+# From the policy schema: a command may set what a topology's `behaviour` may say, and no more.
+MAX_DELAY_MS = BEHAVIOUR["latency"].high * 1000.0
+ERROR_STATUS = BEHAVIOUR["error_status"]
 
 
 class CommandError(ValueError):
@@ -223,8 +226,8 @@ def _required(f: dataclasses.Field) -> bool:
 
 def _parse_fail(d: dict, topology: Topology | None) -> Fail:
     service = _service(d["service"], topology)
-    return Fail(service, _number(d["percent"], "percent", 0, 100), _whole(d.get("status", 503), "status", 100, 599),
-                _replica(d.get("replica"), service, topology))
+    status = _whole(d.get("status", ERROR_STATUS.default), "status", int(ERROR_STATUS.low), int(ERROR_STATUS.high))
+    return Fail(service, _number(d["percent"], "percent", 0, 100), status, _replica(d.get("replica"), service, topology))
 
 
 def _parse_slow(d: dict, topology: Topology | None) -> Slow:

@@ -55,7 +55,7 @@ def test_every_action_has_an_example():
         ({"action": "fail", "service": "c", "percent": 5}, "service: unknown service 'c' (one of a, b)"),
         ({"action": "fail", "service": "b", "percent": 101}, "percent: must be a number from 0 to 100, got 101"),
         ({"action": "fail", "service": "b", "percent": True}, "percent: must be a number from 0 to 100, got True"),
-        ({"action": "fail", "service": "b", "percent": 5, "status": 700}, "status: must be a whole number from 100"),
+        ({"action": "fail", "service": "b", "percent": 5, "status": 700}, "status: must be a whole number from 400 to 599, got 700"),
         ({"action": "fail", "service": "b", "percent": 5, "replica": 1}, "replica: b has replicas 0 to 0, got 1"),
         ({"action": "heal", "colour": "red"}, "unknown field(s) for heal: colour"),
         ({"action": "heal", "replica": 0}, "replica: needs a service"),
@@ -66,9 +66,9 @@ def test_every_action_has_an_example():
         ({"action": "rate", "rps": 0}, "rps: must be more than 0, got 0"),
         ({"action": "rate", "rps": 10**9}, "rps: must be a number from 0 to 1000"),
         ({"action": "policy", "service": "b", "traffic": {"retry": {"attempts": -1}}},
-         "traffic.retry.attempts: must be from 0 to 10, got -1"),
-        ({"action": "policy", "service": "b", "traffic": {"retry": {"colour": 1}}},
-         "traffic.retry: unknown field(s) colour"),
+         "traffic.retry.attempts: must be a whole number from 0 to 10, got -1"),
+        ({"action": "policy", "service": "b", "traffic": {"retry": {"attempts": 1, "colour": 1}}},
+         "traffic.retry.colour: unknown key; expected one of attempts, per_try_timeout"),
         ({"action": "policy", "service": "b", "traffic": [], "validate": True}, "traffic: must be a mapping"),
         ({"action": "policy", "service": "b", "traffic": {}, "validate": "no"}, "validate: must be true or false"),
     ],
@@ -83,7 +83,7 @@ def test_the_error_carries_the_field_apart_from_the_reason():
     with pytest.raises(CommandError) as caught:
         parse_command({"action": "policy", "service": "b", "traffic": {"retry": {"attempts": 11}}}, PAIR)
     assert caught.value.field == "traffic.retry.attempts"
-    assert caught.value.reason == "must be from 0 to 10, got 11"
+    assert caught.value.reason == "must be a whole number from 0 to 10, got 11"
 
 
 def test_without_a_topology_only_the_shape_is_checked():

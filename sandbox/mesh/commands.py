@@ -10,13 +10,12 @@ field and the reason); `apply_command` carries it out through the `Mesh` protoco
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Union
 
 from sandbox.mesh.meshconfig import MTLS_MODES, ConfigError, to_jsonable, traffic_from_dict
 from sandbox.mesh.model import Topology
-from sandbox.mesh.schema import BEHAVIOUR
+from sandbox.mesh.schema import BEHAVIOUR, SchemaError, expect_number, show
 
 CERT_FAULTS = ("expired", "foreign_ca", "wrong_spiffe", "none")
 TARGETS = ("sidecar", "service")
@@ -206,7 +205,7 @@ def parse_command(data: dict, topology: Topology | None) -> AnyCommand:
     if not isinstance(data, dict):
         raise CommandError("", f"a command must be a mapping with an `action`, got {type(data).__name__}")
     action = data.get("action")
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:  # a list is unhashable: no TypeError
         raise CommandError("action", f"unknown action {_show(action)} (one of {', '.join(sorted(ACTIONS))})")
     cls = ACTIONS[action]
     fields_ = {f.name: f for f in dataclasses.fields(cls)}
@@ -328,6 +327,8 @@ _PARSERS = {
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, (int, list, tuple, dict)) and not isinstance(value, bool):
+        return show(value)  # the schema's: safe for a 5,000-digit number (repr raises) and a huge list
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -355,10 +356,10 @@ def _replica(value: Any, service: str, topology: Topology | None) -> int | None:
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise CommandError(name, f"must be a number from {low:g} to {high:g}, got {_show(value)}")
-    return float(value)
+    try:
+        return expect_number(value, name, low, high)
+    except SchemaError as exc:
+        raise CommandError(name, exc.reason) from None
 
 
 def _whole(value: Any, name: str, low: int, high: int) -> int:

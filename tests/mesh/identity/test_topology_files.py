@@ -251,3 +251,21 @@ def test_scenario_text_is_refused_in_one_line(text, message):
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
     assert isinstance(caught.value, SchemaError)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("actions:\n  - {at: 1, action: [a]}\n", "actions[0].action: unknown action a list"),
+    ("actions:\n  - {at: 1, action: {x: 1}}\n", "actions[0].action: unknown action a mapping"),
+])
+def test_a_scenario_action_that_is_a_list_or_mapping_is_refused_not_a_type_error(text, message):
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(text)
+    assert str(caught.value).startswith(message)
+
+
+def test_a_command_with_a_huge_number_is_refused_not_an_overflow():
+    from sandbox.mesh.commands import CommandError, parse_command
+
+    with pytest.raises(CommandError) as caught:
+        parse_command({"action": "fail", "service": "b", "percent": 10**400}, None)
+    assert str(caught.value) == "percent: must be a number from 0 to 100, got a number with more than 30 digits"

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sandbox.mesh import schema
+from sandbox.mesh.commands import CommandError, parse_command
 from sandbox.mesh.meshconfig import authorization_from_dict, sidecar_config_from_dict, to_jsonable, traffic_from_dict
 from sandbox.mesh.model import Request, Response
 from sandbox.mesh.schema import SchemaError
@@ -255,6 +256,13 @@ def test_whatever_the_topology_accepts_every_sidecar_accepts_and_the_reverse(doc
     service, topology_reason = from_topology({"traffic": doc})
     sidecar_policy, sidecar_reason = sidecar_accepts(doc)
     assert topology_reason == sidecar_reason
+    # A scenario step or a form's `policy` command is checked by the same parser, with the same reason.
+    try:
+        parse_command({"action": "policy", "service": "b", "traffic": doc}, None)
+        command_reason = None
+    except CommandError as exc:
+        command_reason = exc.reason
+    assert command_reason == topology_reason
     if service is None:
         return
     assert sidecar_policy == service.traffic

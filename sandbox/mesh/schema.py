@@ -24,8 +24,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from sandbox.mesh.ca import SpiffeIdError, parse_spiffe_id
 from sandbox.mesh.layers.retry import RETRY_CONDITIONS_IN_ORDER

@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 
 from sandbox.mesh import schema
 from sandbox.mesh.commands import CommandError, parse_command
-from sandbox.mesh.meshconfig import authorization_from_dict, sidecar_config_from_dict, to_jsonable, traffic_from_dict
+from sandbox.mesh.meshconfig import (
+    authorization_from_dict,
+    sidecar_config_from_dict,
+    to_jsonable,
+    traffic_from_dict,
+)
 from sandbox.mesh.model import Request, Response
 from sandbox.mesh.schema import SchemaError
 from sandbox.mesh.service import ServiceApp, behaviour_from_dict
@@ -246,7 +251,7 @@ traffic_documents = st.tuples(*(_group(p) for p in ("", "retry.", "circuit_break
 
 
 def _sidecar_can_build(policy) -> None:
-    outbound_stack(policy=policy, endpoints=lambda: [], send=None, clock=lambda: 0.0, sleep=None,
+    outbound_stack(policy=policy, endpoints=list, send=None, clock=lambda: 0.0, sleep=None,
                    rng=random.Random(1), telemetry=SidecarTelemetry("a"), destination="b")
 
 

@@ -77,7 +77,6 @@ from sandbox.mesh.schema import (
     MTLS_MODES,
     SchemaError,
     expect_boolean,
-    expect_choice,
     expect_list,
     expect_mapping,
     expect_name,
@@ -177,7 +176,7 @@ def _service(raw: Any, path: str) -> Service:
         calls.append(callee_name)
     sidecar = expect_boolean(doc.get("sidecar", True), f"{path}.sidecar")
     # Without a sidecar nothing terminates mTLS, so its natural default is DISABLE.
-    mtls = expect_choice(doc.get("mtls", "STRICT" if sidecar else "DISABLE"), f"{path}.mtls", MTLS_MODES)
+    mtls = schema.TLS["mtls"].parse(doc.get("mtls", "STRICT" if sidecar else "DISABLE"), f"{path}.mtls")
     behaviour = schema.parse_behaviour(doc["behaviour"], f"{path}.behaviour") if "behaviour" in doc else Behaviour()
     traffic = schema.parse_traffic(doc["traffic"], f"{path}.traffic") if "traffic" in doc else TrafficPolicy()
     authorization = (

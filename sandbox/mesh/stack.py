@@ -15,7 +15,8 @@ is bounded by the overall timeout) and its 504 UT reaches outlier detection as a
 that endpoint, while a cancellation from outside (overall timeout, caller gone: DC) is not
 held against it.
 
-Inbound: access log/metrics -> authorization (403 RBAC) -> upstream errors -> forward.
+Inbound: access log/metrics -> path normalisation (400 for a path with no single meaning, 404 for the
+workload's /_mesh/ admin paths) -> authorization (403 RBAC) -> upstream errors -> forward.
 
 The policy cores' state (ejections, requests in flight, retry budget, round-robin position)
 lives in a DestinationState: pass the same one when rebuilding after a policy push.
@@ -33,6 +34,7 @@ from sandbox.mesh.layers.access import access_layer
 from sandbox.mesh.layers.authorization import authorization_layer
 from sandbox.mesh.layers.circuit_breaker import CircuitBreaker, circuit_breaker_layer
 from sandbox.mesh.layers.fault import fault_layer
+from sandbox.mesh.layers.inbound_path import inbound_path_layer
 from sandbox.mesh.layers.outlier import OutlierDetector, outlier_layer
 from sandbox.mesh.layers.retry import RetryBudget, RetryStats, retry_layer
 from sandbox.mesh.layers.timeout import timeout_layer
@@ -167,6 +169,7 @@ def inbound_stack(
     service; its failures become 503 UF/UC."""
     handler = upstream_errors_as_responses(forward)
     handler = authorization_layer(handler, authorization)
+    handler = inbound_path_layer(handler)
     return access_layer(
         handler, telemetry=telemetry, direction="inbound", clock=clock, destination=telemetry.workload
     )

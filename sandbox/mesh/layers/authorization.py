@@ -1,7 +1,9 @@
 """Authorization layer: allows or denies a request by its source identity, method and path (403 RBAC).
 
 Istio's AuthorizationPolicy in small: deny rules are checked first; then, if there are allow
-rules, a request must match one of them. An empty field in a rule matches anything.
+rules, a request must match one of them. An empty field in a rule matches anything. Paths are
+matched in their normalised form (sandbox/mesh/paths.py), so `//admin/x` or `/%61dmin/x` meet the
+rule for `/admin/*`; a target that cannot be normalised is refused with 400 before any rule.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from sandbox.mesh.model import AuthorizationPolicy, AuthorizationRule, Handler, Request, Response
+from sandbox.mesh.paths import PathRefused, path_only
 
 DENIED_BODY = b"RBAC: access denied"
 
@@ -55,7 +58,9 @@ def rule_matcher(rule: AuthorizationRule) -> Matcher:
 
 
 def decide(policy: AuthorizationPolicy, identity: str, method: str, path: str) -> str | None:
-    """None when allowed, else the reason for the denial (used by tests and the policy explainer)."""
+    """None when allowed, else the reason for the denial (used by tests and the policy explainer).
+
+    Raises PathRefused when `path` cannot be normalised."""
     return _decider(policy)(identity, method, path)
 
 
@@ -64,7 +69,7 @@ def _decider(policy: AuthorizationPolicy) -> Callable[[str, str, str], str | Non
     allow = [rule_matcher(rule) for rule in policy.allow]
 
     def decision(identity: str, method: str, path: str) -> str | None:
-        path = path.split("?", 1)[0]
+        path = path_only(path)
         for index, matches in deny:
             if matches(identity, method, path):
                 return f"matched deny rule {index}"
@@ -83,7 +88,11 @@ def authorization_layer(inner: Handler, policy: AuthorizationPolicy | None) -> H
 
     async def handle(request: Request) -> Response:
         identity = request.source_identity
-        reason = decision(identity, request.method, request.path)
+        try:
+            reason = decision(identity, request.method, request.path)
+        except PathRefused as exc:
+            return Response(400, body=b"Bad Request: path cannot be normalised\n", flags={"DPE"},
+                            detail=f"{request.path!r} refused: {exc}")
         if reason is not None:
             who = identity or "a plaintext caller (no identity)"
             detail = f"RBAC: {request.method} {request.path} from {who} denied: {reason}"

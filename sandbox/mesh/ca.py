@@ -120,6 +120,68 @@ def _new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+# ---------------------------------------------------------------------- keys stay where they are made
+
+PublicKey = ec.EllipticCurvePublicKey
+
+
+class CsrRejected(ValueError):
+    """A certificate signing request the CA will not sign; the message says why."""
+
+
+def new_private_key_pem() -> bytes:
+    """A fresh EC P-256 private key (PKCS#8 PEM), made by the workload that will use it."""
+    return _key_pem(_new_key())
+
+
+def make_csr(key_pem: bytes, spiffe_id: str | None = None) -> bytes:
+    """A PEM CSR for `key_pem`'s public key, optionally asking for `spiffe_id` as its URI SAN.
+
+    Only the public half and a signature proving possession of the private half leave the workload.
+    """
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    if spiffe_id:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]), critical=True
+        )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def public_key_of_csr(csr_pem: bytes | str, spiffe_id: str) -> PublicKey:
+    """The public key of a CSR that may be signed for `spiffe_id`, or CsrRejected.
+
+    The identity comes from the caller's credentials, never from the CSR: a CSR that asks for any
+    other identity (by URI SAN) is refused, as is one whose signature does not prove possession
+    of its key or whose key is not P-256.
+    """
+    if isinstance(csr_pem, str):
+        csr_pem = csr_pem.encode()
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except (ValueError, TypeError) as exc:
+        raise CsrRejected(f"not a PEM certificate signing request ({exc})") from exc
+    if not csr.is_signature_valid:
+        raise CsrRejected("the CSR's signature does not match its public key")
+    key = csr.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise CsrRejected("the CSR's key must be EC P-256")
+    try:
+        names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        names = None
+    if names is not None:
+        claimed = [str(name.value) for name in names]
+        if claimed != [spiffe_id]:
+            raise CsrRejected(f"the CSR asks for {claimed}, but these credentials are for {spiffe_id!r}")
+    return key
+
+
+def public_key_der(key: PublicKey) -> bytes:
+    """A stable name for a public key (to find which private key a certificate belongs to)."""
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
@@ -223,18 +285,23 @@ class CertificateAuthority:
         *,
         ttl_seconds: float = 3600,
         not_before: float | dt.datetime | None = None,
+        public_key: PublicKey | None = None,
     ) -> WorkloadCertificate:
         """Issue a leaf for `spiffe_id`, valid from `not_before` (default: now, back-dated a
-        minute for clock skew) for `ttl_seconds`."""
+        minute for clock skew) for `ttl_seconds`.
+
+        With `public_key` (from a CSR) the certificate is for that key and `key_pem` is empty:
+        the private key stays with whoever made it. Without, a key is made here (tests, tools)."""
         trust_domain, _ = parse_spiffe_id(spiffe_id)
         if trust_domain != self.trust_domain:
             raise SpiffeIdError(
                 f"this CA signs for trust domain {self.trust_domain!r}, not {trust_domain!r}"
             )
-        return self._sign_leaf(spiffe_id, ttl_seconds=ttl_seconds, not_before=not_before)
+        return self._sign_leaf(spiffe_id, ttl_seconds=ttl_seconds, not_before=not_before, public_key=public_key)
 
     def _sign_leaf(
-        self, spiffe_id: str, *, ttl_seconds: float, not_before: float | dt.datetime | None
+        self, spiffe_id: str, *, ttl_seconds: float, not_before: float | dt.datetime | None,
+        public_key: PublicKey | None = None,
     ) -> WorkloadCertificate:
         if not 0 < ttl_seconds <= MAX_LEAF_TTL_SECONDS:
             raise ValueError(f"ttl_seconds must be in (0, {MAX_LEAF_TTL_SECONDS}], got {ttl_seconds}")
@@ -244,13 +311,14 @@ class CertificateAuthority:
         end = start + dt.timedelta(seconds=round(ttl_seconds))
         if not_before is None:
             end += LEAF_BACKDATE
-        key = _new_key()
+        key = _new_key() if public_key is None else None
+        subject_key = public_key if public_key is not None else key.public_key()
         cert = (
             x509.CertificateBuilder()
             # An empty subject, as Istio and SPIRE issue: the identity lives in the SAN alone.
             .subject_name(x509.Name([]))
             .issuer_name(self.root_cert.subject)
-            .public_key(key.public_key())
+            .public_key(subject_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(start)
             .not_valid_after(end)
@@ -282,13 +350,13 @@ class CertificateAuthority:
                 x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]),
                 critical=True,
             )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(subject_key), critical=False)
             .add_extension(self._aki, critical=False)
             .sign(self._root_key, hashes.SHA256())
         )
         return WorkloadCertificate(
             cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-            key_pem=_key_pem(key),
+            key_pem=_key_pem(key) if key is not None else b"",
             spiffe_id=spiffe_id,
             not_after=cert.not_valid_after_utc,
             not_before=cert.not_valid_before_utc,
@@ -296,20 +364,24 @@ class CertificateAuthority:
 
     # ------------------------------------------------------------------ faults on purpose
 
-    def issue_expired(self, spiffe_id: str, *, expired_seconds_ago: float = 3600) -> WorkloadCertificate:
+    def issue_expired(self, spiffe_id: str, *, expired_seconds_ago: float = 3600,
+                      public_key: PublicKey | None = None) -> WorkloadCertificate:
         """A correctly signed certificate whose validity ended `expired_seconds_ago`."""
         ttl = 3600
         start = self.now() - dt.timedelta(seconds=expired_seconds_ago + ttl)
-        return self._sign_leaf(spiffe_id, ttl_seconds=ttl, not_before=start)
+        return self._sign_leaf(spiffe_id, ttl_seconds=ttl, not_before=start, public_key=public_key)
 
-    def issue_wrong_identity(self, spiffe_id: str, *, ttl_seconds: float = 3600) -> WorkloadCertificate:
+    def issue_wrong_identity(self, spiffe_id: str, *, ttl_seconds: float = 3600,
+                             public_key: PublicKey | None = None) -> WorkloadCertificate:
         """A valid certificate from this CA for an identity that is not `spiffe_id`."""
-        return self.issue(wrong_spiffe_id(spiffe_id), ttl_seconds=ttl_seconds)
+        return self.issue(wrong_spiffe_id(spiffe_id), ttl_seconds=ttl_seconds, public_key=public_key)
 
-    def issue_foreign(self, spiffe_id: str, *, ttl_seconds: float = 3600) -> WorkloadCertificate:
+    def issue_foreign(self, spiffe_id: str, *, ttl_seconds: float = 3600,
+                      public_key: PublicKey | None = None) -> WorkloadCertificate:
         """A certificate for the right identity, signed by another CA of the same trust-domain
         name: it looks right but does not chain to this root."""
-        return foreign_ca(self.trust_domain, clock=self._clock).issue(spiffe_id, ttl_seconds=ttl_seconds)
+        return foreign_ca(self.trust_domain, clock=self._clock).issue(spiffe_id, ttl_seconds=ttl_seconds,
+                                                                       public_key=public_key)
 
 
 def foreign_ca(trust_domain: str, *, clock: WallClock = time.time) -> CertificateAuthority:

@@ -1,27 +1,60 @@
 """The control plane: endpoint registry, policy store, the CA, and versioned pushes each sidecar ACKs or NACKs.
 
-Speaks JSON lines over one TCP port on 127.0.0.1. Sidecars say `hello` (and later `renew`, `ack`,
-`nack`); the supervisor sends `op` messages (change a policy, cause a certificate fault, ask for
-status) and gets a `reply` for each.
+Speaks JSON lines over a Unix socket inside the experiment's own directory (mode 0700). Sidecars say
+`hello` (and later `renew`, `ack`, `nack`); the supervisor sends `op` messages (change a policy, cause
+a certificate fault, ask for status) and gets a `reply` for each.
+
+Nobody is trusted for being local. A sidecar's `hello` carries the per-replica bootstrap token the
+supervisor gave that replica (the analogue of Linkerd's service-account token): the token, not the
+message, says which service and replica it is. The sidecar makes its own key and sends a CSR; the CA
+signs it for the token's identity only, and private keys never cross the socket. Every `op` carries
+the experiment's operator token. A wrong or missing token gets one "refused" line and a closed
+connection: no policy, no endpoints, no certificate.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import json
+import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.mesh.ca import CertificateAuthority, WorkloadCertificate
-from sandbox.mesh.meshconfig import MTLS_MODES, ConfigError, authorization_from_dict, to_jsonable, traffic_from_dict
+from sandbox.mesh.ca import (
+    CertificateAuthority,
+    CsrRejected,
+    PublicKey,
+    WorkloadCertificate,
+    public_key_der,
+    public_key_of_csr,
+)
+from sandbox.mesh.meshconfig import (
+    MTLS_MODES,
+    ConfigError,
+    authorization_from_dict,
+    to_jsonable,
+    traffic_from_dict,
+)
 from sandbox.mesh.model import Topology
+from sandbox.mesh.process import announce, close_server, read_secrets, run_component
 from sandbox.mesh.schema import TLS
-from sandbox.mesh.process import announce, bind_listener, close_server, run_component
 
 CERT_FAULTS = ("expired", "foreign_ca", "wrong_spiffe")
 LOADGEN_IDENTITY = "loadgen"  # the load generator and test clients speak mTLS as this service account
+REFUSED = "refused"  # all a caller without the right token learns
+
+
+def token_matches(given: object, expected: str) -> bool:
+    """Constant-time comparison, so the time a refusal takes says nothing about the token."""
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
 
 
 @dataclass
@@ -34,6 +67,7 @@ class SidecarSession:
     acked_version: int = 0
     nack: dict | None = None  # {"version": n, "reason": "..."} of the last refusal
     certificate: WorkloadCertificate | None = None
+    public_key: PublicKey | None = None  # from the sidecar's latest CSR; its private key never leaves the sidecar
     cert_fault: str | None = None  # the fault the current certificate was issued with
     renewals: int = 0
 
@@ -61,7 +95,11 @@ class ControlPlane:
     sessions: dict[tuple[str, int], SidecarSession] = field(default_factory=dict)
     plain_endpoints: dict[tuple[str, int], int] = field(default_factory=dict)  # workloads without a sidecar
     cert_faults: dict[str, str] = field(default_factory=dict)
-    port: int = 0
+    # Secrets: the operator's, and each sidecar replica's bootstrap token. Made here when not given,
+    # so a control plane built without them is closed, not open.
+    operator_token: str = field(default_factory=new_token)
+    bootstrap_tokens: dict[tuple[str, int], str] = field(default_factory=dict)
+    socket_path: str = ""
 
     def __post_init__(self) -> None:
         if self.ca is None:
@@ -77,35 +115,60 @@ class ControlPlane:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, port: int = 0) -> int:
-        sock = bind_listener(port)
-        self._server = await asyncio.start_server(self._on_connection, sock=sock, limit=1 << 22)
-        self.port = sock.getsockname()[1]
-        return self.port
+    async def start(self, socket_path: str) -> str:
+        """Listen on `socket_path`, whose directory must be the experiment's private one (mode 0700)."""
+        directory = os.path.dirname(os.path.abspath(socket_path))
+        mode = os.stat(directory).st_mode & 0o777
+        if mode & 0o077:
+            raise PermissionError(f"{directory} is mode {mode:o}: the control socket needs a directory only "
+                                  "its owner can enter")
+        self._server = await asyncio.start_unix_server(self._on_connection, path=socket_path, limit=1 << 22)
+        os.chmod(socket_path, 0o600)
+        self.socket_path = socket_path
+        return socket_path
 
     async def stop(self) -> None:
         if self._server is not None:
             await close_server(self._server, self._writers)
+        if self.socket_path:
+            try:
+                os.unlink(self.socket_path)
+            except FileNotFoundError:
+                pass
+
+    def bootstrap_token(self, service: str, replica: int) -> str:
+        """The token a replica's sidecar must present (made on first ask, e.g. for in-process meshes)."""
+        return self.bootstrap_tokens.setdefault((service, replica), new_token())
+
+    def _identity_of(self, token: object) -> tuple[str, int] | None:
+        """The (service, replica) a bootstrap token was made for, or None. Every entry is compared."""
+        found = None
+        for key, expected in self.bootstrap_tokens.items():
+            if token_matches(token, expected):
+                found = key
+        return found
 
     # ------------------------------------------------------------------ documents
 
     def spiffe_id(self, service: str) -> str:
         return self.topology.spiffe_id(service)
 
-    def _issue(self, service: str) -> WorkloadCertificate:
+    def _issue(self, service: str, public_key: PublicKey) -> WorkloadCertificate:
+        """Sign `public_key` for `service`, with the operator's certificate fault if one is set."""
         spiffe_id = self.spiffe_id(service)
         fault = self.cert_faults.get(service)
         if fault == "expired":
-            return self.ca.issue_expired(spiffe_id)
+            return self.ca.issue_expired(spiffe_id, public_key=public_key)
         if fault == "foreign_ca":
-            return self.ca.issue_foreign(spiffe_id, ttl_seconds=self.cert_ttl)
+            return self.ca.issue_foreign(spiffe_id, ttl_seconds=self.cert_ttl, public_key=public_key)
         if fault == "wrong_spiffe":
-            return self.ca.issue_wrong_identity(spiffe_id, ttl_seconds=self.cert_ttl)
-        return self.ca.issue(spiffe_id, ttl_seconds=self.cert_ttl)
+            return self.ca.issue_wrong_identity(spiffe_id, ttl_seconds=self.cert_ttl, public_key=public_key)
+        return self.ca.issue(spiffe_id, ttl_seconds=self.cert_ttl, public_key=public_key)
 
     def _issue_for(self, session: SidecarSession) -> None:
+        """(Re)sign the key of the sidecar's latest CSR (a fault change re-signs the same key)."""
         session.cert_fault = self.cert_faults.get(session.service)
-        session.certificate = self._issue(session.service)
+        session.certificate = self._issue(session.service, session.public_key)
 
     def endpoints_of(self, service: str) -> list[dict]:
         policy = self.policies[service]
@@ -137,7 +200,8 @@ class ControlPlane:
                 for name, p in self.policies.items()
             },
             "certificate": {
-                "cert_pem": cert.cert_pem.decode(), "key_pem": cert.key_pem.decode(), "spiffe_id": cert.spiffe_id,
+                # No key: the sidecar holds the private key that matches this certificate.
+                "cert_pem": cert.cert_pem.decode(), "spiffe_id": cert.spiffe_id,
                 "not_after": cert.not_after.timestamp(), "not_before": not_before,
                 # A changed fault tells the sidecar this is a new identity, not a routine renewal.
                 "fault": session.cert_fault,
@@ -174,6 +238,9 @@ class ControlPlane:
                 kind = message.get("type")
                 if kind == "hello":
                     session = self._hello(message, writer)
+                    if session is None:
+                        await self._refuse(writer)
+                        return
                 elif kind in ("ack", "nack") and session is not None:
                     version = message.get("version")
                     if not isinstance(version, int) or version > session.pushed_version:
@@ -185,14 +252,23 @@ class ControlPlane:
                     else:
                         session.nack = {"version": version, "reason": str(message.get("reason", ""))}
                 elif kind == "renew" and session is not None:
+                    try:
+                        public_key = public_key_of_csr(message.get("csr", ""), self.spiffe_id(session.service))
+                    except CsrRejected as exc:
+                        writer.write(json.dumps({"type": "renew_refused", "reason": str(exc)}).encode() + b"\n")
+                        continue
                     if session.service in self.cert_faults:
                         # Another bad certificate would change nothing but churn the sidecar; the
                         # fault stays until the operator clears it.
                         continue
+                    session.public_key = public_key
                     self._issue_for(session)
                     session.renewals += 1
                     self._push(session)
                 elif kind == "op":
+                    if not token_matches(message.get("token"), self.operator_token):
+                        await self._refuse(writer)
+                        return
                     reply = self._operate(message)
                     reply["type"] = "reply"
                     reply["id"] = message.get("id")
@@ -207,19 +283,43 @@ class ControlPlane:
                 session.writer = None
             writer.close()
 
-    def _hello(self, message: dict, writer: asyncio.StreamWriter) -> SidecarSession:
-        service, replica, port = str(message["service"]), int(message["replica"]), int(message["inbound_port"])
+    async def _refuse(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(json.dumps({"type": REFUSED}).encode() + b"\n")
+        try:
+            await writer.drain()
+        except ConnectionError:
+            pass
+
+    def _hello(self, message: dict, writer: asyncio.StreamWriter) -> SidecarSession | None:
+        """The session of the replica the bootstrap token belongs to, or None (refused, nothing changed).
+
+        The token names the replica; a hello that claims another one, or a CSR for another identity,
+        is refused, so a stranger cannot take over a session and its config updates."""
+        key = self._identity_of(message.get("token"))
+        if key is None or (message.get("service"), message.get("replica")) != key:
+            return None
+        service, replica = key
         if service not in self.policies:
-            raise ValueError(f"unknown service {service}")
-        key = (service, replica)
+            return None
+        port = message.get("inbound_port")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            return None
+        try:
+            public_key = public_key_of_csr(message.get("csr", ""), self.spiffe_id(service))
+        except CsrRejected:
+            return None
         session = self.sessions.get(key)
         moved = session is None or session.inbound_port != port
         if session is None:
             session = self.sessions[key] = SidecarSession(service, replica, port)
         session.inbound_port = port
         session.writer = writer
-        if session.certificate is None or session.cert_fault != self.cert_faults.get(service):
-            self._issue_for(session)  # a reconnecting sidecar keeps its certificate (its rotation loop renews it)
+        same_key = session.public_key is not None and public_key_der(session.public_key) == public_key_der(public_key)
+        session.public_key = public_key
+        if not same_key or session.certificate is None or session.cert_fault != self.cert_faults.get(service):
+            # A reconnecting sidecar with the same key keeps its certificate (its rotation loop renews
+            # it); a restarted one made a new key and needs a certificate for it.
+            self._issue_for(session)
         if moved:
             self.push_all()  # every caller needs the new endpoint
         else:
@@ -238,9 +338,13 @@ class ControlPlane:
                 self.push_all()
                 return {"ok": True}
             if op == "issue_client_cert":
-                cert = self.ca.issue(self.spiffe_id(message.get("service", LOADGEN_IDENTITY)), ttl_seconds=self.cert_ttl)
-                return {"ok": True, "cert_pem": cert.cert_pem.decode(), "key_pem": cert.key_pem.decode(),
-                        "spiffe_id": cert.spiffe_id, "root_pem": self.ca.root_pem.decode()}
+                # The operator may ask for any identity (the load generator's, a test client's); the key
+                # is made by the operator and only its CSR comes here.
+                spiffe_id = self.spiffe_id(message.get("service", LOADGEN_IDENTITY))
+                public_key = public_key_of_csr(message.get("csr", ""), spiffe_id)
+                cert = self.ca.issue(spiffe_id, ttl_seconds=self.cert_ttl, public_key=public_key)
+                return {"ok": True, "cert_pem": cert.cert_pem.decode(), "spiffe_id": cert.spiffe_id,
+                        "not_after": cert.not_after.timestamp(), "root_pem": self.ca.root_pem.decode()}
             service = message.get("service")
             if service not in self.policies:
                 return {"ok": False, "error": f"unknown service {service!r}"}
@@ -275,7 +379,7 @@ class ControlPlane:
             else:
                 return {"ok": False, "error": f"unknown op {op!r}"}
             return {"ok": True, "version": self.version}
-        except (ConfigError, KeyError, TypeError, ValueError) as exc:
+        except (ConfigError, CsrRejected, KeyError, TypeError, ValueError) as exc:
             return {"ok": False, "error": str(exc)}
 
     def _set_policy_part(self, policy: ServicePolicy, part: str, value: Any, validator, path: str,
@@ -317,13 +421,20 @@ class ControlPlane:
         return self._findings
 
 
-async def operator_call(port: int, message: dict, *, timeout: float = 5.0) -> dict:
+class OperatorRefused(PermissionError):
+    """The control plane refused an operator request: the token was missing or wrong."""
+
+
+async def operator_call(socket_path: str, message: dict, *, token: str, timeout: float = 5.0) -> dict:
     """One operator request on a short connection (the supervisor keeps its own long-lived one)."""
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, limit=1 << 22), timeout)
+    reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(socket_path, limit=1 << 22), timeout)
     try:
-        writer.write(json.dumps({"type": "op", **message}).encode() + b"\n")
+        writer.write(json.dumps({"type": "op", **message, "token": token}).encode() + b"\n")
         line = await asyncio.wait_for(reader.readline(), timeout)
-        return json.loads(line)
+        reply = json.loads(line)
+        if reply.get("type") == REFUSED:
+            raise OperatorRefused("the control plane refused the operator token")
+        return reply
     finally:
         writer.close()
 
@@ -331,17 +442,26 @@ async def operator_call(port: int, message: dict, *, timeout: float = 5.0) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--topology", required=True, help="topology YAML file")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--socket", required=True, help="Unix socket path, in a directory only its owner can enter")
     parser.add_argument("--cert-ttl", type=float, default=3600.0)
     args = parser.parse_args()
     from sandbox.mesh.topology import load_topology
 
+    # Secrets come on stdin, never in argv (which any local user can read in /proc).
+    secrets_doc = read_secrets()
+    tokens = {(entry["service"], int(entry["replica"])): entry["token"] for entry in secrets_doc["bootstrap_tokens"]}
+
     async def run(stop: asyncio.Event) -> None:
-        plane = ControlPlane(load_topology(args.topology), cert_ttl=args.cert_ttl)
-        port = await plane.start(args.port)
-        announce(component="control_plane", port=port, started=time.time())
+        plane = ControlPlane(load_topology(args.topology), cert_ttl=args.cert_ttl,
+                             operator_token=secrets_doc["operator_token"], bootstrap_tokens=tokens)
+        path = await plane.start(args.socket)
+        announce(component="control_plane", socket=path, started=time.time())
         await stop.wait()
         await plane.stop()
+        try:
+            os.rmdir(os.path.dirname(path))  # the experiment's private directory, empty once the socket is gone
+        except OSError:
+            pass  # not empty, or already removed by the supervisor
 
     run_component(run)
 

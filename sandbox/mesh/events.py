@@ -99,7 +99,7 @@ class Started(Event):
     pgid: int | None = None  # the process group to kill if the owner is lost (process runtime)
     services: list[str] = field(default_factory=list)
     edges: list[list[str]] = field(default_factory=list)  # [source, destination], entry edge first
-    control_port: int = 0
+    control_socket: str = ""  # the control plane's Unix socket (a path, not a secret)
     entry_ports: list[int] = field(default_factory=list)  # where the load generator sends its requests
 
 

@@ -153,7 +153,7 @@ class Experiment:
         await self._emit(Started(
             t=0.0, topology=self.topology.name, runtime=self.runtime, ready_seconds=round(mesh.ready_seconds, 3),
             processes=len(pids), pgid=self.pgid, services=[s.name for s in self.topology.services],
-            edges=[list(edge) for edge in edges_of(self.topology)], control_port=mesh.control_port,
+            edges=[list(edge) for edge in edges_of(self.topology)], control_socket=mesh.control_path,
             entry_ports=mesh.entry_ports(),
         ))
         status = await self._status()

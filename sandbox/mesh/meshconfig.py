@@ -87,7 +87,7 @@ class SidecarConfig:
     outbound_tls: bool  # False = this workload was switched to plaintext (a learner action)
     authorization: AuthorizationPolicy | None
     destinations: dict[str, Destination]
-    certificate: dict  # cert_pem, key_pem, spiffe_id, not_after (epoch seconds)
+    certificate: dict  # cert_pem, spiffe_id, not_after (epoch seconds); the key stays in the sidecar
     root_pem: str
 
 
@@ -110,8 +110,10 @@ def sidecar_config_from_dict(doc: Any) -> SidecarConfig:
             sidecar=schema.expect_boolean(dest.get("sidecar", True), f"{p}.sidecar"),
         )
     cert = doc.get("certificate")
-    if not isinstance(cert, dict) or not {"cert_pem", "key_pem", "spiffe_id"} <= set(cert):
-        raise ConfigError("config.certificate: must carry cert_pem, key_pem and spiffe_id")
+    if not isinstance(cert, dict) or not {"cert_pem", "spiffe_id"} <= set(cert):
+        raise ConfigError("config.certificate: must carry cert_pem and spiffe_id")
+    if "key_pem" in cert:
+        raise ConfigError("config.certificate: must not carry a private key (the sidecar makes its own)")
     return SidecarConfig(
         version=int(doc["version"]),
         service=str(doc["service"]),

@@ -1,11 +1,15 @@
-"""What every mesh component process shares: dying with its parent, announcing its ports, running until told to stop."""
+"""What every mesh component process shares: dying with its parent, reading its secrets, bounded resources,
+announcing its ports, running until told to stop."""
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import hashlib
+import hmac
 import json
 import os
+import resource
 import signal
 import socket
 import sys
@@ -13,6 +17,60 @@ from typing import Awaitable, Callable
 
 PR_SET_PDEATHSIG = 1
 READY_PREFIX = "MESH-READY "
+SECRETS_ENV = "MESH_SECRETS_ON_STDIN"  # set by the supervisor: the first line on stdin is a JSON secrets document
+MAX_SECRETS_BYTES = 1 << 20
+
+# Per-process ceilings, generous for any normal experiment, so a runaway one (a call cycle, a flood
+# of connections, a leak) hits its own limit instead of taking the machine down.
+LIMITS = {
+    "RLIMIT_NOFILE": 1024,  # open files and sockets
+    "RLIMIT_AS": 1 << 30,  # 1 GiB of address space (a sidecar lives in ~30-60 MB)
+    "RLIMIT_CPU": 4 * 3600,  # CPU seconds: four times a busy hour-long run
+}
+
+
+def apply_resource_limits(limits: dict[str, int] = LIMITS) -> None:
+    """Lower this process's soft and hard limits to `limits` (never raise one above what we were given)."""
+    for name, wanted in limits.items():
+        which = getattr(resource, name)
+        _soft, hard = resource.getrlimit(which)
+        ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(which, (ceiling, ceiling))
+
+
+def read_secrets() -> dict:
+    """The JSON secrets document the supervisor wrote as the first line of our stdin.
+
+    Secrets travel on an inherited pipe, not in argv (world-readable in /proc/<pid>/cmdline) and not in
+    the environment (readable by the same user and copied into every grandchild). Read byte by byte
+    so nothing after the line is consumed: the rest of stdin tells us when the supervisor is gone.
+    """
+    if not os.environ.get(SECRETS_ENV):
+        raise SystemExit("this component needs its secrets on stdin (it is started by the supervisor)")
+    line = bytearray()
+    while len(line) < MAX_SECRETS_BYTES:
+        byte = os.read(0, 1)
+        if not byte or byte == b"\n":
+            break
+        line += byte
+    return json.loads(line)
+
+
+def token_digest(token: str) -> str:
+    """What a component that checks a token keeps instead of the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches_digest(given: str | None, digest: str) -> bool:
+    if not given or not digest:
+        return False
+    return hmac.compare_digest(token_digest(given), digest)
+
+
+def bearer_token(headers: dict[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (names lower-cased), if any."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def die_with_parent() -> None:
@@ -78,6 +136,7 @@ def run_component(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run `main(stop)` until SIGTERM/SIGINT or until the supervisor's pipe on our stdin closes."""
     if os.environ.get("MESH_PARENT_PID"):
         die_with_parent()
+    apply_resource_limits()
 
     async def runner() -> None:
         stop = asyncio.Event()

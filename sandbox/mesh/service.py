@@ -1,7 +1,9 @@
 """The demo workload: answers per its Behaviour and calls its dependencies through its sidecar.
 
-Paths under /_mesh/ are its small admin API (behaviour, wiring, counters); everything else is
-"business" traffic. Run as a process with `python -m sandbox.mesh.service --name b ...`.
+Paths under /_mesh/ are its small admin API (behaviour, wiring, counters), for the experiment's
+operator only: each call needs the operator token as a bearer token (and the sidecar's inbound never
+forwards these paths). Everything else is "business" traffic. Run as a process with
+`python -m sandbox.mesh.service --name b ...` (its secrets come on stdin from the supervisor).
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from dataclasses import asdict, replace
 
 from sandbox.mesh import http1
 from sandbox.mesh.model import Behaviour, Request, Response, UpstreamError
-from sandbox.mesh.process import announce, bind_listener, run_component
+from sandbox.mesh.process import (
+    announce,
+    bearer_token,
+    bind_listener,
+    read_secrets,
+    run_component,
+    token_matches_digest,
+)
 from sandbox.mesh.schema import parse_behaviour_patch
 
 ADMIN_PREFIX = "/_mesh/"
@@ -32,11 +41,13 @@ class ServiceApp:
     def __init__(
         self, name: str, replica: int = 0, *, behaviour: Behaviour = Behaviour(), calls: tuple[str, ...] = (),
         outbound_port: int | None = None, direct: dict[str, list[int]] | None = None, seed: int | None = None,
+        admin_token_digest: str = "",
     ) -> None:
         self.name = name
         self.replica = replica
         self.behaviour = behaviour
         self.calls = tuple(calls)
+        self._admin_token_digest = admin_token_digest  # "" = the admin API refuses everyone
         self.outbound_port = outbound_port  # our sidecar's outbound listener
         self.direct = dict(direct or {})  # without a sidecar: service -> app/inbound ports to call directly
         # Seeded per replica by default so an experiment's error pattern is reproducible.
@@ -74,7 +85,7 @@ class ServiceApp:
             self._released.clear()
             try:
                 await asyncio.wait_for(self._released.wait(), 600)  # "never", but bounded so nothing leaks
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         if behaviour.latency_ms > 0:
             await asyncio.sleep(behaviour.latency_ms / 1000)
@@ -109,13 +120,18 @@ class ServiceApp:
             response = await pool.request(outgoing, host_header, timeout=30)
         except UpstreamError as exc:
             return 503, exc.reason
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return 504, "timeout"
         return response.status, response.headers.get("x-mesh-flags", "")
 
     # ------------------------------------------------------------------ admin
 
     def _admin(self, request: Request) -> Response:
+        token = bearer_token(request.headers)
+        if token is None:
+            return Response(401, {"www-authenticate": "Bearer"}, b"the operator token is required\n")
+        if not token_matches_digest(token, self._admin_token_digest):
+            return Response(403, body=b"forbidden\n")
         what = request.path[len(ADMIN_PREFIX):]
         try:
             if what == "behaviour" and request.method == "POST":
@@ -153,12 +169,13 @@ def main() -> None:
     parser.add_argument("--outbound-port", type=int, default=0)
     parser.add_argument("--direct", default="{}", help="JSON service -> [ports] when there is no sidecar")
     args = parser.parse_args()
+    secrets_doc = read_secrets()
 
     async def run(stop: asyncio.Event) -> None:
         app = ServiceApp(
             args.name, args.replica, behaviour=behaviour_from_dict(json.loads(args.behaviour)),
             calls=tuple(c for c in args.calls.split(",") if c), outbound_port=args.outbound_port or None,
-            direct=json.loads(args.direct),
+            direct=json.loads(args.direct), admin_token_digest=secrets_doc["admin_token_digest"],
         )
         port = await app.start(args.port)
         announce(component="service", service=args.name, replica=args.replica, port=port)

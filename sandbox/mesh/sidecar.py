@@ -6,6 +6,11 @@ the destination service in the Host header; the sidecar applies the caller-side 
 originates mTLS to a peer's inbound) and admin (/metrics, /access-log, /ready, /config, /stats).
 A long-lived JSON-lines connection to the control plane brings versioned config, which is
 validated as a whole before it replaces the running one, then ACKed (or NACKed with the reason).
+
+Identity: the sidecar makes its own private key and sends only a CSR (with its bootstrap token on
+`hello`, and again at half-life on `renew`); the pushed certificate is used with the key that
+matches it, which never left this process. The admin API answers /metrics and /ready to anyone on
+loopback; everything else there needs the experiment's operator token as a bearer token.
 """
 
 from __future__ import annotations
@@ -21,10 +26,17 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from sandbox.mesh import http1, tls
-from sandbox.mesh.ca import WorkloadCertificate
+from sandbox.mesh.ca import WorkloadCertificate, make_csr, new_private_key_pem, public_key_der
 from sandbox.mesh.meshconfig import ConfigError, SidecarConfig, sidecar_config_from_dict
 from sandbox.mesh.model import Endpoint, Request, Response, TrafficPolicy, UpstreamError
-from sandbox.mesh.process import announce, bind_listener, run_component
+from sandbox.mesh.process import (
+    announce,
+    bearer_token,
+    bind_listener,
+    read_secrets,
+    run_component,
+    token_matches_digest,
+)
 from sandbox.mesh.stack import DestinationState, inbound_stack, no_route_stack, outbound_stack
 from sandbox.mesh.telemetry import SidecarTelemetry
 
@@ -33,6 +45,8 @@ SNIFF_TIMEOUT = 10.0
 RENEW_RETRY_SECONDS = 5.0
 APP_TIMEOUT = 15.0  # the longest a local app may take to answer (Envoy's default route timeout)
 MODE_STRENGTH = {"DISABLE": 0, "PERMISSIVE": 1, "STRICT": 2}  # moving up closes connections the new mode refuses
+OPEN_ADMIN_PATHS = ("/metrics", "/ready")  # read-only and harmless: scraped without the operator token
+MAX_PENDING_KEYS = 4  # keys whose CSR is out and whose certificate has not come yet
 
 
 def send_tls_alerts_on_handshake_failure() -> None:
@@ -78,25 +92,82 @@ class Applied:
     outbound: dict[str, tuple[TrafficPolicy, object]]
 
 
-def _certificate(doc: dict) -> WorkloadCertificate:
+def _certificate(doc: dict, key_pem: bytes) -> WorkloadCertificate:
+    """A pushed certificate document joined with the private key this process holds for it."""
     import datetime as dt
 
     def stamp(value: float | None) -> dt.datetime | None:
         return None if value is None else dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
 
     return WorkloadCertificate(
-        cert_pem=doc["cert_pem"].encode(), key_pem=doc["key_pem"].encode(), spiffe_id=doc["spiffe_id"],
+        cert_pem=doc["cert_pem"].encode(), key_pem=key_pem, spiffe_id=doc["spiffe_id"],
         not_after=stamp(doc.get("not_after")), not_before=stamp(doc.get("not_before")),
     )
 
 
+def _is_refusal(line: bytes) -> bool:
+    """The control plane's answer to a wrong bootstrap token (it then closes the connection)."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "refused"
+
+
+class KeyRing:
+    """This sidecar's private keys: the one in use and those whose CSR awaits a certificate."""
+
+    def __init__(self) -> None:
+        self._keys: list[tuple[bytes, bytes]] = []  # (public key DER, private key PEM), oldest first
+
+    def new_csr(self, spiffe_id: str | None = None) -> str:
+        """Make a fresh key and return the CSR for it; the key stays here."""
+        from cryptography.hazmat.primitives import serialization
+
+        key_pem = new_private_key_pem()
+        public = serialization.load_pem_private_key(key_pem, password=None).public_key()
+        self._keys.append((public_key_der(public), key_pem))
+        del self._keys[:-MAX_PENDING_KEYS]
+        return make_csr(key_pem, spiffe_id).decode()
+
+    def current_csr(self, spiffe_id: str | None = None) -> str:
+        """A CSR for the newest key (a reconnect keeps its key, so its certificate stays good)."""
+        if not self._keys:
+            return self.new_csr(spiffe_id)
+        return make_csr(self._keys[-1][1], spiffe_id).decode()
+
+    def key_for(self, cert_pem: str) -> bytes:
+        """The private key matching `cert_pem`, or ConfigError: a certificate for a key we never made."""
+        from cryptography import x509
+
+        try:
+            public = public_key_der(x509.load_pem_x509_certificate(cert_pem.encode()).public_key())
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"config.certificate.cert_pem: not a PEM certificate ({exc})") from exc
+        for der, key_pem in self._keys:
+            if der == public:
+                return key_pem
+        raise ConfigError("config.certificate: its public key matches no private key this sidecar made")
+
+    def forget_older_than(self, cert_pem: str) -> None:
+        """Once a certificate is in use, keys older than its key are no longer needed."""
+        key_pem = self.key_for(cert_pem)
+        index = next(i for i, (_, pem) in enumerate(self._keys) if pem == key_pem)
+        del self._keys[:index]
+
+
 class Sidecar:
-    def __init__(self, service: str, replica: int, app_port: int, control_port: int, *, seed: int | None = None) -> None:
+    def __init__(self, service: str, replica: int, app_port: int, control_path: str, *, token: str,
+                 admin_token_digest: str, seed: int | None = None) -> None:
         self.service = service
         self.replica = replica
         self.app_port = app_port
         self.app_timeout = APP_TIMEOUT
-        self.control_port = control_port
+        self.control_path = control_path
+        self._token = token  # bootstrap token: proves to the control plane which replica this is
+        self._admin_token_digest = admin_token_digest
+        self.keys = KeyRing()
+        self.control_refusals = 0
         self.rng = random.Random(seed)
         self.telemetry = SidecarTelemetry(service)
         self.applied: Applied | None = None
@@ -158,7 +229,7 @@ class Sidecar:
     def build(self, doc: dict) -> Applied:
         """Decode, validate and build everything for one pushed document, or raise ConfigError."""
         config = sidecar_config_from_dict(doc)
-        cert = _certificate(config.certificate)
+        cert = _certificate(config.certificate, self.keys.key_for(config.certificate["cert_pem"]))
         root = config.root_pem.encode()
         try:
             server_ssl = tls.server_context(cert, root, require_client_cert=True)
@@ -203,6 +274,7 @@ class Sidecar:
             return False, str(exc)
         old = self.applied
         self.applied = applied
+        self.keys.forget_older_than(applied.config.certificate["cert_pem"])
         if old is None or old.config.certificate != applied.config.certificate:
             self._cert_received = time.time()
             self._last_renew = 0.0
@@ -225,7 +297,7 @@ class Sidecar:
         delay = 0.05
         while True:
             try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.control_port, limit=1 << 22)
+                reader, writer = await asyncio.open_unix_connection(self.control_path, limit=1 << 22)
             except OSError:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
@@ -233,10 +305,14 @@ class Sidecar:
             delay = 0.05
             self._control_writer = writer
             hello = {"type": "hello", "service": self.service, "replica": self.replica,
-                     "inbound_port": self.ports["inbound"]}
+                     "inbound_port": self.ports["inbound"], "token": self._token, "csr": self.keys.current_csr()}
             writer.write(json.dumps(hello).encode() + b"\n")
             try:
                 while line := await reader.readline():
+                    if _is_refusal(line):
+                        self.control_refusals += 1
+                        delay = 1.0  # a wrong token stays wrong: ask again slowly
+                        break
                     reply = self._control_reply(line)
                     if reply is not None:
                         writer.write(json.dumps(reply).encode() + b"\n")
@@ -291,7 +367,8 @@ class Sidecar:
             due = now >= self._cert_received + (float(not_after) - self._cert_received) * 0.5
             if due and now - self._last_renew >= RENEW_RETRY_SECONDS:
                 self._last_renew = now
-                self._control_writer.write(b'{"type": "renew"}\n')
+                renew = {"type": "renew", "csr": self.keys.new_csr()}
+                self._control_writer.write(json.dumps(renew).encode() + b"\n")
 
     # ------------------------------------------------------------------ outbound
 
@@ -450,6 +527,12 @@ class Sidecar:
 
     async def _admin_request(self, request: Request, _writer: asyncio.StreamWriter) -> Response:
         path = request.path.split("?", 1)[0]
+        if path not in OPEN_ADMIN_PATHS:
+            token = bearer_token(request.headers)
+            if token is None:
+                return Response(401, {"www-authenticate": "Bearer"}, b"the operator token is required\n")
+            if not token_matches_digest(token, self._admin_token_digest):
+                return Response(403, body=b"forbidden\n")
         if path == "/metrics":
             return Response(200, {"content-type": "text/plain; version=0.0.4; charset=utf-8"},
                             self.telemetry.render_prometheus().encode())
@@ -500,16 +583,19 @@ def main() -> None:
     parser.add_argument("--service", required=True)
     parser.add_argument("--replica", type=int, default=0)
     parser.add_argument("--app-port", type=int, required=True)
-    parser.add_argument("--control-port", type=int, required=True)
+    parser.add_argument("--control-socket", required=True, help="the control plane's Unix socket")
     parser.add_argument("--inbound-port", type=int, default=0)
     parser.add_argument("--outbound-port", type=int, default=0)
     parser.add_argument("--admin-port", type=int, default=0)
     args = parser.parse_args()
     # Only a sidecar process patches asyncio; importing this module (a Celery worker does) changes nothing.
     send_tls_alerts_on_handshake_failure()
+    # Secrets come on stdin, never in argv (which any local user can read in /proc).
+    secrets_doc = read_secrets()
 
     async def run(stop: asyncio.Event) -> None:
-        sidecar = Sidecar(args.service, args.replica, args.app_port, args.control_port)
+        sidecar = Sidecar(args.service, args.replica, args.app_port, args.control_socket,
+                          token=secrets_doc["bootstrap_token"], admin_token_digest=secrets_doc["admin_token_digest"])
         ports = await sidecar.start(args.inbound_port, args.outbound_port, args.admin_port)
         announce(component="sidecar", service=args.service, replica=args.replica, **ports)
         await stop.wait()

@@ -5,6 +5,12 @@ learner actions and tears it all down.
 child and no listening port behind (children also die with the supervisor: PR_SET_PDEATHSIG plus
 their stdin pipe closing). `InProcessMesh` runs the same components in the caller's event loop for
 fast tests. Both offer the same actions.
+
+Each experiment has its own secrets: an operator token (control-plane ops, the sidecars' and services'
+admin APIs) and one bootstrap token per sidecar replica, made with `secrets` and handed to each child
+on its stdin pipe, never in argv or the environment. The control plane listens on a Unix socket in a
+directory of the experiment's own, mode 0700. Components that only check the operator token get its
+SHA-256 digest, so no sidecar or service could act as the operator.
 """
 
 from __future__ import annotations
@@ -22,10 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.mesh import http1
-from sandbox.mesh.control_plane import LOADGEN_IDENTITY, ControlPlane, operator_call
+from sandbox.mesh.ca import make_csr, new_private_key_pem
+from sandbox.mesh.control_plane import (
+    LOADGEN_IDENTITY,
+    ControlPlane,
+    new_token,
+    operator_call,
+)
 from sandbox.mesh.meshconfig import to_jsonable
 from sandbox.mesh.model import Topology
-from sandbox.mesh.process import READY_PREFIX
+from sandbox.mesh.process import READY_PREFIX, SECRETS_ENV, token_digest
 
 READY_TIMEOUT = 10.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -55,14 +67,26 @@ class MeshBase:
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self.replicas: dict[tuple[str, int], Replica] = {}
-        self.control_port = 0
         self.started_at = 0.0
         self.ready_seconds = 0.0
+        self.operator_token = new_token()
+        self.bootstrap_tokens = {(svc.name, i): new_token()
+                                 for svc in topology.services if svc.sidecar for i in range(svc.replicas)}
+        # mkdtemp makes the directory mode 0700: only this user can reach the control socket at all.
+        self.run_dir = tempfile.mkdtemp(prefix="mesh-run-")
+        self.control_path = os.path.join(self.run_dir, "control.sock")
+
+    def admin_headers(self) -> dict[str, str]:
+        """What the sidecars' and services' admin APIs need to hear from the operator."""
+        return {"authorization": f"Bearer {self.operator_token}"}
+
+    def _remove_run_dir(self) -> None:
+        shutil.rmtree(self.run_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ control plane operations
 
     async def operate(self, op: str, **fields) -> dict:
-        reply = await operator_call(self.control_port, {"op": op, **fields})
+        reply = await operator_call(self.control_path, {"op": op, **fields}, token=self.operator_token)
         if not reply.get("ok"):
             raise MeshError(reply.get("error", "operation failed"))
         return reply
@@ -108,7 +132,10 @@ class MeshBase:
         return await self.operate("set_cert_fault", service=service, fault=fault)
 
     async def client_certificate(self, service: str = LOADGEN_IDENTITY) -> dict:
-        return await self.operate("issue_client_cert", service=service)
+        """A client certificate for `service`: the key is made here and only its CSR is sent."""
+        key_pem = new_private_key_pem()
+        reply = await self.operate("issue_client_cert", service=service, csr=make_csr(key_pem).decode())
+        return {**reply, "key_pem": key_pem.decode()}
 
     async def set_behaviour(self, service: str, replica: int | None = None, **fields) -> list[dict]:
         """Make replicas slow (latency_ms), hang, or fail (error_rate, error_status)."""
@@ -116,7 +143,7 @@ class MeshBase:
         for (name, index), rep in sorted(self.replicas.items()):
             if name == service and (replica is None or replica == index):
                 response = await http1.simple_request("127.0.0.1", rep.app_port, "POST", "/_mesh/behaviour",
-                                                      body=json.dumps(fields).encode())
+                                                      headers=self.admin_headers(), body=json.dumps(fields).encode())
                 if response.status != 200:
                     raise MeshError(response.body.decode())
                 results.append(json.loads(response.body))
@@ -131,15 +158,17 @@ class MeshBase:
         for (name, _index), rep in sorted(self.replicas.items()):
             if name == service:
                 try:
-                    response = await http1.simple_request("127.0.0.1", rep.app_port, "GET", "/_mesh/stats", timeout=2)
+                    response = await http1.simple_request("127.0.0.1", rep.app_port, "GET", "/_mesh/stats",
+                                                          headers=self.admin_headers(), timeout=2)
                     stats.append(json.loads(response.body))
-                except (OSError, asyncio.TimeoutError, Exception):
+                except (TimeoutError, OSError, Exception):
                     stats.append({"service": name, "requests": 0, "by_status": {}, "down": True})
         return stats
 
     async def sidecar_admin(self, service: str, replica: int, path: str) -> http1.Response:
         rep = self.replicas[(service, replica)]
-        return await http1.simple_request("127.0.0.1", rep.admin_port, "GET", path, timeout=3)
+        return await http1.simple_request("127.0.0.1", rep.admin_port, "GET", path, headers=self.admin_headers(),
+                                          timeout=3)
 
     def entry_ports(self) -> list[int]:
         entry = self.topology.service(self.topology.entry)
@@ -158,7 +187,8 @@ class MeshBase:
         from sandbox.mesh.sidecar import _certificate
 
         cert = await self.client_certificate(service)
-        return tls.client_context(_certificate({**cert, "not_after": time.time() + 3600}), cert["root_pem"].encode())
+        return tls.client_context(_certificate({**cert, "not_after": time.time() + 3600}, cert["key_pem"].encode()),
+                                  cert["root_pem"].encode())
 
     def _direct_targets(self) -> dict[str, list[int]]:
         """For workloads without a sidecar: where each service answers (its inbound if it has a sidecar)."""
@@ -175,7 +205,8 @@ class MeshBase:
                 body = {"outbound_port": rep.outbound_port}
             else:
                 body = {"direct": {c: direct.get(c, []) for c in svc.calls}}
-            await http1.simple_request("127.0.0.1", rep.app_port, "POST", "/_mesh/wiring", body=json.dumps(body).encode())
+            await http1.simple_request("127.0.0.1", rep.app_port, "POST", "/_mesh/wiring", headers=self.admin_headers(),
+                                       body=json.dumps(body).encode())
         for rep in self.replicas.values():
             if not rep.sidecar:
                 await self.operate("register_endpoint", service=rep.service, replica=rep.replica, port=rep.app_port)
@@ -211,7 +242,7 @@ class ProcessMesh(MeshBase):
         self.log_dir = log_dir or tempfile.mkdtemp(prefix="mesh-logs-")
         os.makedirs(self.log_dir, exist_ok=True)
         self._env = {**os.environ, "MESH_PARENT_PID": str(os.getpid()), "PYTHONPATH": str(REPO_ROOT),
-                     "PYTHONDONTWRITEBYTECODE": "1"}
+                     "PYTHONDONTWRITEBYTECODE": "1", SECRETS_ENV: "1"}
 
     def pids(self) -> list[int]:
         return [c.process.pid for c in self.children.values() if c.process and c.process.returncode is None]
@@ -233,6 +264,12 @@ class ProcessMesh(MeshBase):
         if self.pgid is None:
             self.pgid = child.process.pid
         self.children[(child.kind, child.service, child.replica)] = child
+        # The child's secrets: the first line on its stdin (the pipe then stays open until we go).
+        child.process.stdin.write(json.dumps(self._secrets_for(child)).encode() + b"\n")
+        try:
+            await child.process.stdin.drain()
+        except ConnectionError:
+            pass  # it died at once: the readiness wait below reports why
         try:
             while True:
                 line = await asyncio.wait_for(child.process.stdout.readline(), READY_TIMEOUT)
@@ -243,7 +280,7 @@ class ProcessMesh(MeshBase):
                 if line.startswith(READY_PREFIX.encode()):
                     child.info = json.loads(line[len(READY_PREFIX):])
                     break
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise MeshError(f"{child.kind} {child.service}-{child.replica} not ready in {READY_TIMEOUT}s") from exc
         child.drain = asyncio.create_task(self._drain_and_watch(child, child.process))
         return child.info
@@ -258,6 +295,18 @@ class ProcessMesh(MeshBase):
                                "pid": process.pid, "code": code, "at": time.monotonic() - self.started_at,
                                "expected": process.pid in self._killed})
 
+    def _secrets_for(self, child: Child) -> dict:
+        """Each component gets only what it needs."""
+        if child.kind == "control_plane":
+            return {"operator_token": self.operator_token,
+                    "bootstrap_tokens": [{"service": name, "replica": index, "token": token}
+                                         for (name, index), token in self.bootstrap_tokens.items()]}
+        digest = token_digest(self.operator_token)
+        if child.kind == "sidecar":
+            return {"bootstrap_token": self.bootstrap_tokens[(child.service, child.replica)],
+                    "admin_token_digest": digest}
+        return {"admin_token_digest": digest}
+
     def _service_argv(self, name: str, replica: int, port: int = 0) -> list[str]:
         svc = self.topology.service(name)
         return ["--name", name, "--replica", str(replica), "--port", str(port),
@@ -265,15 +314,16 @@ class ProcessMesh(MeshBase):
 
     def _sidecar_argv(self, rep: Replica) -> list[str]:
         return ["--service", rep.service, "--replica", str(rep.replica), "--app-port", str(rep.app_port),
-                "--control-port", str(self.control_port), "--inbound-port", str(rep.inbound_port),
+                "--control-socket", self.control_path, "--inbound-port", str(rep.inbound_port),
                 "--outbound-port", str(rep.outbound_port), "--admin-port", str(rep.admin_port)]
 
     async def start(self, timeout: float = 15.0) -> None:
         self.started_at = time.monotonic()
         try:
             cp = Child("control_plane", "control-plane", 0,
-                       ["--topology", self.topology_path, "--cert-ttl", str(self.cert_ttl)])
-            self.control_port = (await self._spawn(cp))["port"]
+                       ["--topology", self.topology_path, "--socket", self.control_path,
+                        "--cert-ttl", str(self.cert_ttl)])
+            await self._spawn(cp)
             services = [Child("service", s.name, i, self._service_argv(s.name, i))
                         for s in self.topology.services for i in range(s.replicas)]
             infos = await asyncio.gather(*(self._spawn(c) for c in services))
@@ -315,6 +365,7 @@ class ProcessMesh(MeshBase):
                 rep.app_port = info["port"]
                 if rep.sidecar:
                     await http1.simple_request("127.0.0.1", rep.admin_port, "POST", "/app-port",
+                                               headers=self.admin_headers(),
                                                body=json.dumps({"port": rep.app_port}).encode())
             await self._wire_services()
         elif kind == "sidecar":
@@ -359,6 +410,7 @@ class ProcessMesh(MeshBase):
                 child.process.stdin.close()
         if self._own_log_dir:
             shutil.rmtree(self.log_dir, ignore_errors=True)
+        self._remove_run_dir()
 
 
 # ====================================================================== one event loop
@@ -377,27 +429,36 @@ class InProcessMesh(MeshBase):
 
     async def start(self, timeout: float = 15.0) -> None:
         from sandbox.mesh.service import ServiceApp
-        from sandbox.mesh.sidecar import Sidecar, send_tls_alerts_on_handshake_failure
+        from sandbox.mesh.sidecar import send_tls_alerts_on_handshake_failure
 
         # The sidecars run in this event loop, so it gets the sidecar process's TLS alert behaviour.
         send_tls_alerts_on_handshake_failure()
         self.started_at = time.monotonic()
-        self.control_plane = ControlPlane(self.topology, cert_ttl=self.cert_ttl)
-        self.control_port = await self.control_plane.start()
+        self.control_plane = ControlPlane(self.topology, cert_ttl=self.cert_ttl, operator_token=self.operator_token,
+                                          bootstrap_tokens=dict(self.bootstrap_tokens))
+        await self.control_plane.start(self.control_path)
         for svc in self.topology.services:
             for i in range(svc.replicas):
-                app = ServiceApp(svc.name, i, behaviour=svc.behaviour, calls=svc.calls)
+                app = ServiceApp(svc.name, i, behaviour=svc.behaviour, calls=svc.calls,
+                                 admin_token_digest=token_digest(self.operator_token))
                 self.apps[(svc.name, i)] = app
                 self.replicas[(svc.name, i)] = Replica(svc.name, i, app_port=await app.start(), sidecar=svc.sidecar)
         for key, rep in self.replicas.items():
             if rep.sidecar:
-                sidecar = Sidecar(rep.service, rep.replica, rep.app_port, self.control_port)
+                sidecar = self._sidecar(rep)
                 self.sidecars[key] = sidecar
                 ports = await sidecar.start()
                 rep.inbound_port, rep.outbound_port, rep.admin_port = ports["inbound"], ports["outbound"], ports["admin"]
         await self._wire_services()
         await self.wait_in_sync(timeout)
         self.ready_seconds = time.monotonic() - self.started_at
+
+    def _sidecar(self, rep: Replica):
+        from sandbox.mesh.sidecar import Sidecar
+
+        return Sidecar(rep.service, rep.replica, rep.app_port, self.control_path,
+                       token=self.bootstrap_tokens[(rep.service, rep.replica)],
+                       admin_token_digest=token_digest(self.operator_token))
 
     async def kill(self, kind: str, service: str, replica: int = 0) -> None:
         table = self.sidecars if kind == "sidecar" else self.apps
@@ -412,19 +473,19 @@ class InProcessMesh(MeshBase):
 
     async def restart(self, kind: str, service: str, replica: int = 0) -> None:
         from sandbox.mesh.service import ServiceApp
-        from sandbox.mesh.sidecar import Sidecar
 
         rep = self.replicas[(service, replica)]
         self._down.discard((kind, service, replica))
         if kind == "sidecar":
-            sidecar = Sidecar(service, replica, rep.app_port, self.control_port)
+            sidecar = self._sidecar(rep)
             self.sidecars[(service, replica)] = sidecar
             await sidecar.start(rep.inbound_port, rep.outbound_port, rep.admin_port)
             await self.wait_in_sync()
         else:
             svc = self.topology.service(service)
             app = ServiceApp(service, replica, behaviour=svc.behaviour, calls=svc.calls,
-                             outbound_port=rep.outbound_port or None)
+                             outbound_port=rep.outbound_port or None,
+                             admin_token_digest=token_digest(self.operator_token))
             self.apps[(service, replica)] = app
             await app.start(rep.app_port)
 
@@ -435,3 +496,4 @@ class InProcessMesh(MeshBase):
             await app.stop()
         if self.control_plane is not None:
             await self.control_plane.stop()
+        self._remove_run_dir()

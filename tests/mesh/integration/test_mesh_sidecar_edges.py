@@ -42,7 +42,7 @@ def test_a_hung_app_is_answered_with_504_ut_and_a_bad_admin_body_with_400(tmp_pa
 
 async def mesh_admin_post(mesh, body: bytes) -> http1.Response:
     port = mesh.replicas[("b", 0)].admin_port
-    return await http1.simple_request("127.0.0.1", port, "POST", "/app-port", body=body)
+    return await http1.simple_request("127.0.0.1", port, "POST", "/app-port", headers=mesh.admin_headers(), body=body)
 
 
 def test_heal_of_one_replica_leaves_the_other_failing(tmp_path):

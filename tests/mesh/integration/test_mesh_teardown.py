@@ -1,4 +1,4 @@
-"""After a run, and after the supervisor is SIGKILLed, no child process and no listening port remains."""
+"""After a run, and after the supervisor is SIGKILLed, no child process, listening port or control socket remains."""
 
 import os
 import signal
@@ -24,6 +24,15 @@ def _wait_until(predicate, timeout: float) -> bool:
     return predicate()
 
 
+def _control_socket_of(pids: list[int]) -> str:
+    """The control plane's socket path, read from its command line (the path is not a secret)."""
+    for pid in pids:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"--socket" in argv:
+            return argv[argv.index(b"--socket") + 1].decode()
+    raise AssertionError("no control plane among the pids")
+
+
 def test_stop_leaves_no_process_and_no_listening_port(tmp_path):
     path = pair_topology(tmp_path)
 
@@ -32,11 +41,13 @@ def test_stop_leaves_no_process_and_no_listening_port(tmp_path):
             pids = mesh.pids()
             pgid = mesh.pgid
             ports = listening_ports_of(pids)
-        return pids, pgid, ports
+            assert os.path.exists(mesh.control_path)
+        return pids, pgid, ports, mesh.run_dir
 
-    pids, pgid, ports = run(body())
+    pids, pgid, ports, run_dir = run(body())
     assert len(pids) == 5  # control plane, 2 services, 2 sidecars
-    assert len(ports) >= 1 + 2 + 2 * 3
+    assert len(ports) >= 2 + 2 * 3  # the control plane listens on a Unix socket, not a port
+    assert not os.path.exists(run_dir)
     assert not any(pid_alive(p) for p in pids)
     assert pids_in_group(pgid) == []
     assert not any(port_listening(p) for p in ports)
@@ -56,12 +67,15 @@ def test_sigkill_of_the_supervisor_leaves_no_process_and_no_listening_port(tmp_p
         assert _wait_until(lambda: len(pids_in_group(pgid)) == 5, 5)
         pids = pids_in_group(pgid)
         ports = listening_ports_of(pids)
-        assert len(ports) >= 9
+        assert len(ports) >= 8
+        control_socket = _control_socket_of(pids)
+        assert os.path.exists(control_socket)
         supervisor.send_signal(signal.SIGKILL)
         supervisor.wait(5)
         assert _wait_until(lambda: pids_in_group(pgid) == [], 5), pids_in_group(pgid)
         assert not any(pid_alive(p) for p in pids)
         assert not any(port_listening(p) for p in ports)
+        assert _wait_until(lambda: not os.path.exists(os.path.dirname(control_socket)), 5)
     finally:
         if supervisor.poll() is None:
             supervisor.kill()

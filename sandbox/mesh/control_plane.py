@@ -46,6 +46,7 @@ from sandbox.mesh.schema import TLS
 CERT_FAULTS = ("expired", "foreign_ca", "wrong_spiffe")
 LOADGEN_IDENTITY = "loadgen"  # the load generator and test clients speak mTLS as this service account
 REFUSED = "refused"  # all a caller without the right token learns
+AUTHENTICATE_WITHIN = 10.0  # seconds a connection may stay open without a sidecar session behind it
 
 
 def token_matches(given: object, expected: str) -> bool:
@@ -228,7 +229,12 @@ class ControlPlane:
         self._writers.add(writer)
         session: SidecarSession | None = None
         try:
-            while line := await reader.readline():
+            while True:
+                # Only a sidecar's session may idle; anyone else says what they want at once or is dropped.
+                line = await (reader.readline() if session is not None
+                              else asyncio.wait_for(reader.readline(), AUTHENTICATE_WITHIN))
+                if not line:
+                    break
                 try:
                     message = json.loads(line)
                 except json.JSONDecodeError:
@@ -236,11 +242,15 @@ class ControlPlane:
                 if not isinstance(message, dict):
                     continue
                 kind = message.get("type")
+                if kind not in ("hello", "op") and session is None:
+                    await self._refuse(writer)  # acks, nacks and renewals come only after a valid hello
+                    return
                 if kind == "hello":
-                    session = self._hello(message, writer)
-                    if session is None:
+                    accepted = self._hello(message, writer)
+                    if accepted is None:
                         await self._refuse(writer)
                         return
+                    session = accepted
                 elif kind in ("ack", "nack") and session is not None:
                     version = message.get("version")
                     if not isinstance(version, int) or version > session.pushed_version:
@@ -273,7 +283,7 @@ class ControlPlane:
                     reply["type"] = "reply"
                     reply["id"] = message.get("id")
                     writer.write(json.dumps(reply).encode() + b"\n")
-        except (ConnectionError, asyncio.IncompleteReadError, KeyError, TypeError, ValueError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, KeyError, TypeError, ValueError):
             pass  # a broken or malformed hello ends this connection only
         finally:
             self._writers.discard(writer)

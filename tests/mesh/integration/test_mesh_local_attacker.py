@@ -203,6 +203,40 @@ def test_a_stranger_cannot_push_an_authorization_policy(tmp_path):
     assert traffic == {200: 3}
 
 
+def test_renewals_and_acks_before_a_valid_hello_are_refused(tmp_path):
+    path = pair_topology(tmp_path)
+
+    async def body():
+        async with running_in_process_mesh(path) as mesh:
+            before = b_session(await mesh.status())
+            replies = [await stranger_says(mesh, {"type": "renew", "csr": csr_for(mesh, "b")}),
+                       await stranger_says(mesh, {"type": "ack", "version": 10**6}),
+                       await stranger_says(mesh, {"type": "nack", "version": before["pushed_version"], "reason": "x"})]
+            return before, replies, b_session(await mesh.status())
+
+    before, replies, after = run(body())
+    for reply in replies:
+        assert_refused(reply)
+    assert after["renewals"] == before["renewals"] and after["nack"] is None and after["in_sync"]
+
+
+def test_a_connection_that_never_authenticates_is_dropped(tmp_path, monkeypatch):
+    from sandbox.mesh import control_plane
+
+    monkeypatch.setattr(control_plane, "AUTHENTICATE_WITHIN", 0.2)
+    path = pair_topology(tmp_path)
+
+    async def body():
+        async with running_in_process_mesh(path) as mesh:
+            reader, writer = await asyncio.open_unix_connection(mesh.control_path)
+            try:
+                return await asyncio.wait_for(reader.read(), 10)  # b"" once the control plane hangs up
+            finally:
+                writer.close()
+
+    assert run(body()) == b""
+
+
 # ---------------------------------------------------------------------- keys stay where they are made
 
 

@@ -115,7 +115,9 @@ class Observer:
         return reading
 
     async def _get_json(self, port: int, path: str) -> Any:
-        response = await http1.simple_request("127.0.0.1", port, "GET", path, timeout=READ_TIMEOUT)
+        # The admin APIs answer the experiment's operator only.
+        response = await http1.simple_request("127.0.0.1", port, "GET", path, headers=self.mesh.admin_headers(),
+                                              timeout=READ_TIMEOUT)
         if response.status != 200:
             raise OSError(f"{path}: {response.status}")
         return json.loads(response.body)
@@ -126,7 +128,8 @@ class Observer:
         if stats.get("last_seq", 0) < cursor:
             cursor = 0  # a new sidecar process numbers its records from 1 again
         response = await http1.simple_request(
-            "127.0.0.1", port, "GET", f"/access-log?since={cursor}&limit={self.recent_limit}", timeout=READ_TIMEOUT)
+            "127.0.0.1", port, "GET", f"/access-log?since={cursor}&limit={self.recent_limit}",
+            headers=self.mesh.admin_headers(), timeout=READ_TIMEOUT)
         records = [json.loads(line) for line in response.body.decode().splitlines() if line.strip()]
         # Records after stats was read are numbered above its last_seq: they come next time, not twice.
         records = [r for r in records if r.get("seq", 0) <= stats.get("last_seq", 0)]

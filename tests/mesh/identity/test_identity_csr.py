@@ -6,8 +6,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
 from identity_support import TRUST_DOMAIN
+
 from sandbox.mesh.ca import (
     CsrRejected,
     make_csr,
@@ -67,7 +67,10 @@ def test_a_csr_with_a_key_other_than_p256_is_refused(key):
         public_key_of_csr(csr, B)
 
 
-@pytest.mark.parametrize("garbage", ["", "hello", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"])
+NOT_A_CSR = ["", "hello", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"]
+
+
+@pytest.mark.parametrize("garbage", NOT_A_CSR)
 def test_what_is_not_a_csr_is_refused(garbage):
     with pytest.raises(CsrRejected):
         public_key_of_csr(garbage, B)

@@ -15,8 +15,15 @@ import stat
 
 import pytest
 from cryptography import x509
+from mesh_support import (
+    call_entry,
+    pair_topology,
+    run,
+    running_in_process_mesh,
+    running_mesh,
+    statuses,
+)
 
-from mesh_support import call_entry, pair_topology, run, running_in_process_mesh, running_mesh, statuses
 from sandbox.mesh import http1
 from sandbox.mesh.ca import make_csr, new_private_key_pem, public_key_der
 from sandbox.mesh.model import Request
@@ -87,6 +94,19 @@ def test_the_control_socket_lives_in_a_directory_only_its_owner_can_enter(tmp_pa
     dir_mode, socket_mode = run(body())
     assert stat.S_IMODE(dir_mode) == 0o700
     assert stat.S_ISSOCK(socket_mode) and stat.S_IMODE(socket_mode) & 0o077 == 0
+
+
+def test_the_control_plane_will_not_listen_where_others_can_reach_its_socket(tmp_path):
+    from sandbox.mesh.control_plane import ControlPlane
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o755)
+    plane = ControlPlane(load_topology(pair_topology(tmp_path)))
+
+    with pytest.raises(PermissionError, match="only its owner"):
+        run(plane.start(str(shared / "control.sock")))
+    assert not (shared / "control.sock").exists()
 
 
 def test_a_certificate_is_refused_for_any_identity_without_the_operator_token(tmp_path):
@@ -356,7 +376,8 @@ def test_the_sidecar_admin_api_needs_the_operator_token_except_metrics_and_ready
             for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": f"Basic {mesh.operator_token}"}):
                 for method, target, data in (("POST", "/app-port", redirect), ("GET", "/config", b""),
                                              ("GET", "/stats", b""), ("GET", "/access-log", b"")):
-                    response = await http1.simple_request("127.0.0.1", admin, method, target, headers=headers, body=data)
+                    response = await http1.simple_request("127.0.0.1", admin, method, target, headers=headers,
+                                                          body=data)
                     refused.append((response.status, response.body))
             open_paths = [(await http1.simple_request("127.0.0.1", admin, "GET", p)).status
                           for p in ("/metrics", "/ready")]
@@ -378,6 +399,11 @@ def test_the_sidecar_admin_api_needs_the_operator_token_except_metrics_and_ready
 # ---------------------------------------------------------------------- separate processes
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
 def _limits_of(pid: int) -> dict[str, tuple[str, str]]:
     """/proc/<pid>/limits as {name: (soft, hard)}."""
     limits = {}
@@ -396,8 +422,7 @@ def test_each_component_process_runs_bounded_and_got_its_secrets_off_the_command
         async with running_mesh(path) as mesh:
             pids = {key: child.process.pid for key, child in mesh.children.items()}
             limits = {key: _limits_of(pid) for key, pid in pids.items()}
-            exposed = {key: open(f"/proc/{pid}/cmdline", "rb").read() + open(f"/proc/{pid}/environ", "rb").read()
-                       for key, pid in pids.items()}
+            exposed = {key: _read(f"/proc/{pid}/cmdline") + _read(f"/proc/{pid}/environ") for key, pid in pids.items()}
             secrets = [mesh.operator_token, *mesh.bootstrap_tokens.values()]
             # The control plane in its own process refuses a stranger as the in-process one does.
             replies = await stranger_says(mesh, {"type": "hello", "service": "b", "replica": 0, "inbound_port": 1,

@@ -112,8 +112,6 @@ def sidecar_config_from_dict(doc: Any) -> SidecarConfig:
     cert = doc.get("certificate")
     if not isinstance(cert, dict) or not {"cert_pem", "spiffe_id"} <= set(cert):
         raise ConfigError("config.certificate: must carry cert_pem and spiffe_id")
-    if "key_pem" in cert:
-        raise ConfigError("config.certificate: must not carry a private key (the sidecar makes its own)")
     return SidecarConfig(
         version=int(doc["version"]),
         service=str(doc["service"]),

@@ -26,6 +26,7 @@ from sandbox.mesh.meshconfig import (
 )
 from sandbox.mesh.model import Request, Response
 from sandbox.mesh.schema import SchemaError
+from sandbox.mesh.process import token_digest
 from sandbox.mesh.service import ServiceApp, behaviour_from_dict
 from sandbox.mesh.stack import outbound_stack
 from sandbox.mesh.telemetry import SidecarTelemetry
@@ -113,8 +114,9 @@ def test_a_behaviour_flag_false_as_text_is_refused_not_read_as_hang():
 
 
 def test_the_service_admin_endpoint_answers_400_to_a_text_flag_and_keeps_its_behaviour():
-    app = ServiceApp("b")
-    answer = app._admin(Request("POST", "/_mesh/behaviour", body=b'{"hang": "false"}'))
+    app = ServiceApp("b", admin_token_digest=token_digest("operator"))
+    answer = app._admin(Request("POST", "/_mesh/behaviour", headers={"authorization": "Bearer operator"},
+                                body=b'{"hang": "false"}'))
     assert isinstance(answer, Response) and answer.status == 400
     assert b"behaviour.hang: must be true or false" in answer.body
     assert app.behaviour.hang is False

@@ -283,7 +283,7 @@ class ControlPlane:
                     reply["type"] = "reply"
                     reply["id"] = message.get("id")
                     writer.write(json.dumps(reply).encode() + b"\n")
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError, KeyError, TypeError, ValueError):
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError, KeyError, TypeError, ValueError):
             pass  # a broken or malformed hello ends this connection only
         finally:
             self._writers.discard(writer)

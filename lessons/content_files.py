@@ -6,6 +6,8 @@ from pathlib import Path
 
 from meshlearn.content import SLUG_PATTERN, ContentError, read_text, require_keys, split_front_matter
 
+from .rendering import RENDERING_VERSION
+
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ def parse_lesson_file(path: Path) -> LessonSpec:
         objectives=[item.strip() for item in objectives],
         body_markdown=body.strip() + "\n",
         source_path=path.name,
-        source_hash=hashlib.sha256(text.encode()).hexdigest(),
+        # The renderer's version is part of the hash: a new renderer re-renders every lesson once.
+        source_hash=hashlib.sha256(f"{RENDERING_VERSION}\n{text}".encode()).hexdigest(),
     )
 
 

@@ -1,12 +1,19 @@
 """Markdown to safe HTML: authored content never carries script, event handlers or javascript: links."""
 
+import re
+
 import markdown
 import nh3
 from markdown.extensions.toc import slugify
 
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "toc", "attr_list", "admonition", "sane_lists", "def_list"]
-# Heading ids get a prefix so a heading such as "Main" cannot take over the page's own #main.
-MARKDOWN_CONFIG = {"toc": {"slugify": lambda value, separator: "s-" + slugify(value, separator)}}
+# Every authored id lives under this prefix, so a heading "Main" or an `id="answer-error"` cannot take
+# over the page's own #main (the skip link) or #answer-error (where htmx puts an answer's error).
+# Page templates never use ids that start with it. Changing the rendering changes RENDERING_VERSION,
+# which makes load_course render every lesson again.
+AUTHORED_ID_PREFIX = "s-"
+RENDERING_VERSION = "2"
+MARKDOWN_CONFIG = {"toc": {"slugify": lambda value, separator: AUTHORED_ID_PREFIX + slugify(value, separator)}}
 
 SVG_TAGS = {
     "svg", "g", "rect", "circle", "ellipse", "line", "polyline", "polygon", "path",
@@ -35,11 +42,30 @@ for tag in SVG_TAGS:
     ALLOWED_ATTRIBUTES[tag] |= SVG_ATTRIBUTES
 
 
+FRAGMENT_REFERENCE = re.compile(r"url\(\s*#([^)\s]+)\s*\)")
+
+
+def _prefixed(name: str) -> str:
+    return name if name.startswith(AUTHORED_ID_PREFIX) else AUTHORED_ID_PREFIX + name
+
+
+def _prefix_authored_ids(element: str, attribute: str, value: str) -> str:
+    """Put authored ids, and the in-page references to them (`#x` links, SVG `url(#x)`), under the prefix."""
+    if attribute == "id":
+        return _prefixed(value.strip())
+    if attribute == "href" and value.startswith("#") and len(value) > 1:
+        return "#" + _prefixed(value[1:])
+    if attribute in {"marker-end", "marker-start"}:
+        return FRAGMENT_REFERENCE.sub(lambda match: f"url(#{_prefixed(match.group(1))})", value)
+    return value
+
+
 def sanitise_html(html: str) -> str:
     return nh3.clean(
         html,
         tags=TEXT_TAGS | SVG_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_prefix_authored_ids,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
         strip_comments=True,

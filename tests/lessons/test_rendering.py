@@ -46,3 +46,20 @@ def test_heading_ids_cannot_collide_with_the_pages_own_ids():
     html = render_markdown("## Main\n\n## Completion\n")
     assert 'id="main"' not in html and 'id="completion"' not in html
     assert '<h2 id="s-main">Main</h2>' in html
+
+
+def test_authored_ids_cannot_take_the_pages_own_targets():
+    # id="answer-error" would capture where htmx shows an answer's error; id="main" duplicates the skip link's target.
+    html = render_markdown('<div id="answer-error">x</div>\n\n<p id="main">y</p>\n\n# Main\n')
+    assert 'id="answer-error"' not in html and 'id="main"' not in html
+    assert 'id="s-answer-error"' in html and 'id="s-main"' in html
+
+
+def test_in_page_links_and_diagram_markers_follow_their_prefixed_ids():
+    html = render_markdown(
+        '[see the table](#totals)\n\n<div id="totals">t</div>\n\n'
+        '<svg viewBox="0 0 9 9"><defs><marker id="arrow"><path d="M0 0"/></marker></defs>'
+        '<line x1="0" y1="0" x2="9" y2="9" marker-end="url(#arrow)"/></svg>\n'
+    )
+    assert 'href="#s-totals"' in html and 'id="s-totals"' in html
+    assert 'id="s-arrow"' in html and 'marker-end="url(#s-arrow)"' in html

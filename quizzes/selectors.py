@@ -6,7 +6,7 @@ ids and letters only, so the answer key cannot reach the browser before submissi
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -52,6 +52,12 @@ class ResultView:
     finished: bool
 
 
+def learner_questions() -> QuerySet[Question]:
+    """The questions learners may see: published, in a published lesson. A draft lesson's questions
+    stay hidden everywhere (mixed practice, missed, review, sessions started before it became a draft)."""
+    return Question.objects.filter(published=True, lesson__published=True)
+
+
 def attempt_get(*, attempt_id: int, user: AbstractBaseUser) -> Attempt:
     """A learner's own attempt; anyone else's is "not found", never "forbidden"."""
     attempt = Attempt.objects.filter(pk=attempt_id, user=user).select_related("lesson").first()
@@ -63,7 +69,7 @@ def attempt_get(*, attempt_id: int, user: AbstractBaseUser) -> Attempt:
 def next_question_id(*, attempt: Attempt) -> int | None:
     """The first question of the attempt not yet answered; questions deleted since are skipped."""
     unanswered = set(
-        Question.objects.filter(pk__in=attempt.question_ids).exclude(responses__attempt=attempt).values_list("id", flat=True)
+        learner_questions().filter(pk__in=attempt.question_ids).exclude(responses__attempt=attempt).values_list("id", flat=True)
     )
     return next((qid for qid in attempt.question_ids if qid in unanswered), None)
 
@@ -164,7 +170,7 @@ def missed_question_ids(*, user: AbstractBaseUser) -> list[int]:
     """Questions whose latest answer by this learner was wrong, oldest miss first."""
     latest: dict[int, bool] = {}
     for question_id, correct in (
-        Response.objects.filter(attempt__user=user, question__published=True)
+        Response.objects.filter(attempt__user=user, question__in=learner_questions())
         .order_by("answered_at", "id")
         .values_list("question_id", "is_correct")
     ):
@@ -174,7 +180,8 @@ def missed_question_ids(*, user: AbstractBaseUser) -> list[int]:
 
 def due_question_ids(*, user: AbstractBaseUser) -> list[int]:
     return list(
-        ReviewCard.objects.filter(user=user, due__lte=timezone.now(), question__published=True).values_list("question_id", flat=True)
+        ReviewCard.objects.filter(user=user, due__lte=timezone.now(), question__in=learner_questions())
+        .values_list("question_id", flat=True)
     )
 
 
@@ -187,7 +194,7 @@ def practice_overview(*, user: AbstractBaseUser) -> dict:
         overview["missed_count"] = len(missed_question_ids(user=user))
         overview["due_count"] = len(due_question_ids(user=user))
         next_due = (
-            ReviewCard.objects.filter(user=user, due__gt=timezone.now(), question__published=True)
+            ReviewCard.objects.filter(user=user, due__gt=timezone.now(), question__in=learner_questions())
             .order_by("due").values_list("due", flat=True).first()
         )
         overview["next_due"] = next_due

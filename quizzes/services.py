@@ -118,7 +118,7 @@ def questions_load_all(*, lesson_slugs: set[str] | None = None) -> LoadReport:
 
 
 def _choose_questions(*, user: AbstractBaseUser, kind: str, lesson: Lesson | None) -> list[int]:
-    published = Question.objects.filter(published=True)
+    published = selectors.learner_questions()
     if kind == Attempt.Kind.LESSON:
         return list(published.filter(lesson=lesson).values_list("id", flat=True))
     if kind == Attempt.Kind.MIXED:
@@ -169,7 +169,7 @@ def response_submit(*, attempt: Attempt, question_id: int, option_public_id: str
     recorded = Response.objects.filter(attempt=attempt, question_id=question_id).first()
     if recorded is not None:
         return Submission(response=recorded, created=False, finished=_is_finished(attempt))
-    options = list(Option.objects.filter(question_id=question_id))
+    options = list(Option.objects.filter(question_id=question_id, question__in=selectors.learner_questions()))
     option = next((candidate for candidate in options if candidate.public_id == public_id), None)
     if option is None:
         raise InvalidAnswer("That answer is not one of this question's options. Reload the question and pick an option.")

@@ -3,18 +3,20 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
+
+from meshlearn.middleware import body_limit
 
 from . import selectors, services
 
 
-@require_GET
+@require_safe
 def course(request: HttpRequest) -> HttpResponse:
     overview = selectors.course_overview(user=request.user)
     return render(request, "lessons/course.html", {"overview": overview})
 
 
-@require_GET
+@require_safe
 def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
     lesson = selectors.lesson_get(slug=slug, include_drafts=request.user.is_staff)
     if request.user.is_authenticated:
@@ -29,6 +31,7 @@ def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "lessons/lesson_detail.html", context)
 
 
+@body_limit(4 * 1024)
 @login_required
 @require_POST
 def lesson_mark(request: HttpRequest, slug: str) -> HttpResponse:

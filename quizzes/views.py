@@ -5,27 +5,29 @@ from django.contrib.auth.decorators import login_required
 from django.core.validators import slug_re
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import reswap, retarget
 
 from lessons import selectors as lesson_selectors
+from meshlearn.middleware import body_limit
 
 from . import selectors, services
 from .models import Attempt
 
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     overview = selectors.practice_overview(user=request.user)
     return render(request, "quizzes/home.html", {"nav": "practice", **overview})
 
 
-@require_GET
+@require_safe
 def lesson_practice(request: HttpRequest, slug: str) -> HttpResponse:
     lesson = lesson_selectors.lesson_get(slug=slug)
     count = selectors.lesson_question_count(lesson=lesson)
     return render(request, "quizzes/lesson.html", {"nav": "practice", "lesson": lesson, "question_count": count})
 
 
+@body_limit(4 * 1024)
 @login_required
 @require_POST
 def attempt_start(request: HttpRequest) -> HttpResponse:
@@ -47,7 +49,7 @@ def attempt_start(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def attempt_detail(request: HttpRequest, attempt_id: int) -> HttpResponse:
     attempt = selectors.attempt_get(attempt_id=attempt_id, user=request.user)
     question_id = selectors.next_question_id(attempt=attempt)
@@ -57,6 +59,7 @@ def attempt_detail(request: HttpRequest, attempt_id: int) -> HttpResponse:
     return render(request, "quizzes/attempt.html", {"nav": "practice", "attempt": attempt, "view": view})
 
 
+@body_limit(4 * 1024)  # a question id, an option id and the CSRF token
 @login_required
 @require_POST
 def attempt_answer(request: HttpRequest, attempt_id: int) -> HttpResponse:
@@ -87,6 +90,6 @@ def _bad_answer(request: HttpRequest, message: str, attempt: Attempt) -> HttpRes
 
 
 @login_required
-@require_GET
+@require_safe
 def history(request: HttpRequest) -> HttpResponse:
     return render(request, "quizzes/history.html", {"nav": "practice", "attempts": selectors.attempt_history(user=request.user)})

@@ -1,5 +1,6 @@
 """Settings shared by every profile. Each value comes from the environment where it varies."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -24,6 +25,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "axes",
+    "csp",
     "meshlearn.apps.MeshlearnConfig",
     "lessons",
     "quizzes",
@@ -35,11 +38,17 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "meshlearn.middleware.RequestBodyLimitMiddleware",  # before CSRF, which parses the body
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "meshlearn.middleware.PermissionsPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "meshlearn.middleware.DatabaseBusyMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "meshlearn.urls"
@@ -68,11 +77,39 @@ DATABASES = {
         conn_max_age=60,
     )
 }
+# Waits for a lock are bounded everywhere: past them a request gets a clear 503 "try again"
+# (meshlearn.middleware.DatabaseBusyMiddleware), never a hang.
+DATABASE_LOCK_TIMEOUT_SECONDS = 10
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # A transaction takes the write lock when it begins, so it waits in line (up to the timeout)
+        # instead of failing with "database is locked" when it upgrades from reading to writing.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": DATABASE_LOCK_TIMEOUT_SECONDS,
+        # WAL: readers never wait for the writer, nor the writer for readers.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c lock_timeout={DATABASE_LOCK_TIMEOUT_SECONDS * 1000} -c idle_in_transaction_session_timeout=60000"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # ---------------------------------------------------------------- auth
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before checking the password
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes): 10 failed logins for one account, or from one address, lock that
+# account or address out for 15 minutes (the right password included); a success resets the count.
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_DISABLE_ACCESS_LOG = True  # failures are recorded; a successful login writes nothing more
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -113,9 +150,40 @@ COURSE_CONTENT_DIRS = {
     "quizzes": BASE_DIR / "quizzes" / "content",
 }
 
+# ---------------------------------------------------------------- request limits
+# Learner forms are small: a body above REQUEST_BODY_MAX_BYTES is refused with 413 before it is read
+# (meshlearn.middleware.RequestBodyLimitMiddleware; views cap lower with @body_limit). The admin keeps
+# Django's limits: 1 MB of form fields (a long lesson body fits), uploads as its import form states.
+REQUEST_BODY_MAX_BYTES = 64 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+# ---------------------------------------------------------------- browser policies
+# Scripts, styles, images and connections from this site only (htmx is served from our static
+# files); no inline script or style, no frames, no plugins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Powerful browser features the site never uses are switched off for it and anything it embeds.
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), midi=(), payment=(), usb=(), interest-cohort=()"
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"axes": {"level": "WARNING"}},  # a lockout is a warning; each login is not news
 }

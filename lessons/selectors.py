@@ -72,5 +72,12 @@ def lesson_neighbours(*, lesson: Lesson) -> tuple[Lesson | None, Lesson | None]:
     return previous, following
 
 
+def lesson_last_visited_id(*, user: AbstractBaseUser | AnonymousUser) -> int | None:
+    """The lesson this learner opened last, if any."""
+    if not user.is_authenticated:
+        return None
+    return LessonVisit.objects.filter(user=user).values_list("lesson_id", flat=True).first()
+
+
 def lesson_is_completed(*, user: AbstractBaseUser | AnonymousUser, lesson: Lesson) -> bool:
     return user.is_authenticated and LessonCompletion.objects.filter(user=user, lesson=lesson).exists()

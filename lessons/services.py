@@ -1,15 +1,23 @@
 """Writes for lessons: loading content files, rendering bodies, recording progress."""
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
+
+from meshlearn.db import atomic_with_short_lock_wait
 
 from .content_files import LessonSpec, parse_lesson_directory
 from .models import Lesson, LessonCompletion, LessonVisit
 from .rendering import render_markdown
+
+logger = logging.getLogger(__name__)
+
+# "Continue where you left off" is a hint: a page never waits longer than this to record it.
+VISIT_LOCK_WAIT_SECONDS = 0.2
 
 
 @dataclass
@@ -68,7 +76,18 @@ def lesson_uncomplete(*, user: AbstractBaseUser, lesson: Lesson) -> None:
     LessonCompletion.objects.filter(user=user, lesson=lesson).delete()
 
 
-def lesson_visit(*, user: AbstractBaseUser, lesson: Lesson) -> None:
-    """Remember the lesson a learner opened last (one UPDATE on every visit after the first)."""
-    if not LessonVisit.objects.filter(user=user).update(lesson=lesson, visited_at=timezone.now()):
-        LessonVisit.objects.get_or_create(user=user, defaults={"lesson": lesson})
+def lesson_visit(*, user: AbstractBaseUser, lesson: Lesson, last_lesson_id: int | None) -> None:
+    """Remember the lesson a learner opened last, for "continue where you left off".
+
+    Reading a page must not queue for the write lock: re-reading the lesson already remembered
+    (`last_lesson_id`, read by the page) writes nothing, and a change waits at most
+    VISIT_LOCK_WAIT_SECONDS for the lock; when the database is that busy the visit is skipped and
+    the page is served all the same (the next page read records it)."""
+    if last_lesson_id == lesson.id:
+        return
+    try:
+        with atomic_with_short_lock_wait(seconds=VISIT_LOCK_WAIT_SECONDS):
+            if not LessonVisit.objects.filter(user=user).update(lesson=lesson, visited_at=timezone.now()):
+                LessonVisit.objects.get_or_create(user=user, defaults={"lesson": lesson})
+    except OperationalError as exc:
+        logger.info("visit of %s by user %s not recorded, the database is busy: %s", lesson.slug, user.pk, exc)

@@ -20,7 +20,8 @@ def course(request: HttpRequest) -> HttpResponse:
 def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
     lesson = selectors.lesson_get(slug=slug, include_drafts=request.user.is_staff)
     if request.user.is_authenticated:
-        services.lesson_visit(user=request.user, lesson=lesson)
+        last = selectors.lesson_last_visited_id(user=request.user)
+        services.lesson_visit(user=request.user, lesson=lesson, last_lesson_id=last)
     previous, following = selectors.lesson_neighbours(lesson=lesson)
     context = {
         "lesson": lesson,

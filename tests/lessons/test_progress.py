@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from lessons.models import LessonCompletion
+from lessons.models import LessonCompletion, LessonVisit
 from tests.factories import LessonFactory
 
 
@@ -117,7 +117,25 @@ def test_course_home_uses_a_constant_number_of_queries(client, learner, django_a
 def test_lesson_page_uses_a_constant_number_of_queries(client, learner, django_assert_num_queries, count):
     lessons = [LessonFactory() for _ in range(count)]
     client.force_login(learner)
-    # session + user, lesson, visit update, neighbours, completion
-    client.get(lessons[0].get_absolute_url())  # first visit creates the row; measure the steady state
+    # session + user, lesson, last visit, neighbours, completion: re-reading a page writes nothing
+    client.get(lessons[-1].get_absolute_url())  # first visit creates the row; measure the steady state
     with django_assert_num_queries(6):
         client.get(lessons[-1].get_absolute_url())
+
+
+def test_reading_another_lesson_moves_the_visit_with_one_write_and_rereading_writes_nothing(client, learner):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first, second = LessonFactory(), LessonFactory()
+    client.force_login(learner)
+    client.get(first.get_absolute_url())
+
+    def writes_while_reading(lesson):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(lesson.get_absolute_url()).status_code == 200
+        return [q["sql"] for q in queries if q["sql"].split()[0].upper() in {"UPDATE", "INSERT", "DELETE"}]
+
+    assert len(writes_while_reading(second)) == 1
+    assert LessonVisit.objects.get(user=learner).lesson == second
+    assert writes_while_reading(second) == []

@@ -47,3 +47,30 @@ def test_production_refuses_the_development_secret():
     result = production_check({"DJANGO_SECRET_KEY": settings.SECRET_KEY, "DJANGO_ALLOWED_HOSTS": "x"})
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY still holds the development key" in result.stderr
+
+
+def test_database_lock_waits_are_bounded_and_sqlite_writers_queue(db):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            assert connection.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+            cursor.execute("PRAGMA busy_timeout")
+            assert cursor.fetchone()[0] == settings.DATABASE_LOCK_TIMEOUT_SECONDS * 1000
+            cursor.execute("PRAGMA journal_mode")
+            assert cursor.fetchone()[0] == "wal"
+        elif connection.vendor == "postgresql":
+            cursor.execute("SHOW lock_timeout")
+            assert cursor.fetchone()[0] == f"{settings.DATABASE_LOCK_TIMEOUT_SECONDS}s"
+
+
+def test_a_lock_wait_that_runs_out_answers_503_try_again_not_500(rf):
+    from django.db import OperationalError
+
+    from meshlearn.middleware import DatabaseBusyMiddleware
+
+    middleware = DatabaseBusyMiddleware(lambda request: None)
+    response = middleware.process_exception(rf.post("/practice/attempts/1/answer/"), OperationalError("database is locked"))
+    assert response.status_code == 503 and response["Retry-After"] == "2"
+    assert "Nothing was saved" in response.content.decode()
+    assert middleware.process_exception(rf.get("/"), OperationalError("no such table: x")) is None

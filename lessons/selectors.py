@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from .models import Lesson, LessonCompletion, LessonVisit
@@ -72,12 +72,25 @@ def lesson_neighbours(*, lesson: Lesson) -> tuple[Lesson | None, Lesson | None]:
     return previous, following
 
 
-def lesson_last_visited_id(*, user: AbstractBaseUser | AnonymousUser) -> int | None:
-    """The lesson this learner opened last, if any."""
+@dataclass(frozen=True)
+class LessonReading:
+    lesson: Lesson
+    completed: bool
+    last_visited_id: int | None  # the lesson this reader opened last, before this one
+
+
+def lesson_reading(*, slug: str, user: AbstractBaseUser | AnonymousUser) -> LessonReading:
+    """A lesson with what the page needs about its reader, in one query: whether they completed it
+    and which lesson they opened last (drafts only for staff, who preview them)."""
+    lessons = Lesson.objects.all() if user.is_staff else Lesson.objects.filter(published=True)
     if not user.is_authenticated:
-        return None
-    return LessonVisit.objects.filter(user=user).values_list("lesson_id", flat=True).first()
+        return LessonReading(lesson=get_object_or_404(lessons, slug=slug), completed=False, last_visited_id=None)
+    lesson = get_object_or_404(
+        lessons.annotate(
+            reader_completed=Exists(LessonCompletion.objects.filter(user=user, lesson=OuterRef("pk"))),
+            reader_last_visited_id=Subquery(LessonVisit.objects.filter(user=user).values("lesson_id")[:1]),
+        ),
+        slug=slug,
+    )
+    return LessonReading(lesson=lesson, completed=lesson.reader_completed, last_visited_id=lesson.reader_last_visited_id)
 
-
-def lesson_is_completed(*, user: AbstractBaseUser | AnonymousUser, lesson: Lesson) -> bool:
-    return user.is_authenticated and LessonCompletion.objects.filter(user=user, lesson=lesson).exists()

@@ -18,17 +18,11 @@ def course(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def lesson_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    lesson = selectors.lesson_get(slug=slug, include_drafts=request.user.is_staff)
+    reading = selectors.lesson_reading(slug=slug, user=request.user)
     if request.user.is_authenticated:
-        last = selectors.lesson_last_visited_id(user=request.user)
-        services.lesson_visit(user=request.user, lesson=lesson, last_lesson_id=last)
-    previous, following = selectors.lesson_neighbours(lesson=lesson)
-    context = {
-        "lesson": lesson,
-        "completed": selectors.lesson_is_completed(user=request.user, lesson=lesson),
-        "previous": previous,
-        "next": following,
-    }
+        services.lesson_visit(user=request.user, lesson=reading.lesson, last_lesson_id=reading.last_visited_id)
+    previous, following = selectors.lesson_neighbours(lesson=reading.lesson)
+    context = {"lesson": reading.lesson, "completed": reading.completed, "previous": previous, "next": following}
     return render(request, "lessons/lesson_detail.html", context)
 
 

@@ -15,12 +15,10 @@ import argparse
 import csv
 import json
 import os
-import re
 import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request

@@ -9,7 +9,6 @@ from meshlearn.content import SLUG_PATTERN, ContentError, read_text, require_key
 from .rendering import RENDERING_VERSION
 
 
-
 @dataclass(frozen=True)
 class LessonSpec:
     slug: str

@@ -14,6 +14,7 @@ from meshlearn.middleware import body_limit
 from . import selectors, services
 from .models import Attempt
 
+
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     overview = selectors.practice_overview(user=request.user)

@@ -25,7 +25,8 @@ def test_missed_and_review_forget_questions_once_their_lesson_becomes_a_draft(le
     lesson = LessonFactory(slug="becomes-draft")
     question = QuestionFactory(lesson=lesson)
     attempt = services.attempt_start(user=learner, kind=Attempt.Kind.LESSON, lesson=lesson)
-    services.response_submit(attempt=attempt, question_id=question.id, option_public_id=str(wrong_option(question.id).public_id))
+    wrong = str(wrong_option(question.id).public_id)
+    services.response_submit(attempt=attempt, question_id=question.id, option_public_id=wrong)
     lesson.published = False
     lesson.save()
     for kind in (Attempt.Kind.MISSED, Attempt.Kind.MIXED):

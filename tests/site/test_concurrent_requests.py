@@ -111,7 +111,8 @@ def test_fifty_learners_reading_lessons_at_once_all_get_their_page_and_keep_thei
     browsers = [Browser(live_server, user) for user in readers]
     for lesson in lessons:  # every round moves every reader's "continue" to another lesson
         results = all_at_once([(lambda b=b: b.request("GET", lesson.get_absolute_url())) for b in browsers])
-        assert [status for status, _ in results] == [200] * 50, {body[:300] for status, body in results if status != 200}
+        errors = {body[:300] for status, body in results if status != 200}
+        assert [status for status, _ in results] == [200] * 50, errors
     # Each reader's place is kept unless the database was too busy for that hint at that moment:
     # then it is the lesson read just before. Nobody's place points anywhere else.
     places = dict(LessonVisit.objects.values_list("user__username", "lesson__slug"))

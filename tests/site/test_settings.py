@@ -70,7 +70,8 @@ def test_a_lock_wait_that_runs_out_answers_503_try_again_not_500(rf):
     from meshlearn.middleware import DatabaseBusyMiddleware
 
     middleware = DatabaseBusyMiddleware(lambda request: None)
-    response = middleware.process_exception(rf.post("/practice/attempts/1/answer/"), OperationalError("database is locked"))
+    busy = OperationalError("database is locked")
+    response = middleware.process_exception(rf.post("/practice/attempts/1/answer/"), busy)
     assert response.status_code == 503 and response["Retry-After"] == "2"
     assert "Nothing was saved" in response.content.decode()
     assert middleware.process_exception(rf.get("/"), OperationalError("no such table: x")) is None

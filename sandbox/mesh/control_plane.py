@@ -186,7 +186,14 @@ class ControlPlane:
                                   "replica": replica})
         return found
 
-    def document_for(self, session: SidecarSession) -> dict:
+    def document_for(self, session: SidecarSession, candidate: tuple[str, str, Any] | None = None) -> dict:
+        """The config for one sidecar; `candidate` (service, part, value) stands in for that stored part."""
+
+        def part(service: str, name: str) -> Any:
+            if candidate is not None and candidate[:2] == (service, name):
+                return candidate[2]
+            return getattr(self.policies[service], name)
+
         policy = self.policies[session.service]
         cert = session.certificate
         not_before = cert.not_before.timestamp() if cert.not_before else None
@@ -195,9 +202,9 @@ class ControlPlane:
             "service": session.service,
             "mtls_mode": policy.mtls_mode,
             "outbound_tls": policy.outbound_tls,
-            "authorization": policy.authorization,
+            "authorization": part(session.service, "authorization"),
             "destinations": {
-                name: {"traffic": p.traffic, "endpoints": self.endpoints_of(name), "sidecar": p.sidecar}
+                name: {"traffic": part(name, "traffic"), "endpoints": self.endpoints_of(name), "sidecar": p.sidecar}
                 for name, p in self.policies.items()
             },
             "certificate": {
@@ -210,18 +217,18 @@ class ControlPlane:
             "root_pem": self.ca.root_pem.decode(),
         }
 
-    def _push(self, session: SidecarSession) -> None:
+    def _push(self, session: SidecarSession, candidate: tuple[str, str, Any] | None = None) -> None:
         if session.writer is None or session.writer.is_closing():
             return
         self.version += 1
         session.pushed_version = self.version
-        message = {"type": "config", "version": self.version, "config": self.document_for(session)}
+        message = {"type": "config", "version": self.version, "config": self.document_for(session, candidate)}
         session.writer.write(json.dumps(message).encode() + b"\n")
 
-    def push_all(self, services: set[str] | None = None) -> None:
+    def push_all(self, services: set[str] | None = None, candidate: tuple[str, str, Any] | None = None) -> None:
         for session in self.sessions.values():
             if services is None or session.service in services:
-                self._push(session)
+                self._push(session, candidate)
 
     # ------------------------------------------------------------------ connections
 
@@ -360,10 +367,10 @@ class ControlPlane:
                 return {"ok": False, "error": f"unknown service {service!r}"}
             policy = self.policies[service]
             if op == "set_traffic":
-                self._set_policy_part(policy, "traffic", message["traffic"], traffic_from_dict,
+                self._set_policy_part(service, "traffic", message["traffic"], traffic_from_dict,
                                       f"{service}.traffic", message.get("validate", True), None)
             elif op == "set_authorization":
-                self._set_policy_part(policy, "authorization", message["authorization"], authorization_from_dict,
+                self._set_policy_part(service, "authorization", message["authorization"], authorization_from_dict,
                                       f"{service}.authorization", message.get("validate", True), {service})
             elif op == "set_mtls_mode":
                 if message["mode"] not in MTLS_MODES:
@@ -392,24 +399,19 @@ class ControlPlane:
         except (ConfigError, CsrRejected, KeyError, TypeError, ValueError) as exc:
             return {"ok": False, "error": str(exc)}
 
-    def _set_policy_part(self, policy: ServicePolicy, part: str, value: Any, validator, path: str,
+    def _set_policy_part(self, service: str, part: str, value: Any, validator, path: str,
                          validate: bool, services: set[str] | None) -> None:
         """Store a valid policy part and push it; an invalid one raises, or with validate=False is pushed
-        once unchecked (so sidecars NACK it) while the store keeps the last valid value, so later
+        once unchecked (so sidecars NACK it) as a candidate that never enters the store, so later
         pushes (mode changes, renewals, endpoints) are not refused because of it."""
         try:
             validator(value, path)
         except (ConfigError, KeyError, TypeError, ValueError):
             if validate:
                 raise
-            kept = getattr(policy, part)
-            setattr(policy, part, value)
-            try:
-                self.push_all(services)
-            finally:
-                setattr(policy, part, kept)
+            self.push_all(services, candidate=(service, part, value))
             return
-        setattr(policy, part, value)
+        setattr(self.policies[service], part, value)
         self.push_all(services)
 
     def status(self) -> dict:

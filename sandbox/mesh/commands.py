@@ -18,8 +18,7 @@ from sandbox.mesh.model import Topology
 from sandbox.mesh.schema import BEHAVIOUR, SchemaError, expect_number, show
 
 CERT_FAULTS = ("expired", "foreign_ca", "wrong_spiffe", "none")
-TARGETS = ("sidecar", "service")
-PROCESS_TARGETS = (*TARGETS, "control_plane")  # restart may also bring back the control plane
+TARGETS = ("sidecar", "service", "control_plane")
 MAX_RATE = 1000.0  # requests per second one load generator sends on this machine
 # From the policy schema: a command may set what a topology's `behaviour` may say, and no more.
 MAX_DELAY_MS = BEHAVIOUR["latency"].high * 1000.0
@@ -85,7 +84,7 @@ class Heal(Command):
 @dataclass(frozen=True)
 class Kill(Command):
     action: ClassVar[str] = "kill"
-    service: str
+    service: str | None = None  # not needed for the control plane
     target: str = "sidecar"
     replica: int = 0
 
@@ -249,10 +248,9 @@ def _parse_heal(d: dict, topology: Topology | None) -> Heal:
 
 
 def _parse_process(cls: type, d: dict, topology: Topology | None) -> Kill | Restart:
-    targets = PROCESS_TARGETS if cls is Restart else TARGETS
-    target = _choice(d.get("target", "sidecar"), "target", targets)
+    target = _choice(d.get("target", "sidecar"), "target", TARGETS)
     if target == "control_plane":
-        return Restart(None, "control_plane", 0)
+        return cls(None, "control_plane", 0)
     if d.get("service") is None:
         raise CommandError(f"{cls.action} needs service")
     service = _service(d["service"], topology)
@@ -450,7 +448,7 @@ async def apply_command(mesh: Mesh, command: Command, *, load: LoadControl | Non
         else:
             await mesh.reset_behaviour(c.service, c.replica)
     elif isinstance(c, Kill):
-        await mesh.kill(c.target, c.service, c.replica)
+        await mesh.kill(c.target, c.service or "control-plane", c.replica)
     elif isinstance(c, Restart):
         await mesh.restart(c.target, c.service or "control-plane", c.replica)
     elif isinstance(c, Plaintext | Mtls):

@@ -464,7 +464,12 @@ def main() -> None:
     tokens = {(entry["service"], int(entry["replica"])): entry["token"] for entry in secrets_doc["bootstrap_tokens"]}
 
     async def run(stop: asyncio.Event) -> None:
-        plane = ControlPlane(load_topology(args.topology), cert_ttl=args.cert_ttl,
+        topology = load_topology(args.topology)
+        ca = None
+        if "ca_pem" in secrets_doc:  # the supervisor's CA: a restarted control plane signs with the same root
+            ca = CertificateAuthority.from_pem(topology.trust_domain, secrets_doc["ca_pem"].encode(),
+                                               secrets_doc["ca_key_pem"].encode())
+        plane = ControlPlane(topology, cert_ttl=args.cert_ttl, ca=ca,
                              operator_token=secrets_doc["operator_token"], bootstrap_tokens=tokens)
         path = await plane.start(args.socket)
         announce(component="control_plane", socket=path, started=time.time())

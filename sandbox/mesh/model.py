@@ -34,6 +34,7 @@ class Request:
     source_identity: str = ""  # SPIFFE ID of the verified peer (inbound side), "" if plaintext
     endpoint: Endpoint | None = None  # chosen by the load balancer layer
     attempt: int = 1  # 1 for the first try, 2 for the first retry, ...
+    tries: list[dict] | None = None  # one entry per try, noted by the attempt layer (outbound only)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Order is semantics. Outbound, for requests to one destination:
 
     access log/metrics -> overall timeout (UT) -> fault injection (FI/DI)
-      -> retry (budget, backoff; URX) -> load balancer (UH, NR, healthy panic)
+      -> retry (budget, backoff; URX) -> each try noted -> load balancer (UH, NR, healthy panic)
       -> outlier detection -> circuit breaker (UO) -> per-try timeout (UT)
       -> upstream errors as 503 (UF, UC) -> send
 
@@ -31,6 +31,7 @@ from typing import Awaitable, Callable
 
 from sandbox.mesh.balancer import Balancer, BalancerStats, balancer_layer, make_balancer, no_route_response
 from sandbox.mesh.layers.access import access_layer
+from sandbox.mesh.layers.attempts import attempt_layer
 from sandbox.mesh.layers.authorization import authorization_layer
 from sandbox.mesh.layers.circuit_breaker import CircuitBreaker, circuit_breaker_layer
 from sandbox.mesh.layers.fault import fault_layer
@@ -146,6 +147,7 @@ def outbound_stack(
         available=state.outliers.available if state.outliers is not None else None,
         stats=state.balancer_stats,
     )
+    handler = attempt_layer(handler, clock=clock)
     if state.budget is not None:
         handler = retry_layer(
             handler, policy.retry, budget=state.budget, sleep=sleep, rng=rng, stats=state.retry_stats

@@ -26,6 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sandbox.mesh import http1
 from sandbox.mesh.ca import make_csr, new_private_key_pem
@@ -40,6 +41,7 @@ from sandbox.mesh.model import Topology
 from sandbox.mesh.process import READY_PREFIX, SECRETS_ENV, token_digest
 
 READY_TIMEOUT = 10.0
+REPLAYED_OPS = ("set_traffic", "set_authorization", "set_mtls_mode", "set_outbound_tls", "set_cert_fault")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -75,6 +77,7 @@ class MeshBase:
         # mkdtemp makes the directory mode 0700: only this user can reach the control socket at all.
         self.run_dir = tempfile.mkdtemp(prefix="mesh-run-")
         self.control_path = os.path.join(self.run_dir, "control.sock")
+        self._operator_changes: dict[tuple[str, str | None], dict] = {}
 
     def admin_headers(self) -> dict[str, str]:
         """What the sidecars' and services' admin APIs need to hear from the operator."""
@@ -89,7 +92,31 @@ class MeshBase:
         reply = await operator_call(self.control_path, {"op": op, **fields}, token=self.operator_token)
         if not reply.get("ok"):
             raise MeshError(reply.get("error", "operation failed"))
+        if op in REPLAYED_OPS:
+            if fields.get("validate", True):
+                # What the operator changed, kept to give a restarted control plane (an unchecked push is not
+                # kept: the control plane does not store it either).
+                self._operator_changes[(op, fields.get("service"))] = fields
+            await self.settle()
         return reply
+
+    async def settle(self, timeout: float = 3.0) -> bool:
+        """Wait until every connected sidecar has answered (ACK or NACK) its latest push, so a change is in
+        effect when its command is reported applied. False if some had not after `timeout` (a dead or busy
+        sidecar must not hold a learner's command for ever)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            sidecars = (await self.status())["sidecars"]
+            if all(s["in_sync"] or (s["nack"] and s["nack"]["version"] == s["pushed_version"])
+                   for s in sidecars if s["connected"]):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+
+    async def replay_operator_changes(self) -> None:
+        for (op, _service), fields in list(self._operator_changes.items()):
+            await operator_call(self.control_path, {"op": op, **fields}, token=self.operator_token)
 
     async def status(self) -> dict:
         return await self.operate("status")
@@ -224,6 +251,8 @@ class Child:
     process: asyncio.subprocess.Process | None = None
     info: dict = field(default_factory=dict)
     drain: asyncio.Task | None = None
+    env: dict = field(default_factory=dict)  # extra environment for this child only
+    log: Any = None  # its stderr, when kept in a nameless file
 
 
 class ProcessMesh(MeshBase):
@@ -237,30 +266,49 @@ class ProcessMesh(MeshBase):
         self.exits: list[dict] = []  # every child exit seen while running (killed on purpose or not)
         self._killed: set[int] = set()
         self._stopping = False
-        # Children's stderr goes here; a directory we made ourselves is removed at stop().
-        self._own_log_dir = log_dir is None
-        self.log_dir = log_dir or tempfile.mkdtemp(prefix="mesh-logs-")
-        os.makedirs(self.log_dir, exist_ok=True)
+        # Children's stderr goes to files in `log_dir` when one is asked for; otherwise to nameless
+        # temporary files (O_TMPFILE): nothing is left on disk, even when this process is SIGKILLed.
+        self.log_dir = log_dir
+        if log_dir is not None:
+            os.makedirs(log_dir, exist_ok=True)
+        # The mesh's CA is made here and handed to the control plane process alone (with its secrets, on
+        # its stdin), so a restarted control plane signs with the same root.
+        from sandbox.mesh.ca import CertificateAuthority
+
+        ca = CertificateAuthority.create(topology.trust_domain)
+        self._ca_secrets = {"ca_pem": ca.root_pem.decode(), "ca_key_pem": ca.root_key_pem.decode()}
         self._env = {**os.environ, "MESH_PARENT_PID": str(os.getpid()), "PYTHONPATH": str(REPO_ROOT),
                      "PYTHONDONTWRITEBYTECODE": "1", SECRETS_ENV: "1"}
 
     def pids(self) -> list[int]:
         return [c.process.pid for c in self.children.values() if c.process and c.process.returncode is None]
 
+    def _stderr_tail(self, child: Child, log_path: str | None) -> str:
+        if log_path is not None:
+            with open(log_path, "rb") as handle:
+                return handle.read()[-2000:].decode(errors="replace")
+        child.log.seek(0)
+        return child.log.read()[-2000:].decode(errors="replace")
+
     async def _spawn(self, child: Child) -> dict:
-        log_path = os.path.join(self.log_dir, f"{child.kind}-{child.service}-{child.replica}.log")
-        log = open(log_path, "ab")
+        log_path = None
+        if self.log_dir is not None:
+            log_path = os.path.join(self.log_dir, f"{child.kind}-{child.service}-{child.replica}.log")
+            log = open(log_path, "ab")
+        else:
+            log = child.log = tempfile.TemporaryFile(prefix="mesh-log-")
         # The first child leads a new process group (process_group=0) and the others join it. A new
         # *session* would not do: a process may only join a group of its own session.
         group = {"process_group": 0 if self.pgid is None else self.pgid}
         try:
             child.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", f"sandbox.mesh.{child.kind}", *child.argv,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log, env=self._env,
-                cwd=str(REPO_ROOT), **group,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+                env={**self._env, **child.env}, cwd=str(REPO_ROOT), **group,
             )
         finally:
-            log.close()
+            if log_path is not None:
+                log.close()
         if self.pgid is None:
             self.pgid = child.process.pid
         self.children[(child.kind, child.service, child.replica)] = child
@@ -274,8 +322,7 @@ class ProcessMesh(MeshBase):
             while True:
                 line = await asyncio.wait_for(child.process.stdout.readline(), READY_TIMEOUT)
                 if not line:
-                    with open(log_path, "rb") as handle:
-                        tail = handle.read()[-2000:].decode(errors="replace")
+                    tail = self._stderr_tail(child, log_path)
                     raise MeshError(f"{child.kind} {child.service}-{child.replica} exited before it was ready:\n{tail}")
                 if line.startswith(READY_PREFIX.encode()):
                     child.info = json.loads(line[len(READY_PREFIX):])
@@ -298,7 +345,8 @@ class ProcessMesh(MeshBase):
     def _secrets_for(self, child: Child) -> dict:
         """Each component gets only what it needs."""
         if child.kind == "control_plane":
-            return {"operator_token": self.operator_token,
+            # The CA's root key too: the mesh's CA is made here, so a restarted control plane signs with it.
+            return {"operator_token": self.operator_token, **self._ca_secrets,
                     "bootstrap_tokens": [{"service": name, "replica": index, "token": token}
                                          for (name, index), token in self.bootstrap_tokens.items()]}
         digest = token_digest(self.operator_token)
@@ -306,6 +354,11 @@ class ProcessMesh(MeshBase):
             return {"bootstrap_token": self.bootstrap_tokens[(child.service, child.replica)],
                     "admin_token_digest": digest}
         return {"admin_token_digest": digest}
+
+    def _control_plane_child(self) -> Child:
+        return Child("control_plane", "control-plane", 0,
+                     ["--topology", self.topology_path, "--socket", self.control_path,
+                      "--cert-ttl", str(self.cert_ttl)])
 
     def _service_argv(self, name: str, replica: int, port: int = 0) -> list[str]:
         svc = self.topology.service(name)
@@ -320,10 +373,7 @@ class ProcessMesh(MeshBase):
     async def start(self, timeout: float = 15.0) -> None:
         self.started_at = time.monotonic()
         try:
-            cp = Child("control_plane", "control-plane", 0,
-                       ["--topology", self.topology_path, "--socket", self.control_path,
-                        "--cert-ttl", str(self.cert_ttl)])
-            await self._spawn(cp)
+            await self._spawn(self._control_plane_child())
             services = [Child("service", s.name, i, self._service_argv(s.name, i))
                         for s in self.topology.services for i in range(s.replicas)]
             infos = await asyncio.gather(*(self._spawn(c) for c in services))
@@ -354,6 +404,9 @@ class ProcessMesh(MeshBase):
 
     async def restart(self, kind: str, service: str, replica: int = 0) -> None:
         """Start a killed (or running) component again, on its old ports when they are free."""
+        if kind == "control_plane":
+            await self._restart_control_plane()
+            return
         key = (kind, service, replica)
         old = self.children.get(key)
         if old and old.process and old.process.returncode is None:
@@ -377,6 +430,18 @@ class ProcessMesh(MeshBase):
             await self.wait_in_sync()
         else:
             raise MeshError(f"cannot restart {kind}")
+
+    async def _restart_control_plane(self) -> None:
+        """A new control plane process on the same socket (the sidecars know it and reconnect), with the same CA;
+        it gets the operator's changes again, then every sidecar resyncs."""
+        if self.alive("control_plane", "control-plane", 0):
+            await self.kill("control_plane", "control-plane", 0)
+        await self._spawn(self._control_plane_child())
+        for rep in self.replicas.values():
+            if not rep.sidecar:
+                await self.operate("register_endpoint", service=rep.service, replica=rep.replica, port=rep.app_port)
+        await self.replay_operator_changes()
+        await self.wait_in_sync()
 
     def alive(self, kind: str, service: str, replica: int = 0) -> bool:
         child = self.children.get((kind, service, replica))
@@ -408,8 +473,8 @@ class ProcessMesh(MeshBase):
                 child.drain.cancel()
             if child.process and child.process.stdin:
                 child.process.stdin.close()
-        if self._own_log_dir:
-            shutil.rmtree(self.log_dir, ignore_errors=True)
+            if child.log is not None:
+                child.log.close()
         self._remove_run_dir()
 
 
@@ -461,19 +526,38 @@ class InProcessMesh(MeshBase):
                        admin_token_digest=token_digest(self.operator_token))
 
     async def kill(self, kind: str, service: str, replica: int = 0) -> None:
-        table = self.sidecars if kind == "sidecar" else self.apps
-        await table[(service, replica)].stop()
+        if kind == "control_plane":
+            await self.control_plane.stop()
+        else:
+            table = self.sidecars if kind == "sidecar" else self.apps
+            await table[(service, replica)].stop()
         self._down.add((kind, service, replica))
 
     def alive(self, kind: str, service: str, replica: int = 0) -> bool:
         if kind == "control_plane":
-            return self.control_plane is not None
+            return self.control_plane is not None and (kind, service, replica) not in self._down
         table = self.sidecars if kind == "sidecar" else self.apps
         return (service, replica) in table and (kind, service, replica) not in self._down
 
     async def restart(self, kind: str, service: str, replica: int = 0) -> None:
         from sandbox.mesh.service import ServiceApp
 
+        if kind == "control_plane":
+            if self.alive(kind, service, replica):
+                await self.control_plane.stop()
+            self._down.discard((kind, service, replica))
+            # Same socket (the sidecars know it), same CA and tokens, as the process runtime's restart.
+            self.control_plane = ControlPlane(self.topology, cert_ttl=self.cert_ttl, ca=self.control_plane.ca,
+                                              operator_token=self.operator_token,
+                                              bootstrap_tokens=dict(self.bootstrap_tokens))
+            await self.control_plane.start(self.control_path)
+            for rep in self.replicas.values():
+                if not rep.sidecar:
+                    await self.operate("register_endpoint", service=rep.service, replica=rep.replica,
+                                       port=rep.app_port)
+            await self.replay_operator_changes()
+            await self.wait_in_sync()
+            return
         rep = self.replicas[(service, replica)]
         self._down.discard((kind, service, replica))
         if kind == "sidecar":

@@ -13,7 +13,7 @@ import random
 import re
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Protocol
 
 from sandbox.mesh.layers.authorization import service_of
@@ -150,6 +150,7 @@ class AccessLogRecord:
     parent_span_id: str = ""
     bytes_sent: int = 0
     seq: int = 0  # this sidecar's running number for its records: a reader's cursor (`since`)
+    tries: list[dict] = field(default_factory=list)  # each try: status, flags, endpoint, backoff_ms, duration_ms
 
     def render(self) -> str:
         """One Envoy-style line:
@@ -273,6 +274,7 @@ class SidecarTelemetry:
             traceparent=traceparent,
             parent_span_id=parent_span_id,
             bytes_sent=len(response.body),
+            tries=[{k: v for k, v in t.items() if k != "_end"} for t in request.tries] if request.tries else [],
         )
         self._append(record)
         return record

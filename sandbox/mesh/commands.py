@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, Union
+from typing import Any, ClassVar, Protocol, Union, runtime_checkable
 
 from sandbox.mesh.meshconfig import MTLS_MODES, ConfigError, to_jsonable, traffic_from_dict
 from sandbox.mesh.model import Topology
@@ -169,6 +169,7 @@ ACTIONS: dict[str, type[Command]] = {
 # ====================================================================== what a command acts on
 
 
+@runtime_checkable
 class Mesh(Protocol):
     """A running mesh, as commands see it. ProcessMesh and InProcessMesh (supervisor.py) implement it."""
 

@@ -3,7 +3,10 @@ to the same command, and plain words for each."""
 
 import pytest
 
-from sandbox.mesh.commands import ACTIONS, CommandError, Fail, Heal, Policy, command_to_json, describe, parse_command
+from sandbox.mesh.commands import (
+    ACTIONS, CommandError, Fail, Heal, Mesh, Policy, command_to_json, describe, parse_command,
+)
+from sandbox.mesh.supervisor import InProcessMesh, ProcessMesh
 from sandbox.mesh.topology import load_topology, shipped_topology_path
 
 PAIR = load_topology(shipped_topology_path("pair"))
@@ -98,3 +101,8 @@ def test_plain_words():
     assert describe(parse_command(VALID[0], PAIR)) == "service b fails 50% of requests with 503"
     assert describe(Heal()).startswith("everything back as the topology says")
     assert describe(Policy("b", {}, validate=False)) == "new traffic policy for calls to b (pushed unchecked)"
+
+
+def test_both_runtimes_offer_what_commands_need():
+    assert isinstance(InProcessMesh(PAIR), Mesh)
+    assert isinstance(ProcessMesh(PAIR, shipped_topology_path("pair")), Mesh)

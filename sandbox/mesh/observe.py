@@ -255,7 +255,7 @@ class Observer:
         only_caller = self._callers.get(destination) == {source}
         # What the callee returned to this caller, every attempt counted (its inbound sidecar's view).
         actual_total = actual_ok = identified = 0
-        tls: dict[str, int] = {}
+        tls: dict[str, int] = {}  # as the callee refused them; merged with the caller's view below
         for replica in range(callee.replicas):
             delta = sidecars.get((destination, replica))
             if delta is None:
@@ -285,6 +285,7 @@ class Observer:
                 tls_failures=tls, flags=entry.get("flags", {}), mtls=bool(mtls),
             )
         caller = self.topology.service(source)
+        refused_by_callee, tls = tls, {}
         total = ok = retries = exhausted = overflows = 0
         flags: dict[str, int] = {}
         latency: list[int] = []
@@ -315,6 +316,10 @@ class Observer:
             for (direction, peer, reason), count in delta["tls"].items():
                 if direction == "outbound" and peer == destination:
                     tls[reason] = tls.get(reason, 0) + count
+        # One failed handshake is seen by both ends (an expired certificate, an unknown CA), some by one end
+        # only (plaintext at a STRICT port): per reason, the larger count, not the sum.
+        for reason, count in refused_by_callee.items():
+            tls[reason] = max(tls.get(reason, 0), count)
         if actual_total and callee.sidecar:
             mtls = identified > 0
         else:

@@ -41,8 +41,10 @@ class Script:
     def after(self, name):
         """Snapshots whose whole interval came after stage `name` acted (and its command was applied)."""
         applied = [e.t for e in self.events if isinstance(e, CommandApplied | CommandRefused) and e.t >= self.marks[name]]
-        start = applied[0] if applied else self.marks[name]
-        return [e for e in self.events if isinstance(e, Snapshot) and e.t - 1.0 >= start]
+        if not applied:
+            return []
+        taken = [e for e in self.events if isinstance(e, Snapshot)]
+        return [s for previous, s in zip(taken, taken[1:]) if previous.t >= applied[0]]
 
 
 def service(snapshot, name):

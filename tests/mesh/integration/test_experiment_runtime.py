@@ -25,6 +25,12 @@ def _edge(snapshot: Snapshot, source: str, destination: str):
     return next(e for e in snapshot.edges if (e.source, e.destination) == (source, destination))
 
 
+def _between(events, start: float, end: float = float("inf")) -> list[Snapshot]:
+    """Snapshots whose whole interval (from the previous snapshot to this one) lies between start and end."""
+    snapshots = [e for e in events if isinstance(e, Snapshot)]
+    return [s for previous, s in zip(snapshots, snapshots[1:]) if previous.t >= start and s.t <= end]
+
+
 @pytest.mark.parametrize("runtime", ["process", "in_process"])
 def test_a_command_shows_in_the_following_snapshots_and_a_bad_one_is_refused(tmp_path, runtime):
     path = pair_topology(tmp_path, b_traffic="retry:\n  attempts: 3\n  budget_ratio: 1.0\n")
@@ -41,7 +47,7 @@ def test_a_command_shows_in_the_following_snapshots_and_a_bad_one_is_refused(tmp
             if isinstance(event, Snapshot) and len(snapshots) == 2:
                 experiment.submit({"action": "fail", "service": "b", "percent": 50, "status": 503}, id="one")
                 experiment.submit({"action": "fail", "service": "b", "percent": 250}, id="two")
-            if applied and len([s for s in snapshots if s.t - 1.0 >= applied[0].t]) >= 3:
+            if applied and len(_between(events, applied[0].t)) >= 3:
                 experiment.stop()
 
         experiment = Experiment(load_topology(path), runtime=runtime, topology_path=str(path), rate=40,
@@ -62,7 +68,7 @@ def test_a_command_shows_in_the_following_snapshots_and_a_bad_one_is_refused(tmp
 
     snapshots = [e for e in events if isinstance(e, Snapshot)]
     before = [s for s in snapshots if s.t <= applied.t]
-    after = [s for s in snapshots if s.t - 1.0 >= applied.t]  # whole intervals after the fault
+    after = _between(events, applied.t)  # whole intervals after the fault
     assert all(_b(s).actual_success == 1.0 for s in before)
     answered = sum(_b(s).rps for s in after)
     ok = sum(_b(s).rps * _b(s).actual_success for s in after)
@@ -125,3 +131,55 @@ def test_importing_the_engine_leaves_asyncio_as_it_was():
             "print(p.SSLProtocol._do_handshake is before)")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "True", done.stderr
+
+
+def test_identity_faults_show_on_the_edge_with_their_reason_and_plaintext_is_not_mtls(tmp_path):
+    path = pair_topology(tmp_path)
+    events = []
+
+    async def body():
+        experiment = None
+        steps = [{"action": "cert", "service": "b", "fault": "expired"},
+                 {"action": "cert", "service": "b", "fault": "none"},
+                 {"action": "mtls_mode", "service": "b", "mode": "PERMISSIVE"},
+                 {"action": "plaintext", "service": "a"}]
+        marks = []
+
+        def on_event(event):
+            events.append(event)
+            if not isinstance(event, Snapshot):
+                return
+            applied = [e.t for e in events if isinstance(e, CommandApplied)]
+            if len(applied) < len(marks):
+                return  # the last command is not applied yet
+            ready = len(_between(events, applied[-1])) >= 2 if applied else len(events) >= 3
+            if ready:
+                if not steps:
+                    experiment.stop()
+                    return
+                marks.append(event.t)
+                experiment.submit(steps.pop(0))
+
+        experiment = Experiment(load_topology(path), runtime="in_process", rate=20, on_event=on_event)
+        await experiment.run(duration=60)
+        return marks
+
+    marks = run(body(), 90)
+    applied = [e.t for e in events if isinstance(e, CommandApplied)]
+    assert len(applied) == 4
+
+    def during(index):
+        end = marks[index + 1] if index + 1 < len(marks) else float("inf")
+        return _between(events, applied[index], end)
+
+    expired = during(0)
+    assert expired and all(_edge(s, "a", "b").tls_failures.get("certificate expired", 0) > 0 for s in expired)
+    assert all(_b(s).cert_fault == "expired" and _b(s).tls_failures.get("certificate expired", 0) > 0
+               for s in expired)
+    assert all(_edge(s, "a", "b").effective_success == 0.0 for s in expired)
+    healed = during(1)
+    assert all(_edge(s, "a", "b").tls_failures == {} and _edge(s, "a", "b").mtls for s in healed)
+    plaintext = during(3)
+    assert all(_b(s).mtls_mode == "PERMISSIVE" for s in plaintext)
+    assert all(_edge(s, "a", "b").effective_success == 1.0 and not _edge(s, "a", "b").mtls for s in plaintext)
+    assert all(_edge(s, "loadgen", "a").mtls for s in plaintext)

@@ -54,5 +54,5 @@ def test_a_checked_bad_policy_is_refused_and_nothing_is_pushed():
 
     reply = plane._operate({"op": "set_traffic", "service": "b", "traffic": {"retry": {"attempts": -1}}})
 
-    assert reply == {"ok": False, "error": "b.traffic.retry.attempts: must be from 0 to 10, got -1"}
+    assert reply == {"ok": False, "error": "b.traffic.retry.attempts: must be a whole number from 0 to 10, got -1"}
     assert wire.messages == []

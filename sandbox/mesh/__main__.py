@@ -34,7 +34,7 @@ class Printer:
     def line(self, event: Event) -> str | None:
         if isinstance(event, Started):
             return (f"mesh {event.topology!r} up in {event.ready_seconds:.2f}s; control plane {event.control_socket}; "
-                    f"entry {event.services[0] if not event.edges else event.edges[0][1]} on {event.entry_ports}"
+                    f"entry {event.edges[0][1]} on {event.entry_ports}"
                     + (f"; process group {event.pgid}" if event.pgid else ""))
         if isinstance(event, Finding):
             return f"  finding {event.code} [{event.severity}] {event.subject}: {event.message}"

@@ -120,6 +120,7 @@ class Snapshot(Event):
     in_flight: int = 0  # the load generator's requests still waiting for an answer
     totals: dict[str, int] = field(default_factory=dict)  # since the start: retries, ejections, tls_failures, uo,
     # and open_circuits right now
+    control_plane_alive: bool = True  # sidecars keep serving their last config while it is down
 
 
 @dataclass

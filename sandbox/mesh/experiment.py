@@ -221,6 +221,7 @@ class Experiment:
                     edges=edges, recent=recent, statuses=summary["statuses"], actual_success=observer.called_actual(),
                     in_flight=self.load.in_flight,
                     totals={k: v for k, v in observer.totals.items() if isinstance(v, int)},
+                    control_plane_alive=self.mesh.alive("control_plane", "control-plane", 0),
                 )
                 await self._report_exits()
                 await self._report_nacks()

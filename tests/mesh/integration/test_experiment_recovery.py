@@ -112,9 +112,9 @@ def test_a_restarted_control_plane_resyncs_the_sidecars(tmp_path, runtime):
     assert refused.id == "while-down" and "connect" in refused.reason.lower()
     # Without a control plane the sidecars keep serving their last config; with the new one (same CA) too.
     down = [s for s in script.after("kill") if s.t <= script.marks["restart"]]
-    assert down and all(s.effective_success == 1.0 for s in down)
+    assert down and all(s.effective_success == 1.0 and not s.control_plane_alive for s in down)
     back = [s for s in script.after("restart") if s.t <= script.marks["deny"]]
-    assert back and all(s.effective_success == 1.0 for s in back)
+    assert back and all(s.effective_success == 1.0 and s.control_plane_alive for s in back)
     # The new control plane's push reaches b's sidecar: it refuses a from now on.
     denied = script.after("deny")
     assert all(edge(s, "a", "b").effective_success == 0.0 for s in denied)

@@ -56,6 +56,7 @@ class Experiment:
         self.commands: list[dict] = []  # every command's outcome, in order
         self.steps: list[dict] = []  # the scenario's steps, as applied (or not)
         self._queue: asyncio.Queue[tuple[Any, str]] = asyncio.Queue()
+        self._applying = asyncio.Lock()  # a learner's command and a scenario step never interleave
         self._stopped = asyncio.Event()
         self._stop_reason: str | None = None
         self._load_started: float | None = None
@@ -291,7 +292,8 @@ class Experiment:
         except CommandError as exc:
             return await self._refused(shown, str(exc), id)
         try:
-            said = await apply_command(self.mesh, command, load=self.load)
+            async with self._applying:
+                said = await apply_command(self.mesh, command, load=self.load)
         except Exception as exc:  # noqa: BLE001 - a command the mesh could not carry out is refused, the run goes on
             return await self._refused(command_to_json(command), _reason(exc), id)
         if isinstance(command, Cert):

@@ -8,9 +8,18 @@ import asyncio
 import json
 import signal
 import sys
+from pathlib import Path
 
 from sandbox.mesh.events import (
-    CommandApplied, CommandRefused, ConfigNacked, Event, Finding, Finished, ProcessExited, Snapshot, Started,
+    CommandApplied,
+    CommandRefused,
+    ConfigNacked,
+    Event,
+    Finding,
+    Finished,
+    ProcessExited,
+    Snapshot,
+    Started,
 )
 from sandbox.mesh.meshconfig import to_jsonable
 from sandbox.mesh.schema import SchemaError
@@ -97,8 +106,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"error: {finished.reason}", file=sys.stderr, flush=True)
         return 1
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(finished.result, handle, indent=2, default=str)
+        Path(args.json).write_text(json.dumps(finished.result, indent=2, default=str))  # small: no thread needed
         print(f"wrote {args.json}")
     return 0
 

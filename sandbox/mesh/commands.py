@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, Union, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from sandbox.mesh.meshconfig import MTLS_MODES, ConfigError, to_jsonable, traffic_from_dict
+from sandbox.mesh.meshconfig import (
+    MTLS_MODES,
+    ConfigError,
+    to_jsonable,
+    traffic_from_dict,
+)
 from sandbox.mesh.model import Topology
 from sandbox.mesh.schema import BEHAVIOUR, SchemaError, expect_number, show
 
@@ -159,7 +164,7 @@ class Policy(Command):
     validate: bool = True
 
 
-AnyCommand = Union[Fail, Slow, Hang, Heal, Kill, Restart, Plaintext, Mtls, MtlsMode, Cert, Deny, Allow, Rate, Policy]
+AnyCommand = Fail | Slow | Hang | Heal | Kill | Restart | Plaintext | Mtls | MtlsMode | Cert | Deny | Allow | Rate | Policy
 ACTIONS: dict[str, type[Command]] = {
     cls.action: cls for cls in (Fail, Slow, Hang, Heal, Kill, Restart, Plaintext, Mtls, MtlsMode, Cert, Deny, Allow,
                                 Rate, Policy)

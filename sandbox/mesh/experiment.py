@@ -17,13 +17,31 @@ import logging
 import os
 import tempfile
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import yaml
 
-from sandbox.mesh.commands import Cert, CommandError, Heal, Kill, apply_command, command_to_json, describe, parse_command
+from sandbox.mesh.commands import (
+    Cert,
+    CommandError,
+    Heal,
+    Kill,
+    apply_command,
+    command_to_json,
+    describe,
+    parse_command,
+)
 from sandbox.mesh.events import (
-    CommandApplied, CommandRefused, ConfigNacked, Event, Finding, Finished, ProcessExited, Snapshot, Started,
+    CommandApplied,
+    CommandRefused,
+    ConfigNacked,
+    Event,
+    Finding,
+    Finished,
+    ProcessExited,
+    Snapshot,
+    Started,
 )
 from sandbox.mesh.loadgen import LoadGenerator, Window, summarize
 from sandbox.mesh.model import Topology
@@ -75,7 +93,7 @@ class Experiment:
         """Queue a command (JSON form) to be applied in order; its outcome comes as an event. Never raises."""
         try:
             self._queue.put_nowait((command, id))
-        except Exception:  # noqa: BLE001 - an unbounded queue does not refuse; this is belt and braces
+        except Exception:  # an unbounded queue does not refuse; belt and braces, as submit never raises
             log.exception("could not queue command %r", command)
 
     def stop(self, reason: str = "stopped") -> None:
@@ -88,7 +106,7 @@ class Experiment:
         try:
             try:
                 ready = await self._start()
-            except Exception as exc:  # noqa: BLE001 - whatever stopped the start is the reason the run failed
+            except Exception as exc:  # whatever stopped the start is the reason the run failed
                 return await self._finish(f"failed: {_reason(exc)}", {})
             if not ready:
                 return await self._finish(self._stop_reason or "stopped", {})
@@ -175,7 +193,7 @@ class Experiment:
         if self.mesh is not None:
             try:
                 await self.mesh.stop()
-            except Exception:  # noqa: BLE001 - tearing down goes on; the log says what went wrong
+            except Exception:  # tearing down goes on; the log says what went wrong
                 log.exception("stopping the mesh failed")
         if self._temp_topology is not None:
             try:
@@ -274,7 +292,7 @@ class Experiment:
         """The control plane's status, or None while it cannot be reached (killed, restarting)."""
         try:
             return await self.mesh.status()
-        except Exception:  # noqa: BLE001 - an unreachable control plane is a state to show, not a crash
+        except Exception:  # an unreachable control plane is a state to show, not a crash
             return None
 
     # ------------------------------------------------------------------ commands
@@ -294,7 +312,7 @@ class Experiment:
         try:
             async with self._applying:
                 said = await apply_command(self.mesh, command, load=self.load)
-        except Exception as exc:  # noqa: BLE001 - a command the mesh could not carry out is refused, the run goes on
+        except Exception as exc:  # a command the mesh could not carry out is refused, the run goes on
             return await self._refused(command_to_json(command), _reason(exc), id)
         if isinstance(command, Cert):
             if command.fault == "none":
@@ -360,7 +378,7 @@ class Experiment:
             outcome = self.on_event(event)
             if inspect.isawaitable(outcome):
                 await outcome
-        except Exception:  # noqa: BLE001 - a consumer's bug must not leave a mesh running
+        except Exception:  # a consumer's bug must not leave a mesh running
             log.exception("on_event failed for %s", event.kind)
 
 

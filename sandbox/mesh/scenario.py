@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.mesh.commands import Command, CommandError, Mesh, LoadControl, apply_command, parse_command
+from sandbox.mesh.commands import (
+    Command,
+    CommandError,
+    LoadControl,
+    Mesh,
+    apply_command,
+    parse_command,
+)
 from sandbox.mesh.files import load_yaml, read_text
 from sandbox.mesh.model import Topology
 from sandbox.mesh.schema import SchemaError, expect_duration

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from mesh_support import call_entry, pair_topology, run, running_in_process_mesh
 
 pytestmark = pytest.mark.integration

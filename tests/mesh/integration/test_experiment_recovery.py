@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
-
 from mesh_support import pair_topology, pids_in_group, run
+
 from sandbox.mesh.events import CommandApplied, CommandRefused, ProcessExited, Snapshot
 from sandbox.mesh.experiment import Experiment
 from sandbox.mesh.topology import load_topology
@@ -44,7 +45,7 @@ class Script:
         if not applied:
             return []
         taken = [e for e in self.events if isinstance(e, Snapshot)]
-        return [s for previous, s in zip(taken, taken[1:]) if previous.t >= applied[0]]
+        return [s for previous, s in pairwise(taken) if previous.t >= applied[0]]
 
 
 def service(snapshot, name):
@@ -61,7 +62,7 @@ def snapshots(script):
 
 def test_a_killed_sidecar_shows_as_dead_and_heal_brings_it_back(tmp_path):
     path = pair_topology(tmp_path)
-    count = lambda n: lambda s, e: len(snapshots(s)) >= n  # noqa: E731
+    count = lambda n: lambda s, e: len(snapshots(s)) >= n
     script = Script([
         ("kill", count(2), lambda x: x.submit({"action": "kill", "service": "b", "target": "sidecar"})),
         ("heal", lambda s, e: len(s.after("kill")) >= 2, lambda x: x.submit({"action": "heal"})),
@@ -88,7 +89,7 @@ def test_a_killed_sidecar_shows_as_dead_and_heal_brings_it_back(tmp_path):
 @pytest.mark.parametrize("runtime", ["process", "in_process"])
 def test_a_restarted_control_plane_resyncs_the_sidecars(tmp_path, runtime):
     path = pair_topology(tmp_path)
-    count = lambda n: lambda s, e: len(snapshots(s)) >= n  # noqa: E731
+    count = lambda n: lambda s, e: len(snapshots(s)) >= n
     script = Script([
         ("kill", count(2), lambda x: (x.submit({"action": "kill", "target": "control_plane"}),
                                       x.submit({"action": "deny", "service": "b", "source": "a"}, id="while-down"))),
@@ -136,7 +137,7 @@ def test_no_file_is_left_behind_by_a_run_or_by_a_sigkilled_supervisor(tmp_path):
     temp.mkdir()
     env = {**os.environ, "TMPDIR": str(temp)}
     done = subprocess.run([sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "2", "--rate", "10"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert os.listdir(temp) == []
 
@@ -167,7 +168,7 @@ def test_the_command_line_reports_a_dead_control_plane_and_goes_on(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--scenario", str(scenario), "--duration", "5",
          "--rate", "20", "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=90,
+        cwd=REPO, capture_output=True, text=True, timeout=90, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "process control_plane control-plane-0" in done.stdout and "killed on purpose" in done.stdout

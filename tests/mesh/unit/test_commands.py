@@ -4,7 +4,15 @@ to the same command, and plain words for each."""
 import pytest
 
 from sandbox.mesh.commands import (
-    ACTIONS, CommandError, Fail, Heal, Mesh, Policy, command_to_json, describe, parse_command,
+    ACTIONS,
+    CommandError,
+    Fail,
+    Heal,
+    Mesh,
+    Policy,
+    command_to_json,
+    describe,
+    parse_command,
 )
 from sandbox.mesh.supervisor import InProcessMesh, ProcessMesh
 from sandbox.mesh.topology import load_topology, shipped_topology_path

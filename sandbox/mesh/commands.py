@@ -164,7 +164,8 @@ class Policy(Command):
     validate: bool = True
 
 
-AnyCommand = Fail | Slow | Hang | Heal | Kill | Restart | Plaintext | Mtls | MtlsMode | Cert | Deny | Allow | Rate | Policy
+AnyCommand = (Fail | Slow | Hang | Heal | Kill | Restart | Plaintext | Mtls | MtlsMode | Cert | Deny | Allow | Rate
+              | Policy)
 ACTIONS: dict[str, type[Command]] = {
     cls.action: cls for cls in (Fail, Slow, Hang, Heal, Kill, Restart, Plaintext, Mtls, MtlsMode, Cert, Deny, Allow,
                                 Rate, Policy)

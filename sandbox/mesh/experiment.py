@@ -106,7 +106,7 @@ class Experiment:
         try:
             try:
                 ready = await self._start()
-            except Exception as exc:  # whatever stopped the start is the reason the run failed
+            except Exception as exc:  # noqa: BLE001 - whatever stopped the start is the reason the run failed
                 return await self._finish(f"failed: {_reason(exc)}", {})
             if not ready:
                 return await self._finish(self._stop_reason or "stopped", {})
@@ -292,7 +292,7 @@ class Experiment:
         """The control plane's status, or None while it cannot be reached (killed, restarting)."""
         try:
             return await self.mesh.status()
-        except Exception:  # an unreachable control plane is a state to show, not a crash
+        except Exception:  # noqa: BLE001 - an unreachable control plane is a state to show, not a crash
             return None
 
     # ------------------------------------------------------------------ commands
@@ -312,7 +312,7 @@ class Experiment:
         try:
             async with self._applying:
                 said = await apply_command(self.mesh, command, load=self.load)
-        except Exception as exc:  # a command the mesh could not carry out is refused, the run goes on
+        except Exception as exc:  # noqa: BLE001 - a command the mesh could not carry out is refused, the run goes on
             return await self._refused(command_to_json(command), _reason(exc), id)
         if isinstance(command, Cert):
             if command.fault == "none":

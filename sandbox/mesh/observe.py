@@ -160,7 +160,8 @@ class Observer:
         self._prev_sidecars[key] = now
         delta: dict[str, Any] = {}
         for part in ("series", "tls", "retries", "exhausted", "ejections", "overflows"):
-            delta[part] = {k: v - before[part].get(k, 0) for k, v in now[part].items() if v - before[part].get(k, 0) > 0}
+            old = before[part]
+            delta[part] = {k: v - old.get(k, 0) for k, v in now[part].items() if v - old.get(k, 0) > 0}
         delta["latency"] = {}
         for k, counts in now["latency"].items():
             old = before["latency"].get(k, [0] * len(counts))

@@ -92,7 +92,8 @@ class MeshBase:
         try:
             reply = await operator_call(self.control_path, {"op": op, **fields}, token=self.operator_token)
         except (OSError, TimeoutError) as exc:  # killed, or restarting: say so in words a learner can read
-            raise MeshError(f"the control plane is not reachable ({exc.strerror or exc or type(exc).__name__})") from exc
+            why = exc.strerror or str(exc) or type(exc).__name__
+            raise MeshError(f"the control plane is not reachable ({why})") from exc
         if not reply.get("ok"):
             raise MeshError(reply.get("error", "operation failed"))
         if op in REPLAYED_OPS:

@@ -41,7 +41,8 @@ class Script:
 
     def after(self, name):
         """Snapshots whose whole interval came after stage `name` acted (and its command was applied)."""
-        applied = [e.t for e in self.events if isinstance(e, CommandApplied | CommandRefused) and e.t >= self.marks[name]]
+        applied = [e.t for e in self.events
+                   if isinstance(e, CommandApplied | CommandRefused) and e.t >= self.marks[name]]
         if not applied:
             return []
         taken = [e for e in self.events if isinstance(e, Snapshot)]

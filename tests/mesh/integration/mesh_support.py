@@ -29,14 +29,14 @@ def write_topology(directory: Path, text: str, name: str = "topology.yaml") -> P
 
 
 def pair_topology(directory: Path, *, b_behaviour: str = "", b_traffic: str = "", b_mtls: str = "STRICT",
-                  b_authorization: str = "") -> Path:
+                  b_authorization: str = "", a_mtls: str = "STRICT") -> Path:
     """The seed's A -> B, with B's parts given as YAML snippets (already indented for a mapping)."""
     def block(key: str, body: str) -> str:
         return f"    {key}:\n" + textwrap.indent(textwrap.dedent(body).strip("\n"), "      ") + "\n" if body.strip() else ""
 
     text = (
         "name: pair\nentry: a\nservices:\n"
-        "  - name: a\n    calls: [b]\n"
+        f"  - name: a\n    calls: [b]\n    mtls: {a_mtls}\n"
         f"  - name: b\n    mtls: {b_mtls}\n"
         + block("behaviour", b_behaviour) + block("traffic", b_traffic) + block("authorization", b_authorization)
     )

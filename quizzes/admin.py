@@ -37,7 +37,9 @@ class OptionFormSet(BaseInlineFormSet):
         problems = question_problems(QuestionData(
             key=question.key, stem=question.stem, quick_check=question.quick_check,
             tags=list(question.tags or []), difficulty=question.difficulty,
-            options=[OptionData(text=data["text"], correct=bool(data.get("is_correct"))) for data in kept],
+            general_feedback=question.general_feedback, common_mistakes=list(question.common_mistakes or []),
+            options=[OptionData(text=data["text"], correct=bool(data.get("is_correct")), feedback=data.get("feedback", ""))
+                     for data in kept],
         ))
         if problems:
             raise ValidationError(f"This question {problems[0]}.")

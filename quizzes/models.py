@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from meshlearn.fields import LinesField
+
 
 def new_seed() -> str:
     return uuid.uuid4().hex
@@ -22,9 +24,9 @@ class Question(models.Model):
     stem = models.TextField(help_text="Markdown. Never mention option letters: options are shuffled.")
     stem_html = models.TextField(editable=False, blank=True)
     quick_check = models.CharField(max_length=300, blank=True)
-    common_mistakes = models.JSONField(default=list, blank=True, help_text="A list of short lines.")
+    common_mistakes = LinesField(max_line_length=500, help_text="One common mistake per line.")
     general_feedback = models.TextField(blank=True)
-    tags = models.JSONField(default=list, blank=True)
+    tags = LinesField(max_line_length=50, forbidden=",;", help_text="One tag per line (a word or a short phrase).")
     difficulty = models.CharField(max_length=10, choices=Difficulty.choices, default=Difficulty.MEDIUM)
     order = models.PositiveIntegerField(default=0)
     published = models.BooleanField(default=True)

@@ -45,7 +45,7 @@ class OptionFormSet(BaseInlineFormSet):
             raise ValidationError(f"This question {problems[0]}.")
 
 
-class OptionInline(admin.TabularInline):
+class OptionInline(admin.StackedInline):  # stacked: a table of long texts is cut off on a phone
     model = Option
     formset = OptionFormSet
     fields = ("order", "text", "is_correct", "feedback")
@@ -54,7 +54,7 @@ class OptionInline(admin.TabularInline):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "feedback":
-            kwargs["widget"] = forms.Textarea(attrs={"rows": 2, "cols": 50})
+            kwargs["widget"] = forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 

@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from lessons.models import Lesson
+from meshlearn.admin_mixins import LearnerByNameMixin
 from meshlearn.content import ContentError
 
 from . import exchange, selectors, services, statistics_report
@@ -105,7 +106,8 @@ class QuestionAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         from django.db.models import Count
 
-        return super().get_queryset(request).annotate(_option_count=Count("options"))
+        # distinct: a search across options__text joins options once per match, which multiplied the count
+        return super().get_queryset(request).annotate(_option_count=Count("options", distinct=True))
 
     @admin.display(description="Options", ordering="_option_count")
     def option_count(self, question: Question) -> int:
@@ -217,7 +219,7 @@ class QuestionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Attempt)
-class AttemptAdmin(admin.ModelAdmin):
+class AttemptAdmin(LearnerByNameMixin, admin.ModelAdmin):
     list_display = ("id", "user", "kind", "lesson", "started_at", "finished_at")
     list_filter = ("kind", "lesson")
     search_fields = ("user__username",)
@@ -231,6 +233,6 @@ class ResponseAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReviewCard)
-class ReviewCardAdmin(admin.ModelAdmin):
+class ReviewCardAdmin(LearnerByNameMixin, admin.ModelAdmin):
     list_display = ("user", "question", "due", "lapses")
     list_select_related = ("user", "question")

@@ -28,13 +28,13 @@ def test_after_check_answer_focus_is_on_the_verdict_and_the_verdict_is_in_view(b
         log_in(page, live_server, learner.username)
         page.goto(f"{live_server.url}/practice/lesson/why-service-mesh/")
         page.get_by_role("button", name="Start practice").click()
-        expect(page.get_by_role("heading", level=1)).to_have_text("Practice: Why a service mesh manages inter-service traffic")
         page.locator("label.option").first.click()
         page.get_by_role("button", name="Check answer").click()
 
         verdict = page.locator("#result-heading")
         expect(verdict).to_be_focused()
         assert in_viewport(page, "#result-heading"), page.evaluate("window.scrollY")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Practice: Why a service mesh manages inter-service traffic")
         # Letters are read out with the option, since the feedback refers to them.
         assert page.locator(".result-options .option-letter").first.evaluate("e => e.closest('[aria-hidden]') === null")
     finally:

@@ -1,7 +1,6 @@
 """What a learner on a phone and a keyboard user notice: the verdict stays in view after
 "Check answer", lesson diagrams are readable at 390 px, and the question editor fits a phone."""
 
-import re
 
 import pytest
 from playwright.sync_api import expect

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from lessons.models import Lesson
 from quizzes.models import Attempt, Option, Question, ReviewCard, SolutionStep
-from quizzes.services import attempt_start, response_submit
-from tests.factories import LessonFactory, QuestionFactory, UserFactory
+from quizzes.services import attempt_start
+from tests.factories import QuestionFactory, UserFactory
 from tests.quizzes.conftest import wrong_option
 
 AUTHORING_WORDS = re.compile(

@@ -11,8 +11,8 @@ from quizzes.importing import MAX_IMPORT_BYTES, detect_format, questions_import
 
 class Command(BaseCommand):
     help = (
-        "Import questions from a GIFT or Aiken file (up to %d MB). A malformed file is refused whole, naming the line; "
-        "questions of other types are listed by line and left out." % (MAX_IMPORT_BYTES // (1024 * 1024))
+        f"Import questions from a GIFT or Aiken file (up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB). A malformed file "
+        "is refused whole, naming the line; questions of other types are listed by line and left out."
     )
 
     def add_arguments(self, parser) -> None:

@@ -170,6 +170,19 @@ def question_import_run(*, import_id: int) -> QuestionImport | None:
         )
     except ContentError as exc:
         question_import.status, question_import.error = QuestionImport.Status.FAILED, f"Nothing was imported. {exc}"
+    except IntegrityError:  # another import or an edit wrote the same question keys a moment earlier
+        question_import.status = QuestionImport.Status.FAILED
+        question_import.error = (
+            f"Nothing was imported. {question_import.filename}: some of its questions were written by someone else "
+            "while it was importing; import the file again."
+        )
+    except Exception:
+        # Never leave the instructor watching a bar that will not move: say so, then let Celery log it.
+        QuestionImport.objects.filter(pk=import_id).update(
+            status=QuestionImport.Status.FAILED, finished_at=timezone.now(),
+            error="Nothing was imported: the import stopped on an unexpected error, which was logged for the operator.",
+        )
+        raise
     else:
         question_import.report = report.as_json()
         question_import.status = QuestionImport.Status.DONE if report.applied else QuestionImport.Status.CONFIRM

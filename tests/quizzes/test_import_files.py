@@ -229,3 +229,31 @@ def test_the_command_lists_unsupported_questions_and_asks_for_confirm(tmp_path, 
     call_command("import_questions", str(path), "--lesson", lesson.slug)
     out = capsys.readouterr().out
     assert "line 4: true/false question 'Q1' not imported" in out and "3 created" in out
+
+
+# --- the worker's side ---------------------------------------------------------------------
+
+
+def test_an_import_that_races_another_writer_ends_refused_not_stuck(db, monkeypatch, instructor):
+    import quizzes.importing
+    from quizzes.models import QuestionImport
+    from quizzes.services import question_import_run, question_import_start
+    from tests.factories import QuestionFactory
+
+    lesson = LessonFactory()
+    real_plan = quizzes.importing.import_plan
+
+    def plan_then_someone_else_writes(**kwargs):
+        planned = real_plan(**kwargs)
+        QuestionFactory(key="racing", lesson=lesson)  # another instructor's import lands first
+        return planned
+
+    monkeypatch.setattr(quizzes.importing, "import_plan", plan_then_someone_else_writes)
+    question_import = question_import_start(user=instructor, content=b"::racing:: Which? {=A ~B}", filename="r.gift",
+                                            file_format="gift", lesson=lesson)
+    question_import_run(import_id=question_import.pk)
+
+    question_import.refresh_from_db()
+    assert question_import.status == QuestionImport.Status.FAILED
+    assert "written by someone else while it was importing; import the file again" in question_import.error
+    assert Question.objects.get(key="racing").options.count() == 4  # the other writer's question, untouched

@@ -110,12 +110,6 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
-@dataclass
-class _Existing:
-    question: Question
-    data: QuestionData  # what the format can say about it, for comparison
-
-
 def import_plan(
     *, parsed: ParsedFile, file_format: str, default_lesson: Lesson | None, filename: str, progress: Progress | None = None
 ) -> tuple[ImportReport, list[tuple[Question | None, QuestionData]]]:
@@ -124,6 +118,8 @@ def import_plan(
     as_written = plain_to_markdown if file_format == "aiken" else (lambda text: text)
     carries_extras = file_format != "aiken"  # Aiken has no feedback, steps, tags or difficulty
     questions = parsed.questions
+    if progress:
+        progress(0, len(questions))
     existing = list(Question.objects.only("id", "key", "stem"))
     by_key = {question.key: question for question in existing}
     by_stem: dict[str, list[Question]] = {}

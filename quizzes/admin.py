@@ -89,6 +89,16 @@ class ImportForm(forms.Form):
         return upload
 
 
+IMPORT_FORM_OVERHEAD = 64 * 1024  # the form's other fields and multipart boundaries
+
+
+def _declared_size(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
     list_display = ("key", "lesson", "difficulty", "published", "option_count", "preview_link")
@@ -149,6 +159,13 @@ class QuestionAdmin(admin.ModelAdmin):
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
+        if request.method == "POST" and _declared_size(request) > MAX_IMPORT_BYTES + IMPORT_FORM_OVERHEAD:
+            # Refused on its declared size: nothing is parsed or stored (Django spools large uploads to disk).
+            refused = (f"Nothing was imported: files up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB can be imported. "
+                       "Split the file into smaller files.")
+            context = {**self.admin_site.each_context(request), "title": "Import questions", "form": ImportForm(),
+                       "refused": refused, "opts": self.model._meta}
+            return TemplateResponse(request, "admin/quizzes/question/import.html", context, status=413)
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]

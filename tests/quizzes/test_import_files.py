@@ -257,3 +257,17 @@ def test_an_import_that_races_another_writer_ends_refused_not_stuck(db, monkeypa
     assert question_import.status == QuestionImport.Status.FAILED
     assert "written by someone else while it was importing; import the file again" in question_import.error
     assert Question.objects.get(key="racing").options.count() == 4  # the other writer's question, untouched
+
+
+def test_the_admin_refuses_an_oversized_upload_on_its_declared_size(client, instructor):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from quizzes.models import QuestionImport
+
+    client.force_login(instructor)
+    upload = SimpleUploadedFile("big.gift", b"x" * (MAX_IMPORT_BYTES + 100_000))
+    response = client.post(reverse("admin:quizzes_question_import"), {"file": upload, "format": "gift"})
+    assert response.status_code == 413
+    assert "files up to 4 MB can be imported" in response.content.decode()
+    assert not QuestionImport.objects.exists()

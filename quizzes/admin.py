@@ -39,8 +39,10 @@ class OptionFormSet(BaseInlineFormSet):
             key=question.key, stem=question.stem, quick_check=question.quick_check,
             tags=list(question.tags or []), difficulty=question.difficulty,
             general_feedback=question.general_feedback, common_mistakes=list(question.common_mistakes or []),
-            options=[OptionData(text=data["text"], correct=bool(data.get("is_correct")), feedback=data.get("feedback", ""))
-                     for data in kept],
+            options=[
+                OptionData(text=data["text"], correct=bool(data.get("is_correct")), feedback=data.get("feedback", ""))
+                for data in kept
+            ],
         ))
         if problems:
             raise ValidationError(f"This question {problems[0]}.")
@@ -134,7 +136,8 @@ class QuestionAdmin(admin.ModelAdmin):
         own = [
             path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="quizzes_question_preview"),
             path("import/", self.admin_site.admin_view(self.import_view), name="quizzes_question_import"),
-            path("import/<int:pk>/", self.admin_site.admin_view(self.import_status_view), name="quizzes_question_import_status"),
+            path("import/<int:pk>/", self.admin_site.admin_view(self.import_status_view),
+                 name="quizzes_question_import_status"),
             path("import/<int:pk>/confirm/", self.admin_site.admin_view(self.import_confirm_view),
                  name="quizzes_question_import_confirm"),
             path("statistics/", self.admin_site.admin_view(self.statistics_index), name="quizzes_question_statistics"),

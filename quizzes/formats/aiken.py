@@ -90,7 +90,9 @@ def _read_question(block: list[tuple[int, str]]) -> QuestionData:
     return QuestionData(
         key=key_from_stem(stem),
         stem=plain_to_markdown(stem),
-        options=[OptionData(text=plain_to_markdown(text), correct=LETTERS[i] == letter) for i, text in enumerate(options)],
+        options=[
+            OptionData(text=plain_to_markdown(text), correct=LETTERS[i] == letter) for i, text in enumerate(options)
+        ],
         line=start,
         titled=False,
     )

@@ -35,7 +35,9 @@ def test_file_gives_stems_options_and_the_correct_one():
     assert [o.correct for o in first.options] == [False, True, False]
     assert all(o.feedback == "" for o in first.options)
     assert first.key == "what-does-a-sidecar-proxy-do-for-its-service"
-    assert second.stem == plain_to_markdown("Service A calls B three times before giving up.\nWhich mesh feature is that?")
+    assert second.stem == plain_to_markdown(
+        "Service A calls B three times before giving up.\nWhich mesh feature is that?"
+    )
     assert [o.correct for o in second.options] == [True, False]
 
 

@@ -17,10 +17,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path)
-        parser.add_argument("--format", choices=["gift", "aiken"], help="Default: aiken for .aiken or a file that reads as Aiken, else gift.")
-        parser.add_argument("--lesson", help="Lesson slug for questions whose $CATEGORY is not a lesson (and every Aiken question).")
-        parser.add_argument("--refuse-unsupported", action="store_true", help="Refuse the whole file if it holds other question types.")
-        parser.add_argument("--confirm", action="store_true", help="Apply changes that drop feedback or move questions to another lesson.")
+        parser.add_argument("--format", choices=["gift", "aiken"],
+                            help="Default: aiken for .aiken or a file that reads as Aiken, else gift.")
+        parser.add_argument("--lesson",
+                            help="Lesson slug for questions whose $CATEGORY is not a lesson (and every Aiken question).")
+        parser.add_argument("--refuse-unsupported", action="store_true",
+                            help="Refuse the whole file if it holds other question types.")
+        parser.add_argument("--confirm", action="store_true",
+                            help="Apply changes that drop feedback or move questions to another lesson.")
 
     def handle(self, *args, path: Path, format: str | None, lesson: str | None, refuse_unsupported: bool, confirm: bool,
                **options) -> None:

@@ -83,7 +83,7 @@ def attempt_answer(request: HttpRequest, attempt_id: int) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def response_detail(request: HttpRequest, attempt_id: int, question_id: int) -> HttpResponse:
     """A past answer with its solution, reopened later (from the score page or after a reload)."""
     attempt = selectors.attempt_get(attempt_id=attempt_id, user=request.user)

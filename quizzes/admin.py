@@ -177,7 +177,8 @@ class QuestionAdmin(admin.ModelAdmin):
                 lesson=form.cleaned_data["lesson"], refuse_unsupported=form.cleaned_data["refuse_unsupported"],
             )
             return redirect(question_import)
-        context = {**self.admin_site.each_context(request), "title": "Import questions", "form": form, "opts": self.model._meta}
+        context = {**self.admin_site.each_context(request), "title": "Import questions", "form": form,
+                   "recent": QuestionImport.objects.select_related("created_by")[:5], "opts": self.model._meta}
         return TemplateResponse(request, "admin/quizzes/question/import.html", context)
 
     def import_status_view(self, request: HttpRequest, pk: int) -> HttpResponse:

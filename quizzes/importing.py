@@ -123,7 +123,7 @@ def import_plan(
     existing = list(Question.objects.only("id", "key", "stem"))
     by_key = {question.key: question for question in existing}
     by_stem: dict[str, list[Question]] = {}
-    for question in existing:
+    for question in reversed(existing):  # reversed: pop() hands out the oldest question with that text first
         by_stem.setdefault(_words(as_written(question.stem)), []).append(question)
     keys = KeyAllocator()
     keys.used |= set(by_key)
@@ -136,7 +136,7 @@ def import_plan(
             data.key = key_from_stem(data.key)
         match = by_key.get(data.key) if data.titled else None
         if match is None and not data.titled:
-            match = next((q for q in by_stem.get(_words(data.stem), []) if q.pk not in taken), None)
+            match = _take_first_free(by_stem.get(_words(data.stem), []), taken)
         if match is not None and match.pk in taken:
             raise ContentError(filename, f"line {data.line}: question key {data.key!r} appears twice in the file")
         if match is None:
@@ -173,6 +173,16 @@ def import_plan(
         if progress and (index % 200 == 0 or index == len(questions) - 1):
             progress(index + 1, len(questions))
     return report, writes
+
+
+def _take_first_free(candidates: list[Question], taken: set[int]) -> Question | None:
+    """The next question with this text not yet matched; each is popped once, so ten thousand identical
+    stems cost ten thousand steps, not fifty million."""
+    while candidates:
+        question = candidates.pop()
+        if question.pk not in taken:
+            return question
+    return None
 
 
 def _lesson_for(data: QuestionData, lessons: dict[str, Lesson], default: Lesson | None, filename: str) -> Lesson:

@@ -271,3 +271,16 @@ def test_the_admin_refuses_an_oversized_upload_on_its_declared_size(client, inst
     assert response.status_code == 413
     assert "files up to 4 MB can be imported" in response.content.decode()
     assert not QuestionImport.objects.exists()
+
+
+def test_the_import_page_links_recent_imports_to_their_results(client, instructor):
+    from django.urls import reverse
+
+    from quizzes.services import question_import_start
+
+    lesson = LessonFactory()
+    question_import = question_import_start(user=instructor, content=b"::a:: A? {=x ~y}", filename="week1.gift",
+                                            file_format="gift", lesson=lesson)
+    client.force_login(instructor)
+    html = client.get(reverse("admin:quizzes_question_import")).content.decode()
+    assert f'<a href="{question_import.get_absolute_url()}">week1.gift</a> · Queued' in html

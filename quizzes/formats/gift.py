@@ -24,7 +24,7 @@ How MeshLearn's extra fields travel inside a GIFT file
     feedback. Moodle ignores the comment and shows the feedback as readable text::
 
         // tags: retries, timeouts; difficulty: easy
-        ::retry-storm:: Three hops each retry 3 times. How many calls can one request cause? {
+        ::retry-storm:: [markdown]Three hops each retry 3 times. How many calls can one request cause? {
         =27 #Right: 3 × 3 × 3.
         ~9 #Counts only two hops.
         ####Any free general feedback, on one line (newlines written as \\n)
@@ -36,6 +36,8 @@ How MeshLearn's extra fields travel inside a GIFT file
         Common mistake: Adding the retries (3 + 3 + 3) instead of multiplying them.
         }
 
+    - The stem carries ``[markdown]``: our texts are Markdown, and in Moodle the stem's format is
+      the options' and feedback's too.
     - ``// tags: a, b; difficulty: easy`` before a question sets ``tags`` and ``difficulty``
       (absent: no tags, ``medium``).
     - In the general feedback, each physical line is one record. ``Step N: <title>`` starts
@@ -463,7 +465,8 @@ def export_gift(questions: list[QuestionData]) -> str:
 def _question_lines(question: QuestionData) -> list[str]:
     lines = [
         f"// tags: {', '.join(question.tags)}; difficulty: {question.difficulty}",
-        f"::{_escape(question.key)}:: {_escape_field(question.stem)} {{",
+        # MeshLearn's texts are Markdown; the stem's marker makes Moodle render the options and feedback so too.
+        f"::{_escape(question.key)}:: [markdown]{_escape(question.stem)} {{",
     ]
     for option in question.options:
         line = ("=" if option.correct else "~") + _escape_field(option.text, guard_weight=True)

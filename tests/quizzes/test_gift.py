@@ -133,7 +133,7 @@ def test_export_is_readable_gift():
     text = export_gift([SEED_LIKE])
     assert "$CATEGORY: $course$/top/retries" in text
     assert "// tags: retries, load; difficulty: hard" in text
-    assert "::retry-storm:: Service A calls B, B calls C; each hop retries \\{3\\} times\\: how many" in text
+    assert "::retry-storm:: [markdown]Service A calls B, B calls C; each hop retries \\{3\\} times\\: how many" in text
     assert "Step 1: Count\\: tries per hop" in text
     assert "Quick check: 3³ \\= 27" in text
     assert "Common mistake: Forgetting the first try" in text

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from meshlearn.admin_mixins import LearnerByNameMixin
+
 from .models import Lesson, LessonCompletion
 from .services import lesson_save
 
@@ -40,7 +42,7 @@ class LessonAdmin(admin.ModelAdmin):
 
 
 @admin.register(LessonCompletion)
-class LessonCompletionAdmin(admin.ModelAdmin):
+class LessonCompletionAdmin(LearnerByNameMixin, admin.ModelAdmin):
     list_display = ("user", "lesson", "completed_at")
     list_filter = ("lesson",)
     search_fields = ("user__username", "lesson__title")

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from meshlearn.fields import LinesField
+
 
 class Lesson(models.Model):
     slug = models.SlugField(unique=True)
@@ -11,7 +13,7 @@ class Lesson(models.Model):
     order = models.PositiveIntegerField(default=0, db_index=True)
     summary = models.TextField(blank=True)
     minutes = models.PositiveIntegerField(default=10, help_text="Estimated reading time.")
-    objectives = models.JSONField(default=list, blank=True, help_text="A list of learning objectives.")
+    objectives = LinesField(max_line_length=300, help_text="One learning objective per line.")
     body_markdown = models.TextField(help_text="Markdown. Rendered and sanitised on save.")
     # Rendered once on save, so a page view does no Markdown work.
     body_html = models.TextField(editable=False, blank=True)

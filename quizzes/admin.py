@@ -5,18 +5,20 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from lessons.models import Lesson
+from meshlearn.admin_mixins import LearnerByNameMixin
 from meshlearn.content import ContentError
 
 from . import exchange, selectors, services, statistics_report
 from .formats.types import OptionData, QuestionData
-from .models import Attempt, Option, Question, Response, ReviewCard, SolutionStep
+from .importing import MAX_IMPORT_BYTES, import_file_check
+from .models import Attempt, Option, Question, QuestionImport, Response, ReviewCard, SolutionStep
 from .validation import question_problems
 
 
@@ -36,13 +38,17 @@ class OptionFormSet(BaseInlineFormSet):
         problems = question_problems(QuestionData(
             key=question.key, stem=question.stem, quick_check=question.quick_check,
             tags=list(question.tags or []), difficulty=question.difficulty,
-            options=[OptionData(text=data["text"], correct=bool(data.get("is_correct"))) for data in kept],
+            general_feedback=question.general_feedback, common_mistakes=list(question.common_mistakes or []),
+            options=[
+                OptionData(text=data["text"], correct=bool(data.get("is_correct")), feedback=data.get("feedback", ""))
+                for data in kept
+            ],
         ))
         if problems:
             raise ValidationError(f"This question {problems[0]}.")
 
 
-class OptionInline(admin.TabularInline):
+class OptionInline(admin.StackedInline):  # stacked: a table of long texts is cut off on a phone
     model = Option
     formset = OptionFormSet
     fields = ("order", "text", "is_correct", "feedback")
@@ -51,7 +57,7 @@ class OptionInline(admin.TabularInline):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "feedback":
-            kwargs["widget"] = forms.Textarea(attrs={"rows": 2, "cols": 50})
+            kwargs["widget"] = forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
@@ -62,12 +68,37 @@ class SolutionStepInline(admin.StackedInline):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="A GIFT (.gift, .txt) or Aiken (.txt) file, UTF-8.")
+    file = forms.FileField(
+        help_text=f"A GIFT (.gift, .txt) or Aiken (.txt) file, UTF-8, up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB."
+    )
     format = forms.ChoiceField(choices=[("gift", "GIFT"), ("aiken", "Aiken")])
     lesson = forms.ModelChoiceField(
         queryset=Lesson.objects.all(), required=False,
-        help_text="For questions with no $CATEGORY (and every Aiken question).",
+        help_text="For questions whose $CATEGORY is not a lesson (Moodle's categories), or that have none, "
+        "and every Aiken question.",
     )
+    refuse_unsupported = forms.BooleanField(
+        required=False, label="Refuse the whole file if it holds other question types",
+        help_text="Otherwise the multiple-choice questions are imported and each other one is listed by line and type.",
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        try:
+            import_file_check(size=upload.size, filename=upload.name)
+        except ContentError as exc:
+            raise ValidationError(f"Nothing was imported. {exc}.") from exc
+        return upload
+
+
+IMPORT_FORM_OVERHEAD = 64 * 1024  # the form's other fields and multipart boundaries
+
+
+def _declared_size(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 @admin.register(Question)
@@ -87,7 +118,8 @@ class QuestionAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         from django.db.models import Count
 
-        return super().get_queryset(request).annotate(_option_count=Count("options"))
+        # distinct: a search across options__text joins options once per match, which multiplied the count
+        return super().get_queryset(request).annotate(_option_count=Count("options", distinct=True))
 
     @admin.display(description="Options", ordering="_option_count")
     def option_count(self, question: Question) -> int:
@@ -104,6 +136,10 @@ class QuestionAdmin(admin.ModelAdmin):
         own = [
             path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="quizzes_question_preview"),
             path("import/", self.admin_site.admin_view(self.import_view), name="quizzes_question_import"),
+            path("import/<int:pk>/", self.admin_site.admin_view(self.import_status_view),
+                 name="quizzes_question_import_status"),
+            path("import/<int:pk>/confirm/", self.admin_site.admin_view(self.import_confirm_view),
+                 name="quizzes_question_import_confirm"),
             path("statistics/", self.admin_site.admin_view(self.statistics_index), name="quizzes_question_statistics"),
             path("statistics/<slug:slug>/", self.admin_site.admin_view(self.statistics_view), name="quizzes_question_statistics_lesson"),
         ]
@@ -126,20 +162,45 @@ class QuestionAdmin(admin.ModelAdmin):
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
+        if request.method == "POST" and _declared_size(request) > MAX_IMPORT_BYTES + IMPORT_FORM_OVERHEAD:
+            # Refused on its declared size: nothing is parsed or stored (Django spools large uploads to disk).
+            refused = (f"Nothing was imported: files up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB can be imported. "
+                       "Split the file into smaller files.")
+            context = {**self.admin_site.each_context(request), "title": "Import questions", "form": ImportForm(),
+                       "refused": refused, "opts": self.model._meta}
+            return TemplateResponse(request, "admin/quizzes/question/import.html", context, status=413)
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            try:
-                report = exchange.questions_import(
-                    content=form.cleaned_data["file"].read(), file_format=form.cleaned_data["format"],
-                    default_lesson=form.cleaned_data["lesson"], filename=form.cleaned_data["file"].name,
-                )
-            except ContentError as exc:
-                form.add_error("file", f"Nothing was imported. {exc}")
-            else:
-                self.message_user(request, f"Imported {form.cleaned_data['file'].name}: {report}.", messages.SUCCESS)
-                return redirect("admin:quizzes_question_changelist")
-        context = {**self.admin_site.each_context(request), "title": "Import questions", "form": form, "opts": self.model._meta}
+            upload = form.cleaned_data["file"]
+            question_import = services.question_import_start(
+                user=request.user, content=upload.read(), filename=upload.name, file_format=form.cleaned_data["format"],
+                lesson=form.cleaned_data["lesson"], refuse_unsupported=form.cleaned_data["refuse_unsupported"],
+            )
+            return redirect(question_import)
+        context = {**self.admin_site.each_context(request), "title": "Import questions", "form": form,
+                   "recent": QuestionImport.objects.select_related("created_by")[:5], "opts": self.model._meta}
         return TemplateResponse(request, "admin/quizzes/question/import.html", context)
+
+    def import_status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Progress while a worker imports the file (htmx polls the fragment), then the result."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        question_import = get_object_or_404(QuestionImport.objects.select_related("lesson"), pk=pk)
+        context = {**self.admin_site.each_context(request), "title": f"Import of {question_import.filename}",
+                   "question_import": question_import, "report": question_import.report, "opts": self.model._meta}
+        template = "admin/quizzes/question/import_status.html"
+        if getattr(request, "htmx", False):
+            template += "#progress"
+        return TemplateResponse(request, template, context)
+
+    def import_confirm_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        question_import = get_object_or_404(QuestionImport, pk=pk)
+        services.question_import_confirm(question_import=question_import)
+        return redirect(question_import)
 
     @admin.action(description="Export selected questions as GIFT")
     def export_gift(self, request, queryset):
@@ -179,7 +240,7 @@ class QuestionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Attempt)
-class AttemptAdmin(admin.ModelAdmin):
+class AttemptAdmin(LearnerByNameMixin, admin.ModelAdmin):
     list_display = ("id", "user", "kind", "lesson", "started_at", "finished_at")
     list_filter = ("kind", "lesson")
     search_fields = ("user__username",)
@@ -193,6 +254,6 @@ class ResponseAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReviewCard)
-class ReviewCardAdmin(admin.ModelAdmin):
+class ReviewCardAdmin(LearnerByNameMixin, admin.ModelAdmin):
     list_display = ("user", "question", "due", "lapses")
     list_select_related = ("user", "question")

@@ -113,4 +113,5 @@ def parse_question_directory(directory: Path, *, lesson_slugs: set[str]) -> list
 
 def question_fingerprint(question: QuestionData) -> str:
     """A hash of everything authored, so an unchanged question is skipped on reload."""
-    return hashlib.sha256(json.dumps(question, default=vars, sort_keys=True).encode()).hexdigest()
+    authored = {name: value for name, value in vars(question).items() if name not in {"line", "titled"}}
+    return hashlib.sha256(json.dumps(authored, default=vars, sort_keys=True).encode()).hexdigest()

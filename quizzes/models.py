@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from meshlearn.fields import LinesField
+
 
 def new_seed() -> str:
     return uuid.uuid4().hex
@@ -22,9 +24,9 @@ class Question(models.Model):
     stem = models.TextField(help_text="Markdown. Never mention option letters: options are shuffled.")
     stem_html = models.TextField(editable=False, blank=True)
     quick_check = models.CharField(max_length=300, blank=True)
-    common_mistakes = models.JSONField(default=list, blank=True, help_text="A list of short lines.")
+    common_mistakes = LinesField(max_line_length=500, help_text="One common mistake per line.")
     general_feedback = models.TextField(blank=True)
-    tags = models.JSONField(default=list, blank=True)
+    tags = LinesField(max_line_length=50, forbidden=",;", help_text="One tag per line (a word or a short phrase).")
     difficulty = models.CharField(max_length=10, choices=Difficulty.choices, default=Difficulty.MEDIUM)
     order = models.PositiveIntegerField(default=0)
     published = models.BooleanField(default=True)
@@ -131,3 +133,48 @@ class ReviewCard(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "question"], name="one_card_per_question")]
         ordering = ["due"]
+
+
+class QuestionImport(models.Model):
+    """One uploaded GIFT or Aiken file, imported by a Celery worker so no web request waits for it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        CONFIRM = "confirm", "Waiting for your confirmation"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Refused"
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    filename = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=10)
+    content = models.BinaryField()
+    lesson = models.ForeignKey("lessons.Lesson", null=True, blank=True, on_delete=models.SET_NULL)
+    refuse_unsupported = models.BooleanField(default=False)
+    confirmed = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:quizzes_question_import_status", args=[self.pk])
+
+    @property
+    def percent(self) -> int:
+        if self.status in {self.Status.DONE, self.Status.CONFIRM}:
+            return 100
+        return round(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED, self.Status.CONFIRM}

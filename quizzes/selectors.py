@@ -4,6 +4,7 @@ Nothing built for the question view carries correctness: the template gets optio
 ids and letters only, so the answer key cannot reach the browser before submission."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet
@@ -64,6 +65,14 @@ def attempt_get(*, attempt_id: int, user: AbstractBaseUser) -> Attempt:
     if attempt is None:
         raise Http404("No such practice session.")
     return attempt
+
+
+def response_get(*, attempt: Attempt, question_id: int) -> Response:
+    """The learner's answer to one question of their own attempt; "not found" when there is none."""
+    response = Response.objects.filter(attempt=attempt, question_id=question_id).first()
+    if response is None:
+        raise Http404("That question has no answer in this practice session.")
+    return response
 
 
 def next_question_id(*, attempt: Attempt) -> int | None:
@@ -198,4 +207,6 @@ def practice_overview(*, user: AbstractBaseUser) -> dict:
             .order_by("due").values_list("due", flat=True).first()
         )
         overview["next_due"] = next_due
+        # timeuntil says "0 minutes" for anything under a minute; say what is meant instead.
+        overview["next_due_soon"] = next_due is not None and next_due - timezone.now() < timedelta(minutes=1)
     return overview

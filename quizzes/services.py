@@ -17,7 +17,8 @@ from meshlearn.content import ContentError
 from . import review, selectors
 from .content_files import parse_question_directory, question_fingerprint
 from .formats.types import QuestionData
-from .models import Attempt, Option, Question, Response, ReviewCard, SolutionStep
+from .importing import import_file_check, questions_import
+from .models import Attempt, Option, Question, QuestionImport, Response, ReviewCard, SolutionStep
 from .shuffle import shuffled_order
 from .validation import question_problems
 
@@ -112,6 +113,82 @@ def questions_load_all(*, lesson_slugs: set[str] | None = None) -> LoadReport:
     known = set(Lesson.objects.values_list("slug", flat=True)) | (lesson_slugs or set())
     questions = parse_question_directory(settings.COURSE_CONTENT_DIRS["quizzes"], lesson_slugs=known)
     return questions_upsert(questions=questions, source="quizzes/content")
+
+
+# --------------------------------------------------------------------------- importing files
+
+
+def question_import_start(
+    *, user: AbstractBaseUser, content: bytes, filename: str, file_format: str, lesson: Lesson | None,
+    refuse_unsupported: bool = False,
+) -> QuestionImport:
+    """Store an uploaded file and hand it to a Celery worker once this transaction commits.
+    An oversized file is refused here, at once (ContentError)."""
+    import_file_check(size=len(content), filename=filename)
+    question_import = QuestionImport.objects.create(
+        created_by=user, content=content, filename=filename, file_format=file_format, lesson=lesson,
+        refuse_unsupported=refuse_unsupported,
+    )
+    _enqueue_import(question_import)
+    return question_import
+
+
+def question_import_confirm(*, question_import: QuestionImport) -> QuestionImport:
+    """The instructor read the changes that lose feedback or move questions, and wants them."""
+    updated = QuestionImport.objects.filter(pk=question_import.pk, status=QuestionImport.Status.CONFIRM).update(
+        confirmed=True, status=QuestionImport.Status.QUEUED, done=0
+    )
+    if updated:
+        _enqueue_import(question_import)
+    question_import.refresh_from_db()
+    return question_import
+
+
+def _enqueue_import(question_import: QuestionImport) -> None:
+    from .tasks import question_import_task
+
+    question_import_task.delay_on_commit(question_import.pk)
+
+
+def question_import_run(*, import_id: int) -> QuestionImport | None:
+    """Run one queued import (the Celery task's body). Safe to run twice: only a queued import starts."""
+    claimed = QuestionImport.objects.filter(pk=import_id, status=QuestionImport.Status.QUEUED).update(
+        status=QuestionImport.Status.RUNNING
+    )
+    if not claimed:
+        return None
+    question_import = QuestionImport.objects.select_related("lesson").get(pk=import_id)
+
+    def progress(done: int, total: int) -> None:
+        QuestionImport.objects.filter(pk=import_id).update(done=done, total=total)
+
+    try:
+        report = questions_import(
+            content=bytes(question_import.content), file_format=question_import.file_format,
+            default_lesson=question_import.lesson, filename=question_import.filename,
+            refuse_unsupported=question_import.refuse_unsupported, confirm=question_import.confirmed, progress=progress,
+        )
+    except ContentError as exc:
+        question_import.status, question_import.error = QuestionImport.Status.FAILED, f"Nothing was imported. {exc}"
+    except IntegrityError:  # another import or an edit wrote the same question keys a moment earlier
+        question_import.status = QuestionImport.Status.FAILED
+        question_import.error = (
+            f"Nothing was imported. {question_import.filename}: some of its questions were written by someone else "
+            "while it was importing; import the file again."
+        )
+    except Exception:
+        # Never leave the instructor watching a bar that will not move: say so, then let Celery log it.
+        QuestionImport.objects.filter(pk=import_id).update(
+            status=QuestionImport.Status.FAILED, finished_at=timezone.now(),
+            error="Nothing was imported: the import stopped on an unexpected error, which was logged for the operator.",
+        )
+        raise
+    else:
+        question_import.report = report.as_json()
+        question_import.status = QuestionImport.Status.DONE if report.applied else QuestionImport.Status.CONFIRM
+    question_import.finished_at = timezone.now()
+    question_import.save(update_fields=["status", "error", "report", "finished_at"])
+    return question_import
 
 
 # --------------------------------------------------------------------------- practice

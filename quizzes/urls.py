@@ -9,5 +9,6 @@ urlpatterns = [
     path("start/", views.attempt_start, name="start"),
     path("attempts/<int:attempt_id>/", views.attempt_detail, name="attempt"),
     path("attempts/<int:attempt_id>/answer/", views.attempt_answer, name="answer"),
+    path("attempts/<int:attempt_id>/questions/<int:question_id>/", views.response_detail, name="response"),
     path("history/", views.history, name="history"),
 ]

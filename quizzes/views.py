@@ -82,6 +82,16 @@ def attempt_answer(request: HttpRequest, attempt_id: int) -> HttpResponse:
     return render(request, "quizzes/attempt.html", context)
 
 
+@login_required
+@require_safe
+def response_detail(request: HttpRequest, attempt_id: int, question_id: int) -> HttpResponse:
+    """A past answer with its solution, reopened later (from the score page or after a reload)."""
+    attempt = selectors.attempt_get(attempt_id=attempt_id, user=request.user)
+    response = selectors.response_get(attempt=attempt, question_id=question_id)
+    result = selectors.result_view(response=response, attempt=attempt, finished=attempt.finished_at is not None)
+    return render(request, "quizzes/attempt.html", {"nav": "practice", "attempt": attempt, "result": result})
+
+
 def _bad_answer(request: HttpRequest, message: str, attempt: Attempt) -> HttpResponse:
     """400 with a message that says what to do; htmx swaps it into the form's error slot."""
     if request.htmx:

@@ -7,6 +7,8 @@ made from the stem; export writes only the stem, the options in their stored ord
 letters derived from that order, and the answer letter. The first line is always stem;
 after it, any line that reads like ``B. text`` is an option.
 
+Aiken is plain text: ``<b>`` or ``**`` in a file show as written (stored as escaped Markdown).
+
 Export is lossy where Aiken has no way to say something: blank lines inside a stem are
 dropped and a newline inside an option becomes a space. A stem line that would read as an
 option or an ANSWER line cannot be written and raises ValueError.
@@ -17,8 +19,9 @@ from __future__ import annotations
 import re
 import string
 
-from quizzes.formats.keys import deduplicate, key_from_stem, shorten
-from quizzes.formats.types import FormatError, OptionData, QuestionData
+from quizzes.formats.keys import KeyAllocator, key_from_stem, shorten
+from quizzes.formats.text import plain_to_markdown
+from quizzes.formats.types import FormatError, OptionData, ParsedFile, QuestionData
 
 OPTION_LINE = re.compile(r"^([A-Z])[.)][ \t]+(\S.*)$")
 ANSWER_LINE = re.compile(r"^ANSWER\s*:(.*)$")
@@ -27,20 +30,23 @@ LETTERS = string.ascii_uppercase
 
 def parse_aiken(text: str) -> list[QuestionData]:
     """All questions of an Aiken file, or FormatError at the first problem (never a partial list)."""
+    return read_aiken(text).questions
+
+
+def read_aiken(text: str) -> ParsedFile:
     lines = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     questions: list[QuestionData] = []
-    used_keys: set[str] = set()
+    keys = KeyAllocator()
     block: list[tuple[int, str]] = []
     for number, line in enumerate([*lines, ""], start=1):
         if line.strip():
             block.append((number, line.strip()))
         elif block:
             question = _read_question(block)
-            question.key = deduplicate(question.key, used_keys)
-            used_keys.add(question.key)
+            question.key = keys.claim(question.key)
             questions.append(question)
             block = []
-    return questions
+    return ParsedFile(questions=questions)
 
 
 def _read_question(block: list[tuple[int, str]]) -> QuestionData:
@@ -83,8 +89,12 @@ def _read_question(block: list[tuple[int, str]]) -> QuestionData:
         raise FormatError(answer_line, f"ANSWER: {letter} names no option; the options are A–{last}")
     return QuestionData(
         key=key_from_stem(stem),
-        stem=stem,
-        options=[OptionData(text=text, correct=LETTERS[i] == letter) for i, text in enumerate(options)],
+        stem=plain_to_markdown(stem),
+        options=[
+            OptionData(text=plain_to_markdown(text), correct=LETTERS[i] == letter) for i, text in enumerate(options)
+        ],
+        line=start,
+        titled=False,
     )
 
 

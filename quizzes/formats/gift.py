@@ -8,16 +8,23 @@ What is read
     (right) and ``~%0%`` / ``~%-33.3%`` (wrong); ``#feedback`` after an option;
     ``####general feedback`` last in the braces; the escapes ``\\~ \\= \\# \\{ \\} \\:``,
     ``\\\\`` and ``\\n``; questions over several lines, separated by a blank line;
-    ``[markdown]``/``[html]``/``[plain]``/``[moodle]`` format prefixes are dropped.
+    ``[markdown]``/``[html]``/``[plain]``/``[moodle]`` format markers: as in Moodle, the
+    stem's marker is the format of the options and feedback too, unless one carries its own;
+    ``[plain]`` text is stored so that it shows exactly as written (see ``text.py``).
     Text after ``}`` (Moodle's missing-word form) stays in the stem with ``_____`` where
-    the answers were. Other question types are refused with the reason.
+    the answers were.
+
+Other question types (true/false, short answer, numerical, matching, essay, description,
+multiple answers or partial credit) are not imported: ``read_gift`` reports each by line and
+type, and the caller decides whether to import the rest or refuse the file. A malformed
+question (an unclosed brace, no correct option ...) still refuses the whole file.
 
 How MeshLearn's extra fields travel inside a GIFT file
     Our export writes, for every question, a comment line and a structured general
     feedback. Moodle ignores the comment and shows the feedback as readable text::
 
         // tags: retries, timeouts; difficulty: easy
-        ::retry-storm:: Three hops each retry 3 times. How many calls can one request cause? {
+        ::retry-storm:: [markdown]Three hops each retry 3 times. How many calls can one request cause? {
         =27 #Right: 3 × 3 × 3.
         ~9 #Counts only two hops.
         ####Any free general feedback, on one line (newlines written as \\n)
@@ -29,6 +36,8 @@ How MeshLearn's extra fields travel inside a GIFT file
         Common mistake: Adding the retries (3 + 3 + 3) instead of multiplying them.
         }
 
+    - The stem carries ``[markdown]``: our texts are Markdown, and in Moodle the stem's format is
+      the options' and feedback's too.
     - ``// tags: a, b; difficulty: easy`` before a question sets ``tags`` and ``difficulty``
       (absent: no tags, ``medium``).
     - In the general feedback, each physical line is one record. ``Step N: <title>`` starts
@@ -49,11 +58,15 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from quizzes.formats.keys import deduplicate, key_from_stem, shorten
-from quizzes.formats.types import FormatError, OptionData, QuestionData, StepData
+from quizzes.formats.keys import KeyAllocator, key_from_stem, shorten
+from quizzes.formats.text import FORMAT_PREFIX, split_format, to_markdown
+from quizzes.formats.types import FormatError, OptionData, ParsedFile, QuestionData, StepData, Unsupported
 
 SPECIAL_CHARACTERS = "~=#{}:"
-FORMAT_PREFIX = re.compile(r"^\[(moodle|html|plain|markdown)\]")
+DEFAULT_FORMAT = "moodle"  # Moodle's own default when a text names none
+# One question is a few hundred characters; a block far beyond that is a broken file, refused before
+# it is expanded character by character.
+MAX_QUESTION_CHARACTERS = 50_000
 WEIGHT = re.compile(r"^%(-?\d+(?:\.\d+)?)%")
 STEP_MARKER = re.compile(r"^step\s+(\d+)\s*:", re.IGNORECASE)
 QUICK_CHECK_MARKER = re.compile(r"^quick\s+check\s*:", re.IGNORECASE)
@@ -77,18 +90,35 @@ Chars = list[_Char]
 
 
 def parse_gift(text: str) -> list[QuestionData]:
-    """All questions of a GIFT file, or FormatError at the first problem (never a partial list)."""
+    """All questions of a GIFT file, or FormatError at the first problem or unsupported question."""
+    parsed = read_gift(text)
+    if parsed.unsupported:
+        first = parsed.unsupported[0]
+        raise FormatError(first.line, f"{first.kind} questions are not supported; only multiple choice")
+    return parsed.questions
+
+
+def read_gift(text: str) -> ParsedFile:
+    """The multiple-choice questions of a GIFT file and the unsupported ones by line, or FormatError
+    at the first malformed question (never a partial list). Time and memory grow linearly with the file."""
     lines = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     reader = _Reader()
     block: list[tuple[int, str]] = []
     # A blank line ends a question, so one more blank line flushes the last one.
+    size = 0
     for number, line in enumerate([*lines, ""], start=1):
         if line.strip():
             block.append((number, line))
+            size += len(line)
+            if size > MAX_QUESTION_CHARACTERS:
+                raise FormatError(
+                    block[0][0], f"one question runs over {MAX_QUESTION_CHARACTERS:,} characters; "
+                    "separate questions with a blank line",
+                )
         elif block:
             reader.read_block(block)
-            block = []
-    return reader.questions
+            block, size = [], 0
+    return ParsedFile(questions=reader.questions, unsupported=reader.unsupported)
 
 
 class _Reader:
@@ -96,9 +126,11 @@ class _Reader:
 
     def __init__(self) -> None:
         self.questions: list[QuestionData] = []
+        self.unsupported: list[Unsupported] = []
         self.category = ""
         self.metadata: tuple[list[str], str] | None = None
         self.key_lines: dict[str, int] = {}
+        self.keys = KeyAllocator()
 
     def read_block(self, block: list[tuple[int, str]]) -> None:
         question_lines: list[tuple[int, str]] = []
@@ -114,19 +146,18 @@ class _Reader:
                 continue
             question_lines.append((number, line))
         if question_lines:
-            self.questions.append(self.read_question(question_lines))
+            read = self.read_question(question_lines)
+            (self.unsupported if isinstance(read, Unsupported) else self.questions).append(read)
             self.metadata = None
 
-    def read_question(self, lines: list[tuple[int, str]]) -> QuestionData:
+    def read_question(self, lines: list[tuple[int, str]]) -> QuestionData | Unsupported:
         start = lines[0][0]
         chars = _strip(_scan(lines))
         title, chars = _split_title(chars, start)
 
         opening, closing = _find(chars, "{"), _find(chars, "}")
         if opening < 0 and closing < 0:
-            raise FormatError(
-                start, "question has no answers: a '{...}' block is needed (descriptions are not supported)"
-            )
+            return Unsupported(start, "description", title or shorten(_text(chars)))
         if opening < 0 or 0 <= closing < opening:
             raise FormatError(chars[closing].line, "'}' without an opening '{'")
         if closing < 0:
@@ -146,16 +177,22 @@ class _Reader:
         if _strip(after):
             # Moodle's missing-word form: the answers stand for a blank inside the sentence.
             stem_chars = stem_chars + [_Char(c, True, start) for c in "_____"] + after
-        stem = _clean_text(stem_chars)
-        if not stem:
+        stem_text, stem_format = split_format(_text(_strip(stem_chars)), DEFAULT_FORMAT)
+        if not stem_text:
             raise FormatError(start, "question has no text before '{'")
-        label = f"'{title}'" if title else f"'{shorten(stem)}'"
+        stem = to_markdown(stem_text, stem_format)
+        label = f"'{title}'" if title else f"'{shorten(stem_text)}'"
 
         answer_chars, feedback_chars = _split_general_feedback(chars[opening + 1:closing])
-        options = _read_options(answer_chars, start, label)
-        general_feedback, steps, quick_check, mistakes = _read_general_feedback(feedback_chars)
+        kind = _unsupported_kind(_strip(answer_chars))
+        if kind:
+            return Unsupported(start, kind, title or shorten(stem_text))
+        options = _read_options(answer_chars, start, label, stem_format)
+        if options is None:
+            return Unsupported(start, "multiple-answer (partial credit)", title or shorten(stem_text))
+        general_feedback, steps, quick_check, mistakes = _read_general_feedback(feedback_chars, stem_format)
 
-        key = self.claim_key(title, stem, start)
+        key = self.claim_key(title, stem_text, start)
         tags, difficulty = self.metadata or ([], DEFAULT_DIFFICULTY)
         return QuestionData(
             key=key,
@@ -168,11 +205,13 @@ class _Reader:
             general_feedback=general_feedback,
             tags=list(tags),
             difficulty=difficulty,
+            line=start,
+            titled=title is not None,
         )
 
     def claim_key(self, title: str | None, stem: str, start: int) -> str:
         if title is None:
-            key = deduplicate(key_from_stem(stem), set(self.key_lines))
+            key = self.keys.claim(key_from_stem(stem))
         elif title in self.key_lines:
             raise FormatError(
                 start,
@@ -180,7 +219,7 @@ class _Reader:
                 "give each question a unique ::title::",
             )
         else:
-            key = title
+            key = self.keys.claim(title)
         self.key_lines[key] = start
         return key
 
@@ -229,10 +268,10 @@ def _syntax(chars: Chars) -> str:
     return "".join("\0" if c.escaped else c.ch for c in chars)
 
 
-def _clean_text(chars: Chars) -> str:
-    """A text field: trimmed, with one leading format prefix such as [markdown] dropped."""
-    text = _text(_strip(chars))
-    return FORMAT_PREFIX.sub("", text, count=1).strip()
+def _clean_text(chars: Chars, default_format: str) -> str:
+    """A text field as Markdown: trimmed, in the format its own marker names, else the question's."""
+    text, text_format = split_format(_text(_strip(chars)), default_format)
+    return to_markdown(text, text_format)
 
 
 def _split_title(chars: Chars, start: int) -> tuple[str | None, Chars]:
@@ -256,28 +295,27 @@ def _split_general_feedback(chars: Chars) -> tuple[Chars, Chars]:
     return chars[:at], chars[at + 4:]
 
 
-def _refuse_other_types(answers: Chars, start: int) -> None:
-    """Moodle's own order of type detection, kept so the reasons match what Moodle would do."""
+def _unsupported_kind(answers: Chars) -> str | None:
+    """The question type when it is not multiple choice, in Moodle's own order of detection."""
     syntax = _syntax(answers)
     if not answers:
-        raise FormatError(start, "essay questions ('{}') are not supported; only multiple choice")
+        return "essay"
     if syntax.startswith("#"):
-        raise FormatError(start, "numerical questions ('{#...}') are not supported; only multiple choice")
+        return "numerical"
     if "~" in syntax:
-        return
+        return None
     if "=" in syntax and "->" in syntax:
-        raise FormatError(start, "matching questions ('->') are not supported; only multiple choice")
-    before_feedback = _text(answers[: _find(answers, "#")] if _find(answers, "#") >= 0 else answers).strip()
+        return "matching"
+    hash_at = _find(answers, "#")
+    before_feedback = _text(answers[:hash_at] if hash_at >= 0 else answers).strip()
     if before_feedback in {"T", "TRUE", "F", "FALSE"}:
-        raise FormatError(start, "true/false questions are not supported; only multiple choice")
-    raise FormatError(
-        start, "short-answer questions (only '=' answers, no '~' options) are not supported; only multiple choice"
-    )
+        return "true/false"
+    return "short-answer"
 
 
-def _read_options(answer_chars: Chars, start: int, label: str) -> list[OptionData]:
+def _read_options(answer_chars: Chars, start: int, label: str, default_format: str) -> list[OptionData] | None:
+    """The options of a single-answer question; None when weights make it multiple-answer or partial credit."""
     answers = _strip(answer_chars)
-    _refuse_other_types(answers, start)
 
     chunks: list[tuple[_Char, Chars]] = []
     leading: Chars = []
@@ -303,13 +341,15 @@ def _read_options(answer_chars: Chars, start: int, label: str) -> list[OptionDat
             body = body[weight_match.end():]
         hash_at = _find(body, "#")
         text_chars, feedback_chars = (body[:hash_at], body[hash_at + 1:]) if hash_at >= 0 else (body, [])
-        text = _clean_text(text_chars)
+        text = _clean_text(text_chars, default_format)
         if not text:
             raise FormatError(marker.line, f"question {label} has an option with no text after '{marker.ch}'")
-        correct = _is_correct(marker, weight, text, label)
+        if weight is not None and weight != 100 and not (weight <= 0 and marker.ch == "~"):
+            return None
+        correct = marker.ch == "=" if weight is None else weight == 100
         if correct:
             correct_lines.append(marker.line)
-        options.append(OptionData(text=text, correct=correct, feedback=_clean_text(feedback_chars)))
+        options.append(OptionData(text=text, correct=correct, feedback=_clean_text(feedback_chars, default_format)))
 
     if len(options) < 2:
         noun = "option" if len(options) == 1 else "options"
@@ -323,25 +363,16 @@ def _read_options(answer_chars: Chars, start: int, label: str) -> list[OptionDat
     return options
 
 
-def _is_correct(marker: _Char, weight: float | None, text: str, label: str) -> bool:
-    if weight is None:
-        return marker.ch == "="
-    if weight == 100:
-        return True
-    if weight <= 0 and marker.ch == "~":
-        return False
-    raise FormatError(
-        marker.line,
-        f"question {label}: option '{shorten(text)}' has weight {weight:g}%; only single-answer multiple "
-        "choice is supported (one option right at 100%, the others at 0% or below)",
-    )
-
-
-def _read_general_feedback(chars: Chars) -> tuple[str, list[StepData], str, list[str]]:
+def _read_general_feedback(chars: Chars, default_format: str) -> tuple[str, list[StepData], str, list[str]]:
     chars = _strip(chars)
     prefix = FORMAT_PREFIX.match(_syntax(chars))
+    text_format = default_format
     if prefix:
+        text_format = prefix.group(1)
         chars = _strip(chars[prefix.end():])
+
+    def markdown(text: str) -> str:
+        return to_markdown(text, text_format)
     lines: list[Chars] = [[]]
     for c in chars:
         if c.ch == "\n" and not c.escaped:
@@ -360,15 +391,15 @@ def _read_general_feedback(chars: Chars) -> tuple[str, list[StepData], str, list
         if kind == "step":
             body = ""
             if i + 1 < len(lines) and _marker(lines[i + 1])[0] is None:
-                body = _text(lines[i + 1]).strip()
+                body = markdown(_text(lines[i + 1]).strip())
                 i += 1
-            steps.append(StepData(title=content, body=body))
+            steps.append(StepData(title=markdown(content), body=body))
         elif kind == "quick check":
-            quick_checks.append(content)
+            quick_checks.append(markdown(content))
         elif kind == "mistake":
-            mistakes.append(content)
+            mistakes.append(markdown(content))
         else:
-            free.append(_text(lines[i]))
+            free.append(markdown(_text(lines[i])))
         i += 1
     return "\n".join(free), steps, "\n".join(quick_checks), mistakes
 
@@ -434,7 +465,8 @@ def export_gift(questions: list[QuestionData]) -> str:
 def _question_lines(question: QuestionData) -> list[str]:
     lines = [
         f"// tags: {', '.join(question.tags)}; difficulty: {question.difficulty}",
-        f"::{_escape(question.key)}:: {_escape_field(question.stem)} {{",
+        # MeshLearn's texts are Markdown; the stem's marker makes Moodle render the options and feedback so too.
+        f"::{_escape(question.key)}:: [markdown]{_escape(question.stem)} {{",
     ]
     for option in question.options:
         line = ("=" if option.correct else "~") + _escape_field(option.text, guard_weight=True)

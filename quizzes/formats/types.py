@@ -30,6 +30,24 @@ class QuestionData:
     general_feedback: str = ""  # free text that fits nowhere above
     tags: list[str] = field(default_factory=list)
     difficulty: str = "medium"
+    # Where the question came from, not what it says: left out of equality and fingerprints.
+    line: int = field(default=0, compare=False)  # first line in an imported file
+    titled: bool = field(default=True, compare=False)  # False when the key was made from the stem
+
+
+@dataclass
+class Unsupported:
+    """A question of a kind MeshLearn cannot practise (true/false, essay ...), reported by line."""
+
+    line: int
+    kind: str
+    label: str  # the title or the start of the stem, for the report
+
+
+@dataclass
+class ParsedFile:
+    questions: list[QuestionData]
+    unsupported: list[Unsupported] = field(default_factory=list)
 
 
 class FormatError(Exception):

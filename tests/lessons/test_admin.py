@@ -18,7 +18,7 @@ def test_instructor_edit_renders_and_sanitises_the_body(client, instructor, less
         reverse("admin:lessons_lesson_change", args=[lesson.pk]),
         {
             "title": "Edited title", "slug": lesson.slug, "order": 3, "published": "on", "minutes": 7,
-            "summary": "s", "objectives": '["Do a thing"]',
+            "summary": "s", "objectives": "Do a thing",
             "body_markdown": "New **bold** text <script>alert(1)</script>",
         },
     )

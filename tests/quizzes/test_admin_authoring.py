@@ -9,8 +9,8 @@ from tests.factories import QuestionFactory
 def question_form(lesson, options, **extra):
     data = {
         "key": "new-question", "lesson": lesson.pk, "stem": "What does a **sidecar** do?", "difficulty": "easy",
-        "tags": '["basics"]', "published": "on", "order": 0, "quick_check": "Sidecars carry traffic.",
-        "common_mistakes": '["Thinking the app retries"]', "general_feedback": "",
+        "tags": "basics", "published": "on", "order": 0, "quick_check": "Sidecars carry traffic.",
+        "common_mistakes": "Thinking the app retries", "general_feedback": "",
         "options-TOTAL_FORMS": str(len(options)), "options-INITIAL_FORMS": "0", "options-MIN_NUM_FORMS": "2", "options-MAX_NUM_FORMS": "1000",
         "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0", "steps-MIN_NUM_FORMS": "0", "steps-MAX_NUM_FORMS": "1000",
         "steps-0-order": "0", "steps-0-title": "Recall", "steps-0-body": "It proxies traffic.",

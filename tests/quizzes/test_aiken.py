@@ -4,7 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lessons.rendering import render_markdown
 from quizzes.formats.aiken import ANSWER_LINE, OPTION_LINE, export_aiken, parse_aiken
+from quizzes.formats.text import plain_to_markdown
 from quizzes.formats.types import FormatError, OptionData, QuestionData
 
 AIKEN_FILE = """\
@@ -33,8 +35,17 @@ def test_file_gives_stems_options_and_the_correct_one():
     assert [o.correct for o in first.options] == [False, True, False]
     assert all(o.feedback == "" for o in first.options)
     assert first.key == "what-does-a-sidecar-proxy-do-for-its-service"
-    assert second.stem == "Service A calls B three times before giving up.\nWhich mesh feature is that?"
+    assert second.stem == plain_to_markdown(
+        "Service A calls B three times before giving up.\nWhich mesh feature is that?"
+    )
     assert [o.correct for o in second.options] == [True, False]
+
+
+def test_aiken_is_plain_text_so_markup_shows_as_written():
+    (question,) = parse_aiken('Is <html class="cool"> & images **bold**?\nA. `<b>`\nB. 1. no list\nANSWER: A\n')
+    assert render_markdown(question.stem) == '<p>Is &lt;html class="cool"&gt; &amp; images **bold**?</p>'
+    assert render_markdown(question.options[0].text) == "<p>`&lt;b&gt;`</p>"
+    assert render_markdown(question.options[1].text) == "<p>1. no list</p>"
 
 
 def test_export_writes_letters_of_the_stored_order_and_no_feedback():
@@ -77,7 +88,10 @@ def essentials(questions):
 @settings(max_examples=200, deadline=None)
 @given(aiken_questions())
 def test_export_then_import_keeps_stems_options_and_answer(generated):
-    assert essentials(parse_aiken(export_aiken(generated))) == essentials(generated)
+    # Aiken is plain text: what comes back is the same text, escaped so that Markdown shows it as written.
+    expected = [(plain_to_markdown(stem), [(plain_to_markdown(text), correct) for text, correct in options])
+                for stem, options in essentials(generated)]
+    assert essentials(parse_aiken(export_aiken(generated))) == expected
 
 
 def error_of(text: str) -> FormatError:

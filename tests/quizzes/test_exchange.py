@@ -5,7 +5,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from meshlearn.content import ContentError
-from quizzes.exchange import question_to_data, questions_export, questions_import
+from quizzes.exchange import question_to_data, questions_export
+from quizzes.formats.text import plain_to_markdown
+from quizzes.importing import questions_import
 from quizzes.models import Question
 
 
@@ -20,7 +22,7 @@ def test_gift_export_then_import_gives_the_same_questions(course):
 
     report = questions_import(content=text.encode(), file_format="gift", default_lesson=None, filename="all.gift")
 
-    assert report.created == len(before)
+    assert len(report.created) == len(before)
     assert snapshot() == before
 
 
@@ -36,10 +38,13 @@ def test_aiken_export_then_import_keeps_stems_options_and_answers(course, lesson
     def words(text):  # Aiken puts a stem on one line
         return " ".join(text.split())
 
-    by_stem = {words(q.stem): q for q in before.values()}
+    # Aiken is plain text: the Markdown of the export comes back escaped, showing as written.
+    by_stem = {words(plain_to_markdown(q.stem)): q for q in before.values()}
     for question in after:
         original = by_stem[words(question.stem)]
-        assert [(o.text, o.correct) for o in question.options] == [(o.text, o.correct) for o in original.options]
+        assert [(words(o.text), o.correct) for o in question.options] == [
+            (words(plain_to_markdown(o.text)), o.correct) for o in original.options
+        ]
 
 
 def test_a_malformed_gift_file_is_refused_with_the_line_and_imports_nothing(lesson):
@@ -68,13 +73,26 @@ def test_export_command_writes_gift(course, capsys):
     assert "$CATEGORY:" in out and "seed-purpose" in out
 
 
+def run_queued_import(client, response):
+    """What the Celery worker does with the queued file (a real worker runs it in test_import_worker.py)."""
+    from quizzes.models import QuestionImport
+    from quizzes.services import question_import_run
+
+    assert response.status_code == 302
+    question_import = QuestionImport.objects.get()
+    assert response["Location"] == question_import.get_absolute_url()
+    question_import_run(import_id=question_import.pk)
+    return client.get(response["Location"]).content.decode()
+
+
 def test_instructor_imports_a_gift_file_in_the_admin(client, instructor, lesson):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client.force_login(instructor)
     upload = SimpleUploadedFile("new.gift", b"::uf-flag::What does flag UF mean?{=Upstream connection failure#Right ~Upstream overflow#That is UO}\n")
-    response = client.post(reverse("admin:quizzes_question_import"), {"file": upload, "format": "gift", "lesson": lesson.pk}, follow=True)
-    assert "Imported new.gift: 1 created" in response.content.decode()
+    response = client.post(reverse("admin:quizzes_question_import"), {"file": upload, "format": "gift", "lesson": lesson.pk})
+    html = run_queued_import(client, response)
+    assert '<td id="count-created">1</td>' in html
     question = Question.objects.get(key="uf-flag")
     assert question.lesson == lesson and question.options.get(is_correct=True).feedback == "Right"
 
@@ -85,8 +103,7 @@ def test_admin_import_shows_the_reason_for_a_bad_file(client, instructor, lesson
     client.force_login(instructor)
     upload = SimpleUploadedFile("bad.gift", b"::q::Which?{~A ~B}\n")
     response = client.post(reverse("admin:quizzes_question_import"), {"file": upload, "format": "gift", "lesson": lesson.pk})
-    assert response.status_code == 200
-    assert "Nothing was imported. bad.gift: line 1" in response.content.decode()
+    assert "Nothing was imported. bad.gift: line 1" in run_queued_import(client, response)
     assert not Question.objects.exists()
 
 

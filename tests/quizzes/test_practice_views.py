@@ -181,7 +181,7 @@ def test_every_letter_on_the_result_matches_the_question_page(client, learner, a
     """For each question: the letter beside every option before answering is the letter the
     result page gives that option, the chosen one and the final answer included."""
     client.force_login(learner)
-    option_pattern = re.compile(r'value="([0-9a-f-]{36})"[^>]*>\s*<span class="option-letter"[^>]*>([A-D])</span>\s*<span class="option-text">([^<]+)</span>')
+    option_pattern = re.compile(r'value="([0-9a-f-]{36})"[^>]*>\s*<span class="option-letter"[^>]*><span class="visually-hidden">Option </span>([A-D])</span>\s*<span class="option-text">([^<]+)</span>')
     for question_id in attempt.question_ids:
         page = client.get(attempt.get_absolute_url()).content.decode()
         seen = {text.strip(): (public_id, letter) for public_id, letter, text in option_pattern.findall(page)}
@@ -189,7 +189,7 @@ def test_every_letter_on_the_result_matches_the_question_page(client, learner, a
         chosen_text = wrong_option(question_id).text
         result = answer(client, attempt, question_id, seen[chosen_text][0], HTTP_HX_REQUEST="true").content.decode()
         for text, (_, letter) in seen.items():
-            assert re.search(rf'<span class="option-letter"[^>]*>{letter}</span>\s*<span class="option-text">{re.escape(text)}', result)
+            assert re.search(rf'<span class="option-letter"[^>]*><span class="visually-hidden">Option </span>{letter}</span>\s*<span class="option-text">{re.escape(text)}', result)
         assert f"About your answer ({seen[chosen_text][1]})" in result
         right = correct_option(question_id).text
         assert f"→ Option {seen[right][1]}" in result

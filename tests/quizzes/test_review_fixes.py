@@ -83,7 +83,7 @@ def test_a_bad_practice_file_leaves_the_lessons_unloaded_too(tmp_path, settings,
 
 
 def test_a_gift_title_that_is_not_a_slug_becomes_an_editable_key(client, instructor, lesson):
-    from quizzes.exchange import questions_import
+    from quizzes.importing import questions_import
 
     questions_import(content=b"::Question 1 (intro)::Which?{=A ~B}", file_format="gift", default_lesson=lesson, filename="x.gift")
     question = Question.objects.get()

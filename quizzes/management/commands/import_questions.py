@@ -1,4 +1,4 @@
-"""Import questions from a GIFT or Aiken file: all of them, or none."""
+"""Import questions from a GIFT or Aiken file, synchronously: all of them, or none."""
 
 from pathlib import Path
 
@@ -6,28 +6,55 @@ from django.core.management.base import BaseCommand, CommandError
 
 from lessons.models import Lesson
 from meshlearn.content import ContentError
-from quizzes.exchange import questions_import
+from quizzes.importing import MAX_IMPORT_BYTES, detect_format, questions_import
 
 
 class Command(BaseCommand):
-    help = "Import questions from a GIFT or Aiken file. A malformed file is refused whole, naming the line."
+    help = (
+        f"Import questions from a GIFT or Aiken file (up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB). A malformed file "
+        "is refused whole, naming the line; questions of other types are listed by line and left out."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path)
-        parser.add_argument("--format", choices=["gift", "aiken"], help="Default: from the extension (.gift) else gift.")
-        parser.add_argument("--lesson", help="Lesson slug for questions without a $CATEGORY.")
+        parser.add_argument("--format", choices=["gift", "aiken"],
+                            help="Default: aiken for .aiken or a file that reads as Aiken, else gift.")
+        parser.add_argument("--lesson",
+                            help="Lesson slug for questions whose $CATEGORY is not a lesson (and every Aiken question).")
+        parser.add_argument("--refuse-unsupported", action="store_true",
+                            help="Refuse the whole file if it holds other question types.")
+        parser.add_argument("--confirm", action="store_true",
+                            help="Apply changes that drop feedback or move questions to another lesson.")
 
-    def handle(self, *args, path: Path, format: str | None, lesson: str | None, **options) -> None:
+    def handle(self, *args, path: Path, format: str | None, lesson: str | None, refuse_unsupported: bool, confirm: bool,
+               **options) -> None:
         if not path.is_file():
             raise CommandError(f"{path}: no such file.")
-        file_format = format or ("aiken" if path.suffix == ".aiken" else "gift")
+        content = path.read_bytes()
+        file_format = format or self._guess_format(path, content)
         default_lesson = None
         if lesson:
             default_lesson = Lesson.objects.filter(slug=lesson).first()
             if default_lesson is None:
                 raise CommandError(f"--lesson {lesson!r} is not a lesson slug.")
         try:
-            report = questions_import(content=path.read_bytes(), file_format=file_format, default_lesson=default_lesson, filename=path.name)
+            report = questions_import(content=content, file_format=file_format, default_lesson=default_lesson,
+                                      filename=path.name, refuse_unsupported=refuse_unsupported, confirm=confirm)
         except ContentError as exc:
-            raise CommandError(f"Nothing was imported. {exc}") from exc
+            hint = ""
+            if file_format == "gift" and not format and detect_format(content.decode("utf-8", "replace")) is None and b"ANSWER" in content:
+                hint = " If this is an Aiken file, pass --format aiken."
+            raise CommandError(f"Nothing was imported. {exc}{hint}") from exc
+        for item in report.unsupported:
+            self.stdout.write(f"{path.name}: line {item.line}: {item.kind} question '{item.label}' not imported")
+        if not report.applied:
+            lines = [f"  line {item.line}: {item.key}: {'; '.join(item.reasons)}" for item in report.confirmations]
+            raise CommandError(
+                "Nothing was imported. These changes lose something; pass --confirm to apply them:\n" + "\n".join(lines)
+            )
         self.stdout.write(self.style.SUCCESS(f"{path.name}: {report}"))
+
+    def _guess_format(self, path: Path, content: bytes) -> str:
+        if path.suffix == ".aiken":
+            return "aiken"
+        return detect_format(content.decode("utf-8", "replace")) or "gift"

@@ -99,7 +99,7 @@ class ServerConnection(asyncio.Protocol):
     ) -> None:
         self.handle = handle
         self.slot = slot
-        self.limits = limits or (slot.listener.limits if slot is not None else ListenerLimits())
+        self._limits = limits or ListenerLimits()
         self.on_open = on_open
         self.on_close = on_close
         self.parser = RequestParser()
@@ -111,6 +111,11 @@ class ServerConnection(asyncio.Protocol):
         self._write_paused: asyncio.Future | None = None
         self._closed = False
 
+    @property
+    def limits(self) -> ListenerLimits:
+        """The listener's limits as they are now (they can be changed while connections are open)."""
+        return self.slot.listener.limits if self.slot is not None else self._limits
+
     def get_extra_info(self, name: str, default=None):
         return self.transport.get_extra_info(name, default)
 
@@ -118,6 +123,7 @@ class ServerConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self._tls = transport.get_extra_info("sslcontext") is not None
         if self.slot is not None:
             self.slot.expire = self._expire
             self.slot.wait(self.limits.read_timeout)  # the first request is due now
@@ -137,7 +143,8 @@ class ServerConnection(asyncio.Protocol):
         self.parser.feed_eof()
         if self.task is None:
             self._advance()
-        return True  # a response in flight is still written; we close after it
+        # A response in flight is still written and we close after it (TLS has no half-close: it closes now).
+        return not self._tls
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -262,8 +269,7 @@ class HttpServer:
 
     async def _open(self, conn: socket.socket, slot: Slot) -> None:
         def protocol() -> ServerConnection:
-            return ServerConnection(self.handle, slot=slot, limits=self.limits,
-                                    on_open=self.connections.add, on_close=self._closed)
+            return ServerConnection(self.handle, slot=slot, on_open=self.connections.add, on_close=self._closed)
 
         try:
             await asyncio.get_running_loop().connect_accepted_socket(protocol, conn)

@@ -429,8 +429,10 @@ class Sidecar:
         # The loop only keeps weak references to tasks: hold them, or a connection can vanish mid-request.
         self._conn_tasks.add(task)
         task.add_done_callback(self._conn_tasks.discard)
-        # Until the HTTP connection takes the slot over, a slow sniff or handshake ends with the task.
+        # Until the HTTP connection takes the slot over, a slow sniff or handshake ends with the task; a task
+        # cancelled before it ran never reached its own clean-up, so the socket is closed when it is done.
         slot.expire = lambda _reason: task.cancel()
+        task.add_done_callback(lambda done: conn.close() if done.cancelled() else None)
 
     async def _peek(self, conn: socket.socket) -> bytes:
         loop = asyncio.get_running_loop()
@@ -490,7 +492,7 @@ class Sidecar:
             self._inbound_connections.add(connection)
 
         def protocol() -> http1.ServerConnection:
-            return http1.ServerConnection(self._inbound_request, slot=slot, limits=self.limits, on_open=opened,
+            return http1.ServerConnection(self._inbound_request, slot=slot, on_open=opened,
                                           on_close=self._inbound_closed)
 
         try:

@@ -167,7 +167,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def worker_pids(master: subprocess.Popen) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(master.pid)], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-P", str(master.pid)], capture_output=True, text=True, check=False).stdout
     return [int(pid) for pid in out.split()]
 
 

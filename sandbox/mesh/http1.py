@@ -15,7 +15,7 @@ import asyncio
 import socket
 import ssl
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from sandbox.mesh.http1_parser import (
     EXPECT_CONTINUE,
@@ -29,7 +29,7 @@ from sandbox.mesh.http1_parser import (
 from sandbox.mesh.listener import Listener, ListenerLimits, Slot
 from sandbox.mesh.model import Request, Response, UpstreamError
 
-__all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "ProtocolError", "ListenerLimits", "Response", "Request"]
+__all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "ListenerLimits", "ProtocolError", "Request", "Response"]
 
 REASONS = {
     100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
@@ -94,8 +94,8 @@ class ServerConnection(asyncio.Protocol):
 
     def __init__(
         self, handle: RequestHandler, *, slot: Slot | None = None, limits: ListenerLimits | None = None,
-        on_open: Callable[["ServerConnection"], None] | None = None,
-        on_close: Callable[["ServerConnection", Exception | None], None] | None = None,
+        on_open: Callable[[ServerConnection], None] | None = None,
+        on_close: Callable[[ServerConnection, Exception | None], None] | None = None,
     ) -> None:
         self.handle = handle
         self.slot = slot
@@ -196,7 +196,7 @@ class ServerConnection(asyncio.Protocol):
     async def _respond(self, request: Request) -> None:
         try:
             response = await self.handle(request, self)
-        except Exception as exc:  # a bug in a handler: answer, close, and say what happened
+        except Exception as exc:  # noqa: BLE001 - a bug in a handler: answer, close, and say what happened
             asyncio.get_running_loop().call_exception_handler(
                 {"message": "HTTP handler failed", "exception": exc, "protocol": self})
             response = Response(500, {"connection": "close"}, b"internal error\n")
@@ -359,7 +359,7 @@ class Connection(asyncio.Protocol):
 
     def _timed_out(self) -> None:
         if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(asyncio.TimeoutError())
+            self.waiter.set_exception(TimeoutError())
 
     async def exchange(self, data: bytes, *, head_request: bool, timeout: float | None) -> Response:
         loop = asyncio.get_running_loop()
@@ -422,7 +422,7 @@ class ConnectionPool:
                 ),
                 self.connect_timeout,
             )
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise UpstreamError("UF", "connect timeout", "connect-failure") from exc
         except ssl.SSLError as exc:
             raise TlsConnectError(exc) from exc
@@ -468,7 +468,7 @@ class ConnectionPool:
         except _StaleConnection:
             self._discard(conn)
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # Before OSError: since Python 3.11 a timeout is an OSError, and it is not a reset.
             self._discard(conn)
             raise

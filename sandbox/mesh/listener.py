@@ -20,8 +20,8 @@ import math
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 ACCEPT_RETRY_SECONDS = 0.25
 ACCEPT_BATCH = 64  # accepts per readiness event, so one busy listener cannot starve the loop
@@ -42,9 +42,9 @@ class ListenerLimits:
 class Slot:
     """One accepted connection's place in its listener."""
 
-    __slots__ = ("listener", "deadline", "evictable", "expire", "released")
+    __slots__ = ("deadline", "evictable", "expire", "listener", "released")
 
-    def __init__(self, listener: "Listener") -> None:
+    def __init__(self, listener: Listener) -> None:
         self.listener = listener
         self.deadline = math.inf  # loop time after which `expire("timeout")` is called
         self.evictable = True
@@ -169,7 +169,7 @@ class Listener:
             conn.setblocking(False)
             try:
                 self.on_socket(conn, slot)
-            except Exception as exc:  # a bug for one connection must not end the listener
+            except Exception as exc:  # noqa: BLE001 - a bug for one connection must not end the listener
                 slot.release()
                 conn.close()
                 self._loop.call_exception_handler({"message": f"{self.name}: connection setup failed",
@@ -215,7 +215,7 @@ class Listener:
             slot.release()
             try:
                 slot.expire("timeout")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one connection's failure must not stop the sweep
                 self._loop.call_exception_handler({"message": f"{self.name}: expiring a connection failed",
                                                    "exception": exc})
         self._schedule_sweep()

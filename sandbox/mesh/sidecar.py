@@ -461,7 +461,7 @@ class Sidecar:
         mode = applied.config.mtls_mode
         try:
             first = await self._peek(conn)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             first = b""
         if not first:
             slot.release()
@@ -500,7 +500,7 @@ class Sidecar:
                 protocol, conn, ssl=context if use_tls else None,
                 ssl_handshake_timeout=HANDSHAKE_TIMEOUT if use_tls else None,
             )
-        except (ssl.SSLError, OSError, asyncio.TimeoutError, ConnectionError) as exc:
+        except (TimeoutError, ssl.SSLError, OSError, ConnectionError) as exc:
             self._handshake_failed(tls.classify_handshake_error(exc, side="server"),
                                    tls.describe_handshake_error(exc, side="server"))
             slot.release()

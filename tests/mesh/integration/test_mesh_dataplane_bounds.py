@@ -10,8 +10,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from mesh_support import (
+    call_entry,
+    pair_topology,
+    run,
+    running_in_process_mesh,
+    stats,
+    statuses,
+)
 
-from mesh_support import call_entry, pair_topology, run, running_in_process_mesh, stats, statuses
 from sandbox.mesh import http1
 from sandbox.mesh.listener import ListenerLimits
 
@@ -67,7 +74,7 @@ def test_a_tls_client_at_a_disable_inbound_gets_a_prompt_close_not_a_hang(tmp_pa
                 await asyncio.wait_for(asyncio.open_connection(
                     "127.0.0.1", mesh.replicas[("b", 0)].inbound_port, ssl=context), 20)
                 outcome = "handshake completed"
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 outcome = "hang"
             except (ssl.SSLError, ConnectionError) as exc:
                 outcome = type(exc).__name__

@@ -34,8 +34,8 @@ REFUSED = [
     ("obs-fold-tab", OK + b"X-A: 1\r\n\tmore\r\n\r\n", 400, "folding"),
     ("space-before-colon", b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length : 5\r\n\r\nhello", 400, "whitespace"),
     ("tab-before-colon", OK + b"X-A\t: 1\r\n\r\n", 400, "whitespace"),
-    ("two-transfer-encodings", b"POST / HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n"
-                               b"Transfer-Encoding: identity\r\n\r\n", 400, "Transfer-Encoding"),
+    ("two-transfer-encodings", (b"POST / HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n"
+                                b"Transfer-Encoding: identity\r\n\r\n"), 400, "Transfer-Encoding"),
     ("bare-cr-in-value", OK + b"X-A: 1\r2\r\n\r\n", 400, "bare CR"),
     ("bare-lf-in-value", OK + b"X-A: 1\n2\r\n\r\n", 400, "bare LF"),
     ("nul-in-value", OK + b"X-A: 1\x002\r\n\r\n", 400, "NUL"),

@@ -125,6 +125,10 @@ class ServerConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self._tls = transport.get_extra_info("sslcontext") is not None
         if self.slot is not None:
+            if self.slot.released:  # evicted or timed out while the connection was being set up
+                self._closed = True
+                transport.abort()
+                return
             self.slot.expire = self._expire
             self.slot.wait(self.limits.read_timeout)  # the first request is due now
         if self.on_open is not None:
@@ -266,6 +270,10 @@ class HttpServer:
         task = asyncio.get_running_loop().create_task(self._open(conn, slot))
         self._setup.add(task)
         task.add_done_callback(self._setup.discard)
+        # Evicted before the connection exists: stop setting it up (a task cancelled before it ran never
+        # reached its own clean-up, so the socket is closed when the task is done).
+        slot.expire = lambda _reason: task.cancel()
+        task.add_done_callback(lambda done: conn.close() if done.cancelled() else None)
 
     async def _open(self, conn: socket.socket, slot: Slot) -> None:
         def protocol() -> ServerConnection:

@@ -7,7 +7,10 @@ Measures in one run, HTTP/1.1 keep-alive on 127.0.0.1:
   2. saturated throughput through one sidecar vs the same hop through nginx vs direct (wrk);
   3. mTLS vs plaintext through A -> sidecar -> sidecar -> B (throughput with wrk, p50 at 200 req/s);
   4. resident memory (VmRSS) of each idle sidecar process;
-  5. shop topology start time (all processes up, certificates issued, config ACKed).
+  5. shop topology start time (all processes up, certificates issued, config ACKed);
+  6. CPU time per request of the proxy processes during the throughput rounds (user + system, from
+     /proc), which a loaded machine disturbs far less than requests per second.
+The mesh components run on asyncio's event loop, or on uvloop with MESH_EVENT_LOOP=uvloop in the environment.
 The common upstream for 1-2 is nginx answering `return 200` (one worker), so the proxies are what
 is measured. Needs Debian's `nginx-light` (/usr/sbin/nginx) and `wrk`; `--profile` needs py-spy.
 """
@@ -133,6 +136,11 @@ def _listening(port: int) -> bool:
 
 def wrk(port: int, host: str, seconds: float, connections: int = 32) -> float:
     """Requests per second from `wrk` (closed loop, keep-alive) with the given Host header."""
+    return wrk_counted(port, host, seconds, connections)[0]
+
+
+def wrk_counted(port: int, host: str, seconds: float, connections: int = 32) -> tuple[float, int]:
+    """Requests per second and the number of requests completed."""
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-H", f"Host: {host}", f"http://127.0.0.1:{port}/"],
         capture_output=True, text=True, timeout=seconds + 30,
@@ -143,7 +151,32 @@ def wrk(port: int, host: str, seconds: float, connections: int = 32) -> float:
     non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
     if non2xx and int(non2xx.group(1)) > 0:
         raise RuntimeError(f"wrk saw errors:\n{out}")
-    return float(match.group(1))
+    return float(match.group(1)), int(re.search(r"(\d+) requests in", out).group(1))
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICKS
+
+
+def worker_pids(master: subprocess.Popen) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(master.pid)], capture_output=True, text=True, check=False).stdout
+    return [int(pid) for pid in out.split()]
+
+
+def measured(port: int, host: str, seconds: float, pids: list[int], cpu: list[float]) -> float:
+    """wrk's rate; appends the CPU microseconds per request that `pids` spent meanwhile to `cpu`."""
+    before = cpu_seconds(pids)
+    rate, count = wrk_counted(port, host, seconds)
+    cpu.append((cpu_seconds(pids) - before) / max(count, 1) * 1e6)
+    return rate
 
 
 async def open_loop(port: int, host: str, rate: float, seconds: float) -> dict:
@@ -222,12 +255,14 @@ async def main() -> None:
             # Rounds interleave the three paths so that other load on the shared machine hits them alike;
             # the medians are reported.
             rounds = {"direct": [], "nginx": [], "sidecar": []}
+            cpu = {"nginx": [], "sidecar": [], "mtls": [], "plain": []}
             for _ in range(args.rounds):
                 rounds["direct"].append(wrk(origin.port, "up", wrk_seconds))
-                rounds["nginx"].append(wrk(proxy.port, "up", wrk_seconds))
-                rounds["sidecar"].append(wrk(a.outbound_port, "up", wrk_seconds))
+                rounds["nginx"].append(measured(proxy.port, "up", wrk_seconds, worker_pids(proxy.process), cpu["nginx"]))
+                rounds["sidecar"].append(measured(a.outbound_port, "up", wrk_seconds, [a_sidecar_pid], cpu["sidecar"]))
             results["throughput"] = {k: statistics.median(v) for k, v in rounds.items()}
             results["throughput_rounds"] = rounds
+            results["cpu_rounds"] = cpu
             if args.profile:
                 results["profile_hop"] = profile(a_sidecar_pid, wrk_seconds,
                                                  lambda: wrk(a.outbound_port, "up", wrk_seconds))
@@ -240,11 +275,13 @@ async def main() -> None:
                 wrk(a.outbound_port, "b", 1)  # warm the new connections
 
             tls_rounds = {"mtls": [], "plain": []}
+            path_pids = [a_sidecar_pid, mesh.children[("sidecar", "b", 0)].process.pid,
+                         mesh.children[("service", "b", 0)].process.pid]
             latencies = {"mtls": [], "plain": []}
             for _ in range(args.rounds):
                 for mode in ("mtls", "plain"):
                     await use_mtls(mode == "mtls")
-                    tls_rounds[mode].append(wrk(a.outbound_port, "b", wrk_seconds))
+                    tls_rounds[mode].append(measured(a.outbound_port, "b", wrk_seconds, path_pids, cpu[mode]))
                     latencies[mode].append(await open_loop(a.outbound_port, "b", 200, latency_seconds / 2))
             if args.profile:
                 await use_mtls(True)
@@ -286,6 +323,8 @@ def render(r: dict, *, wrk_seconds: float, latency_seconds: float) -> str:
     mtls_ratio = m["mtls_rps"] / m["plain_rps"]
     p50_ratio = m["mtls"]["p50"] / m["plain"]["p50"]
     rss = max(r["rss_mb"])
+    cpu_nginx, cpu_sidecar, cpu_plain, cpu_mtls = (statistics.median(r["cpu_rounds"][k])
+                                                   for k in ("nginx", "sidecar", "plain", "mtls"))
     start = statistics.median(r["shop_start"])
 
     def verdict(ok: bool) -> str:
@@ -301,6 +340,10 @@ def render(r: dict, *, wrk_seconds: float, latency_seconds: float) -> str:
          f"{thr['sidecar']:.0f} / {thr['direct']:.0f} req/s = {thr['sidecar'] / thr['direct']:.2f}x", "-"),
         ("mTLS / plaintext throughput, A -> sidecar -> sidecar -> B", ">= 0.8x",
          f"{m['mtls_rps']:.0f} / {m['plain_rps']:.0f} req/s = {mtls_ratio:.2f}x", verdict(mtls_ratio >= 0.8)),
+        ("CPU per proxied request: nginx / one sidecar (user + system, medians)", "(report)",
+         f"{cpu_nginx:.1f} / {cpu_sidecar:.1f} us = {cpu_nginx / cpu_sidecar:.2f}x", "-"),
+        ("CPU per request on A -> sidecar -> sidecar -> B (two sidecars and B): plaintext / mTLS", "(report)",
+         f"{cpu_plain:.1f} / {cpu_mtls:.1f} us = {cpu_plain / cpu_mtls:.2f}x", "-"),
         ("mTLS / plaintext p50 at 200 req/s, same path", "<= 1.25x",
          f"{m['mtls']['p50']:.3f} / {m['plain']['p50']:.3f} ms = {p50_ratio:.2f}x", verdict(p50_ratio <= 1.25)),
         ("Resident memory per idle sidecar (VmRSS, max of 2)", "<= 40 MB",
@@ -324,6 +367,10 @@ def render(r: dict, *, wrk_seconds: float, latency_seconds: float) -> str:
         "Throughput rounds (req/s, interleaved; the table shows medians): "
         + "; ".join(f"{k} {', '.join(f'{x:.0f}' for x in v)}" for k, v in r["throughput_rounds"].items())
         + "; " + "; ".join(f"{k} {', '.join(f'{x:.0f}' for x in v)}" for k, v in m["rounds"].items()) + ".",
+        "",
+        "CPU rounds (microseconds per request, same rounds): "
+        + "; ".join(f"{k} {', '.join(f'{x:.1f}' for x in v)}" for k, v in r["cpu_rounds"].items())
+        + f". Event loop of the mesh components: {os.environ.get('MESH_EVENT_LOOP', 'asyncio')}.",
         "",
         "Latency detail (ms, 200 req/s open loop; mTLS/plaintext rows: median over the rounds):",
         "",

@@ -1,9 +1,12 @@
-"""Minimal HTTP/1.1 over asyncio streams: read/write requests and responses, keep-alive, a connection pool.
+"""HTTP/1.1 for the mesh on asyncio protocols: a bounded server and a keep-alive client pool.
 
-Only what the mesh needs: Content-Length bodies (chunked request bodies are refused with 501,
-chunked response bodies are read simply), persistent connections, and an outbound pool of idle
-connections per endpoint, plain or TLS. Kept small and allocation-light because every sidecar hop
-parses each message twice.
+Bytes are parsed by the sans-IO parsers of http1_parser (strict RFC 9112 framing); this module only
+moves them. A server connection is an asyncio.Protocol that feeds its parser and runs one handler
+task per request (pipelined requests wait their turn); a client connection is a Protocol whose
+parser completes a future per response. No stream reader sits between the socket and the parser:
+each hop handles a request in one pass over its bytes. Content-Length bodies both ways; chunked
+request bodies are refused with 501 and chunked responses are read whole. Every listener is a
+listener.Listener: capped, with read and idle timeouts, and able to survive a failed accept.
 """
 
 from __future__ import annotations
@@ -11,154 +14,40 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from typing import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable
 
+from sandbox.mesh.http1_parser import (
+    EXPECT_CONTINUE,
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    NEED_DATA,
+    ProtocolError,
+    RequestParser,
+    ResponseParser,
+)
+from sandbox.mesh.listener import Listener, ListenerLimits, Slot
 from sandbox.mesh.model import Request, Response, UpstreamError
-from sandbox.mesh.process import close_server
 
-MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 8 * 1024 * 1024
+__all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "ListenerLimits", "ProtocolError", "Request", "Response"]
 
 REASONS = {
-    200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
-    404: "Not Found", 408: "Request Timeout", 413: "Payload Too Large", 429: "Too Many Requests",
-    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout",
+    100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
+    404: "Not Found", 408: "Request Timeout", 413: "Content Too Large", 417: "Expectation Failed",
+    429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 }
-
-
-class ProtocolError(Exception):
-    """The peer sent something that is not HTTP/1.1 we can read; `status` is what to answer."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
-    """Split a message head into its first line and lower-cased headers (one decode, str ops)."""
-    text = head[:-4].decode("latin-1")
-    first, _, rest = text.partition("\r\n")
-    headers: dict[str, str] = {}
-    if rest:
-        for line in rest.split("\r\n"):
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise ProtocolError("malformed header line")
-            name, value = name.strip().lower(), value.strip()
-            if name == "content-length" and headers.get(name, value) != value:
-                # Two lengths let two parsers split the stream differently (request smuggling).
-                raise ProtocolError("conflicting Content-Length headers")
-            headers[name] = value
-    return first, headers
-
-
-async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
-    """The bytes up to the blank line, or None on a clean EOF between messages."""
-    try:
-        return await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial:
-            return None
-        raise ProtocolError("connection closed inside the message head") from exc
-    except asyncio.LimitOverrunError as exc:
-        raise ProtocolError("message head too large", 431) from exc
-
-
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str], *, allow_chunked: bool) -> bytes:
-    if "transfer-encoding" in headers and "content-length" in headers:
-        raise ProtocolError("both Content-Length and Transfer-Encoding")
-    if "transfer-encoding" in headers and headers["transfer-encoding"].lower() != "identity":
-        if not allow_chunked:
-            raise ProtocolError("chunked request bodies are not supported", 501)
-        return await _read_chunked(reader)
-    length = headers.get("content-length")
-    if length is None:
-        return b""
-    # int() would also take "+5", "1_0" or non-ASCII digits; RFC 9110 allows only 1*DIGIT.
-    if not (length.isascii() and length.isdigit()):
-        raise ProtocolError("bad Content-Length")
-    size = int(length)
-    if size > MAX_BODY_BYTES:
-        raise ProtocolError("body too large", 413)
-    return await reader.readexactly(size) if size else b""
-
-
-_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    """A chunked body, capped at MAX_BODY_BYTES; any framing fault is a ProtocolError."""
-    parts = []
-    total = 0
-    try:
-        while True:
-            size_text = (await reader.readuntil(b"\r\n"))[:-2].split(b";", 1)[0].strip()
-            if not size_text or len(size_text) > 16 or not _HEX_DIGITS.issuperset(size_text):
-                raise ProtocolError("bad chunk size")
-            size = int(size_text, 16)
-            total += size
-            if total > MAX_BODY_BYTES:
-                raise ProtocolError("chunked body too large", 413)
-            if size == 0:
-                trailer_bytes = 0
-                while (line := await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers end with an empty line
-                    trailer_bytes += len(line)
-                    if trailer_bytes > MAX_HEADER_BYTES:
-                        raise ProtocolError("chunked trailers too large", 431)
-                return b"".join(parts)
-            parts.append(await reader.readexactly(size))
-            if await reader.readexactly(2) != b"\r\n":
-                raise ProtocolError("chunk data not followed by CRLF")
-    except asyncio.IncompleteReadError as exc:
-        raise ProtocolError("connection closed inside a chunked body") from exc
-    except asyncio.LimitOverrunError as exc:
-        raise ProtocolError("chunk size line too long") from exc
-
-
-async def read_request(reader: asyncio.StreamReader) -> Request | None:
-    """Read one request; None when the client closed the connection between requests."""
-    head = await _read_head(reader)
-    if head is None:
-        return None
-    first, headers = _parse_head(head)
-    parts = first.split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise ProtocolError("not an HTTP/1.x request line")
-    # Most requests have no body: skip the body coroutine then.
-    body = await _read_body(reader, headers, allow_chunked=False) \
-        if "content-length" in headers or "transfer-encoding" in headers else b""
-    if parts[2] == "HTTP/1.0" and headers.get("connection", "").lower() != "keep-alive":
-        headers.setdefault("connection", "close")
-    return Request(method=parts[0], path=parts[1], headers=headers, body=body)
-
-
-async def read_response(reader: asyncio.StreamReader, *, head_request: bool = False) -> Response:
-    head = await _read_head(reader)
-    if head is None:
-        raise asyncio.IncompleteReadError(b"", None)
-    first, headers = _parse_head(head)
-    parts = first.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
-        raise ProtocolError("not an HTTP/1.x status line")
-    try:
-        status = int(parts[1])
-    except ValueError as exc:
-        raise ProtocolError("bad status code") from exc
-    try:
-        body = b"" if head_request or status in (204, 304) else await _read_body(reader, headers, allow_chunked=True)
-    except asyncio.IncompleteReadError as exc:
-        # The head arrived, so this is not a stale keep-alive connection: never re-send it.
-        raise ProtocolError("connection closed inside the response body") from exc
-    headers.pop("transfer-encoding", None)
-    return Response(status=status, headers=headers, body=body)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+POOL_IDLE_SECONDS = 30.0  # below the servers' idle timeout, so a pooled connection is not closed under us
 
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
-# Hop-by-hop headers a proxy must not forward (RFC 9110 7.6.1), plus the length it recomputes.
+# Hop-by-hop headers a proxy must not forward (RFC 9110 7.6.1), plus the length it recomputes and the
+# expectation it met itself (a client asking for 100 Continue got it from this hop).
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length"}
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
+     "expect"}
 )
 
 
@@ -183,83 +72,326 @@ def encode_response(response: Response, *, keep_alive: bool = True) -> bytes:
     return "".join(lines).encode("latin-1") + response.body
 
 
+
 def wants_close(headers: dict[str, str]) -> bool:
-    return headers.get("connection", "").lower() == "close"
+    value = headers.get("connection")
+    return value is not None and "close" in (token.strip() for token in value.lower().split(","))
 
 
-def tune_socket(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
+# --------------------------------------------------------------------------- server side
+
+RequestHandler = Callable[[Request, "ServerConnection"], Awaitable[Response]]
 
 
-RequestHandler = Callable[[Request, asyncio.StreamWriter], Awaitable[Response]]
+class ServerConnection(asyncio.Protocol):
+    """One accepted connection: parse requests, run the handler for each in turn, write the answers.
 
+    Its listener slot says what it waits for: a fresh connection or a started request must be
+    complete within `limits.read_timeout` (else 408 and close), a keep-alive connection between
+    requests is closed after `limits.idle_timeout`; while a request is in flight neither applies.
+    `peer` is free for the owner (the sidecar stores the caller's SPIFFE ID there in `on_open`).
+    """
 
-async def serve_connection(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    handle: RequestHandler,
-    *,
-    on_error: Callable[[Exception], None] | None = None,
-) -> None:
-    """Answer requests on one connection until the client closes it or asks to close."""
-    tune_socket(writer)
-    try:
-        while True:
+    def __init__(
+        self, handle: RequestHandler, *, slot: Slot | None = None, limits: ListenerLimits | None = None,
+        on_open: Callable[[ServerConnection], None] | None = None,
+        on_close: Callable[[ServerConnection, Exception | None], None] | None = None,
+    ) -> None:
+        self.handle = handle
+        self.slot = slot
+        self._limits = limits or ListenerLimits()
+        self.on_open = on_open
+        self.on_close = on_close
+        self.parser = RequestParser()
+        self.transport: asyncio.Transport | None = None
+        self.peer = ""
+        self.task: asyncio.Task | None = None
+        self._reading_request = False  # bytes of a request arrived, the request is not complete yet
+        self._read_paused = False
+        self._write_paused: asyncio.Future | None = None
+        self._closed = False
+
+    @property
+    def limits(self) -> ListenerLimits:
+        """The listener's limits as they are now (they can be changed while connections are open)."""
+        return self.slot.listener.limits if self.slot is not None else self._limits
+
+    def get_extra_info(self, name: str, default=None):
+        return self.transport.get_extra_info(name, default)
+
+    # ------------------------------------------------------------------ asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._tls = transport.get_extra_info("sslcontext") is not None
+        if self.slot is not None:
+            if self.slot.released:  # evicted or timed out while the connection was being set up
+                self._closed = True
+                transport.abort()
+                return
+            self.slot.expire = self._expire
+            self.slot.wait(self.limits.read_timeout)  # the first request is due now
+        if self.on_open is not None:
+            self.on_open(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        if self.task is None:
+            self._advance()
+        elif self.parser.buffered > MAX_HEADER_BYTES and not self._read_paused:
+            # Pipelined requests pile up behind a slow handler: let TCP push back instead of buffering.
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self.parser.feed_eof()
+        if self.task is None:
+            self._advance()
+        # A response in flight is still written and we close after it (TLS has no half-close: it closes now).
+        return not self._tls
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()  # the caller is gone (Envoy's DC): stop working for it
+        if self._write_paused is not None and not self._write_paused.done():
+            self._write_paused.set_result(None)
+        if self.slot is not None:
+            self.slot.release()
+        if self.on_close is not None:
+            self.on_close(self, exc)
+
+    def pause_writing(self) -> None:
+        if self._write_paused is None or self._write_paused.done():
+            self._write_paused = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._write_paused is not None and not self._write_paused.done():
+            self._write_paused.set_result(None)
+
+    # ------------------------------------------------------------------ requests
+
+    def _advance(self) -> None:
+        """Take the next complete request from the buffer, if there is one, and start answering it."""
+        parser = self.parser
+        while not self._closed:
             try:
-                request = await read_request(reader)
+                event = parser.next_event()
             except ProtocolError as exc:
-                writer.write(encode_response(Response(exc.status, body=str(exc).encode()), keep_alive=False))
-                break
-            if request is None:
-                break
-            response = await handle(request, writer)
-            keep = not wants_close(request.headers) and not wants_close(response.headers)
-            writer.write(encode_response(response, keep_alive=keep))
-            if writer.transport.get_write_buffer_size() > 65536:
-                await writer.drain()
-            if not keep:
-                break
-    except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError) as exc:
-        if on_error is not None:
-            on_error(exc)
-    finally:
-        await close_writer(writer)
+                self._refuse(exc)
+                return
+            if event is NEED_DATA:
+                if parser.idle and parser._eof:
+                    self.transport.close()  # the client closed between requests
+                elif not self._reading_request and parser.buffered:
+                    self._reading_request = True
+                    if self.slot is not None:
+                        self.slot.wait(self.limits.read_timeout)
+                return
+            if event is EXPECT_CONTINUE:
+                self.transport.write(CONTINUE)
+                continue
+            self._reading_request = False
+            if self.slot is not None:
+                self.slot.busy()
+            self.task = asyncio.get_running_loop().create_task(self._respond(event))
+            return
+
+    async def _respond(self, request: Request) -> None:
+        try:
+            response = await self.handle(request, self)
+        except Exception as exc:  # noqa: BLE001 - a bug in a handler: answer, close, and say what happened
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "HTTP handler failed", "exception": exc, "protocol": self})
+            response = Response(500, {"connection": "close"}, b"internal error\n")
+        if self._closed:
+            return
+        keep = not wants_close(request.headers) and not wants_close(response.headers) and not self.parser._eof
+        self.transport.write(encode_response(response, keep_alive=keep))
+        if not keep:
+            self.transport.close()
+            return
+        if self._write_paused is not None and not self._write_paused.done():
+            await self._write_paused  # the client is not reading: answer nothing more until it does
+        self.task = None
+        if self._closed:
+            return
+        if self.slot is not None:
+            self.slot.wait(self.limits.idle_timeout)
+        if self._read_paused:
+            self._read_paused = False
+            self.transport.resume_reading()
+        if self.parser.buffered or self.parser._eof:
+            self._advance()
+
+    def _refuse(self, exc: ProtocolError) -> None:
+        self.transport.write(encode_response(Response(exc.status, body=f"{exc}\n".encode()), keep_alive=False))
+        self.transport.close()
+        self._closed = True
+
+    def _expire(self, reason: str) -> None:
+        """Called by the listener: a deadline passed, the slot was evicted, or the server stops."""
+        if self._closed:
+            return
+        if reason == "timeout" and self._reading_request:
+            self.transport.write(encode_response(Response(408, body=b"request not received in time\n"),
+                                                 keep_alive=False))
+        self._closed = True
+        if reason == "timeout":
+            self.transport.close()
+            # close() lets the answer out; a peer that reads nothing must still not keep the socket.
+            asyncio.get_running_loop().call_later(1.0, self.transport.abort)
+        else:
+            self.transport.abort()
 
 
-async def close_writer(writer: asyncio.StreamWriter) -> None:
-    try:
-        if writer.transport.get_write_buffer_size():
-            await asyncio.wait_for(writer.drain(), 1.0)
-    except Exception:
-        pass
-    writer.close()
-    try:
-        await asyncio.wait_for(writer.wait_closed(), 1.0)
-    except Exception:
-        pass
+class HttpServer:
+    """An HTTP/1.1 listener on a given socket that can be stopped with all its connections."""
+
+    def __init__(self, handle: RequestHandler, *, limits: ListenerLimits | None = None, name: str = "http") -> None:
+        self.handle = handle
+        self.limits = limits or ListenerLimits()
+        self.name = name
+        self.listener: Listener | None = None
+        self.connections: set[ServerConnection] = set()
+        self._setup: set[asyncio.Task] = set()
+        self.port = 0
+
+    async def start(self, sock: socket.socket) -> int:
+        self.listener = Listener(sock, self._on_socket, self.limits, name=self.name)
+        self.listener.start()
+        self.port = sock.getsockname()[1]
+        return self.port
+
+    def healthy(self) -> tuple[bool, str]:
+        return self.listener.healthy() if self.listener is not None else (False, f"{self.name} is not started")
+
+    def _on_socket(self, conn: socket.socket, slot: Slot) -> None:
+        task = asyncio.get_running_loop().create_task(self._open(conn, slot))
+        self._setup.add(task)
+        task.add_done_callback(self._setup.discard)
+        # Evicted before the connection exists: stop setting it up (a task cancelled before it ran never
+        # reached its own clean-up, so the socket is closed when the task is done).
+        slot.expire = lambda _reason: task.cancel()
+        task.add_done_callback(lambda done: conn.close() if done.cancelled() else None)
+
+    async def _open(self, conn: socket.socket, slot: Slot) -> None:
+        def protocol() -> ServerConnection:
+            return ServerConnection(self.handle, slot=slot, on_open=self.connections.add, on_close=self._closed)
+
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(protocol, conn)
+        except (OSError, asyncio.CancelledError):
+            slot.release()
+            conn.close()
+
+    def _closed(self, connection: ServerConnection, _exc: Exception | None) -> None:
+        self.connections.discard(connection)
+
+    async def stop(self) -> None:
+        if self.listener is None:
+            return
+        self.listener.close()
+        self.listener = None
+        for task in list(self._setup):
+            task.cancel()
+        tasks = [c.task for c in self.connections if c.task is not None]
+        for connection in list(self.connections):
+            connection.transport.abort()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
 
 
-# --------------------------------------------------------------------------- outbound pool
+# --------------------------------------------------------------------------- client side
 
 
-class Connection:
-    __slots__ = ("reader", "writer", "ssl_object")
+class Connection(asyncio.Protocol):
+    """One outbound keep-alive connection: send a request, get its response from the parser."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.ssl_object = writer.get_extra_info("ssl_object")
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.ssl_object = None
+        self.parser = ResponseParser()
+        self.waiter: asyncio.Future | None = None
+        self.received = False  # a byte of the current response arrived
+        self.closed = False
+        self.idle_since = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.ssl_object = transport.get_extra_info("ssl_object")
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiter is None:
+            self.closed = True  # bytes nobody asked for: this connection's framing cannot be trusted
+            self.transport.abort()
+            return
+        self.received = True
+        self.parser.feed(data)
+        self._check()
+
+    def eof_received(self) -> bool:
+        self.parser.feed_eof()
+        if self.waiter is not None:
+            self._check()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if exc is not None:  # a reset or a TLS failure: the exchange failed with it
+            waiter.set_exception(exc)
+            return
+        self.parser.feed_eof()
+        self._check()  # a close ends a body delimited by it ...
+        if not waiter.done():  # ... or leaves the response incomplete
+            waiter.set_exception(_StaleConnection() if not self.received
+                                 else ProtocolError("connection closed inside the response"))
+
+    def _check(self) -> None:
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        try:
+            event = self.parser.next_event()
+        except ProtocolError as exc:
+            waiter.set_exception(exc)
+            return
+        if event is not NEED_DATA:
+            waiter.set_result(event)
+        # An incomplete response at EOF is decided in connection_lost, which follows and may carry the reason
+        # (a TLS alert arrives that way).
+
+    def _timed_out(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(TimeoutError())
+
+    async def exchange(self, data: bytes, *, head_request: bool, timeout: float | None) -> Response:
+        loop = asyncio.get_running_loop()
+        self.waiter = waiter = loop.create_future()
+        self.received = False
+        self.parser.head_request = head_request
+        if timeout is not None:
+            self._timer = loop.call_later(timeout, self._timed_out)
+        try:
+            self.transport.write(data)
+            return await waiter
+        finally:
+            self.waiter = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
     def usable(self) -> bool:
-        return not self.writer.is_closing() and not self.reader.at_eof()
+        return not self.closed and not self.transport.is_closing() and not self.parser._eof
 
     def close(self) -> None:
-        self.writer.close()
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
 
 
 ConnectHook = Callable[[Connection], None]  # raises to refuse a connection (e.g. wrong peer SPIFFE ID)
@@ -289,22 +421,21 @@ class ConnectionPool:
         self.closed = False
 
     async def _connect(self) -> Connection:
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(
-                    self.host, self.port, ssl=self.ssl_context, server_hostname="" if self.ssl_context else None,
-                    limit=MAX_HEADER_BYTES * 4,
+            _transport, conn = await asyncio.wait_for(
+                loop.create_connection(
+                    Connection, self.host, self.port, ssl=self.ssl_context,
+                    server_hostname="" if self.ssl_context else None,
                 ),
                 self.connect_timeout,
             )
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise UpstreamError("UF", "connect timeout", "connect-failure") from exc
         except ssl.SSLError as exc:
             raise TlsConnectError(exc) from exc
         except (ConnectionError, OSError) as exc:
             raise UpstreamError("UF", f"connection failure: {exc.strerror or exc}", "connect-failure") from exc
-        tune_socket(writer)
-        conn = Connection(reader, writer)
         if self.on_connect is not None:
             try:
                 self.on_connect(conn)
@@ -317,13 +448,15 @@ class ConnectionPool:
     async def request(self, request: Request, host_header: str, *, timeout: float | None = None) -> Response:
         """Send one request and read its response; connection problems become UpstreamError."""
         data = encode_request(request, host_header)
+        head = request.method == "HEAD"
+        now = time.monotonic()
         while self.idle:
             conn = self.idle.pop()
-            if not conn.usable():
+            if not conn.usable() or now - conn.idle_since > POOL_IDLE_SECONDS:
                 self._discard(conn)
                 continue
             try:
-                return await self._exchange(conn, data, request.method, timeout)
+                return await self._exchange(conn, data, head, timeout)
             except _StaleConnection as exc:
                 # The peer closed an idle keep-alive connection, most likely before it read our
                 # request: clients resend that on a fresh connection, but only when sending twice
@@ -333,45 +466,37 @@ class ConnectionPool:
                 continue
         conn = await self._connect()
         try:
-            return await self._exchange(conn, data, request.method, timeout)
+            return await self._exchange(conn, data, head, timeout)
         except _StaleConnection as exc:
             raise UpstreamError("UC", "upstream connection closed before the response", "reset") from exc
 
-    async def _exchange(self, conn: Connection, data: bytes, method: str, timeout: float | None) -> Response:
+    async def _exchange(self, conn: Connection, data: bytes, head: bool, timeout: float | None) -> Response:
         try:
-            conn.writer.write(data)
-            if timeout is None:
-                response = await read_response(conn.reader, head_request=method == "HEAD")
-            else:
-                response = await asyncio.wait_for(read_response(conn.reader, head_request=method == "HEAD"), timeout)
-        except asyncio.IncompleteReadError as exc:
+            response = await conn.exchange(data, head_request=head, timeout=timeout)
+        except _StaleConnection:
             self._discard(conn)
-            if not exc.partial:
-                raise _StaleConnection() from exc
-            raise UpstreamError("UC", "upstream connection terminated mid-response", "reset") from exc
-        except asyncio.TimeoutError:
+            raise
+        except TimeoutError:
             # Before OSError: since Python 3.11 a timeout is an OSError, and it is not a reset.
             self._discard(conn)
             raise
-        except (ConnectionError, ssl.SSLError, OSError) as exc:
+        except ssl.SSLError as exc:
             self._discard(conn)
-            if isinstance(exc, ssl.SSLError):
-                raise TlsConnectError(exc) from exc
+            raise TlsConnectError(exc) from exc
+        except (ConnectionError, OSError) as exc:
+            self._discard(conn)
             raise UpstreamError("UC", f"upstream reset: {exc}", "reset") from exc
-        except asyncio.CancelledError:
-            # A cancellation left a half-read exchange: the connection cannot be reused.
-            self._discard(conn)
-            raise
         except ProtocolError as exc:
             self._discard(conn)
             raise UpstreamError("UC", f"upstream protocol error: {exc}", "reset") from exc
         except BaseException:
-            # Whatever else went wrong, a half-used connection must not stay open or go back to the pool.
+            # A cancellation (or anything else) left a half-used exchange: the connection cannot be reused.
             self._discard(conn)
             raise
-        if wants_close(response.headers) or self.closed or len(self.idle) >= self.max_idle:
+        if wants_close(response.headers) or self.closed or len(self.idle) >= self.max_idle or not conn.usable():
             self._discard(conn)
         else:
+            conn.idle_since = time.monotonic()
             self.idle.append(conn)
         return response
 
@@ -405,38 +530,9 @@ async def simple_request(
 ) -> Response:
     """One request on a fresh connection (admin endpoints, tests)."""
     pool = ConnectionPool(host, port, ssl_context=ssl_context, connect_timeout=timeout)
+    headers = dict(headers or {})
     try:
-        request = Request(method=method, path=path, headers=dict(headers or {}), body=body)
-        return await asyncio.wait_for(pool.request(request, headers.get("host", f"{host}:{port}") if headers else f"{host}:{port}"), timeout)
+        request = Request(method=method, path=path, headers=headers, body=body)
+        return await asyncio.wait_for(pool.request(request, headers.get("host", f"{host}:{port}")), timeout)
     finally:
         pool.close()
-
-
-class HttpServer:
-    """An HTTP/1.1 listener on a given socket that can be stopped with all its connections."""
-
-    def __init__(self, handle: RequestHandler) -> None:
-        self.handle = handle
-        self.server: asyncio.base_events.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-        self.port = 0
-
-    async def start(self, sock: socket.socket) -> int:
-        self.server = await asyncio.start_server(self._on_connection, sock=sock, limit=MAX_HEADER_BYTES * 4)
-        self.port = sock.getsockname()[1]
-        return self.port
-
-    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writers.add(writer)
-        try:
-            await serve_connection(reader, writer, self.handle)
-        except asyncio.CancelledError:
-            pass
-        finally:
-            self.writers.discard(writer)
-
-    async def stop(self) -> None:
-        if self.server is None:
-            return
-        await close_server(self.server, self.writers)
-        self.server = None

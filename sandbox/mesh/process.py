@@ -132,6 +132,22 @@ async def _stdin_closed(stop: asyncio.Event) -> None:
     stop.set()
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop a component runs on: asyncio's own, or uvloop with MESH_EVENT_LOOP=uvloop.
+
+    uvloop measured only ~5-10% less CPU per proxied request here (the time goes to the HTTP code and the
+    loopback syscalls), and its TLS layer drops the alert OpenSSL queues when a handshake fails, so a
+    refused client would see "unexpected EOF" instead of "certificate expired" or "unknown ca" (see
+    sidecar.send_tls_alerts_on_handshake_failure, which can only patch asyncio's). Reasons a learner can
+    read are worth more than that margin, so asyncio is the default.
+    """
+    if os.environ.get("MESH_EVENT_LOOP") == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def run_component(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run `main(stop)` until SIGTERM/SIGINT or until the supervisor's pipe on our stdin closes."""
     if os.environ.get("MESH_PARENT_PID"):
@@ -147,4 +163,5 @@ def run_component(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
             watcher = asyncio.create_task(_stdin_closed(stop))  # noqa: F841 - held so it is not collected
         await main(stop)
 
-    asyncio.run(runner())
+    with asyncio.Runner(loop_factory=new_event_loop) as component:
+        component.run(runner())

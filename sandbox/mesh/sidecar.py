@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 
 from sandbox.mesh import http1, tls
 from sandbox.mesh.ca import WorkloadCertificate, make_csr, new_private_key_pem, public_key_der
+from sandbox.mesh.listener import Listener, ListenerLimits, Slot
 from sandbox.mesh.meshconfig import ConfigError, SidecarConfig, sidecar_config_from_dict
 from sandbox.mesh.model import Endpoint, Request, Response, TrafficPolicy, UpstreamError
 from sandbox.mesh.process import (
@@ -158,7 +159,7 @@ class KeyRing:
 
 class Sidecar:
     def __init__(self, service: str, replica: int, app_port: int, control_path: str, *, token: str,
-                 admin_token_digest: str, seed: int | None = None) -> None:
+                 admin_token_digest: str, seed: int | None = None, limits: ListenerLimits | None = None) -> None:
         self.service = service
         self.replica = replica
         self.app_port = app_port
@@ -173,10 +174,11 @@ class Sidecar:
         self.applied: Applied | None = None
         self.last_nack: dict | None = None
         self.ports: dict[str, int] = {}
-        self._outbound_server = http1.HttpServer(self._outbound_request)
-        self._admin_server = http1.HttpServer(self._admin_request)
-        self._inbound_sock: socket.socket | None = None
-        self._inbound_writers: set[asyncio.StreamWriter] = set()
+        self.limits = limits or ListenerLimits()
+        self._outbound_server = http1.HttpServer(self._outbound_request, limits=self.limits, name="outbound")
+        self._admin_server = http1.HttpServer(self._admin_request, limits=self.limits, name="admin")
+        self.inbound_listener: Listener | None = None
+        self._inbound_connections: set[http1.ServerConnection] = set()
         self._tasks: list[asyncio.Task] = []
         self._conn_tasks: set[asyncio.Task] = set()
         self._upstream_pools: dict[tuple, http1.ConnectionPool] = {}
@@ -191,11 +193,11 @@ class Sidecar:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, inbound_port: int = 0, outbound_port: int = 0, admin_port: int = 0) -> dict[str, int]:
-        self._inbound_sock = bind_listener(inbound_port)
-        self.ports["inbound"] = self._inbound_sock.getsockname()[1]
+        self.inbound_listener = Listener(bind_listener(inbound_port), self._accept_inbound, self.limits, name="inbound")
+        self.inbound_listener.start()
+        self.ports["inbound"] = self.inbound_listener.port
         self.ports["outbound"] = await self._outbound_server.start(bind_listener(outbound_port))
         self.ports["admin"] = await self._admin_server.start(bind_listener(admin_port))
-        self._tasks.append(asyncio.create_task(self._accept_inbound()))
         self._tasks.append(asyncio.create_task(self._control_loop()))
         self._tasks.append(asyncio.create_task(self._rotation_loop()))
         return dict(self.ports)
@@ -204,10 +206,10 @@ class Sidecar:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._inbound_sock is not None:
-            self._inbound_sock.close()
-        for writer in list(self._inbound_writers):
-            writer.transport.abort()
+        if self.inbound_listener is not None:
+            self.inbound_listener.close()
+        for connection in list(self._inbound_connections):
+            connection.transport.abort()
         for task in list(self._conn_tasks):
             task.cancel()
         await asyncio.gather(*self._conn_tasks, return_exceptions=True)
@@ -288,8 +290,8 @@ class Sidecar:
             # A new (faulty or repaired) identity or a stricter mode must meet peers now, not whenever
             # their keep-alive connections close. A routine renewal only applies to new handshakes:
             # established connections drain, as in Envoy.
-            for writer in list(self._inbound_writers):
-                writer.transport.abort()
+            for connection in list(self._inbound_connections):
+                connection.transport.abort()
         self.ready.set()
         return True, ""
 
@@ -421,16 +423,16 @@ class Sidecar:
 
     # ------------------------------------------------------------------ inbound
 
-    async def _accept_inbound(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            conn, _addr = await loop.sock_accept(self._inbound_sock)
-            conn.setblocking(False)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            task = asyncio.create_task(self._inbound_connection(conn))
-            # The loop only keeps weak references to tasks: hold them, or a connection can vanish mid-request.
-            self._conn_tasks.add(task)
-            task.add_done_callback(self._conn_tasks.discard)
+    def _accept_inbound(self, conn: socket.socket, slot: Slot) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = asyncio.get_running_loop().create_task(self._inbound_connection(conn, slot))
+        # The loop only keeps weak references to tasks: hold them, or a connection can vanish mid-request.
+        self._conn_tasks.add(task)
+        task.add_done_callback(self._conn_tasks.discard)
+        # Until the HTTP connection takes the slot over, a slow sniff or handshake ends with the task; a task
+        # cancelled before it ran never reached its own clean-up, so the socket is closed when it is done.
+        slot.expire = lambda _reason: task.cancel()
+        task.add_done_callback(lambda done: conn.close() if done.cancelled() else None)
 
     async def _peek(self, conn: socket.socket) -> bytes:
         loop = asyncio.get_running_loop()
@@ -442,60 +444,76 @@ class Sidecar:
             loop.remove_reader(conn.fileno())
         return conn.recv(2, socket.MSG_PEEK)
 
-    async def _inbound_connection(self, conn: socket.socket) -> None:
+    async def _inbound_connection(self, conn: socket.socket, slot: Slot) -> None:
+        try:
+            await self._open_inbound(conn, slot)
+        except asyncio.CancelledError:
+            slot.release()
+            conn.close()
+
+    async def _open_inbound(self, conn: socket.socket, slot: Slot) -> None:
         loop = asyncio.get_running_loop()
         applied = self.applied
         if applied is None:
+            slot.release()
             conn.close()
             return
         mode = applied.config.mtls_mode
         try:
-            first = await self._peek(conn) if mode != "DISABLE" else b""
-        except (OSError, asyncio.TimeoutError):
+            first = await self._peek(conn)
+        except (TimeoutError, OSError):
+            first = b""
+        if not first:
+            slot.release()
             conn.close()
             return
-        if mode != "DISABLE" and not first:
-            conn.close()
-            return
-        use_tls = mode != "DISABLE" and tls.looks_like_tls(first)
+        use_tls = tls.looks_like_tls(first)
         if mode == "STRICT" and not use_tls:
             self._handshake_failed(tls.PLAINTEXT_TO_MTLS_PORT, "plaintext HTTP arrived at a STRICT mTLS port")
+            slot.release()
             conn.close()
             return
-        reader = asyncio.StreamReader(limit=http1.MAX_HEADER_BYTES * 4)
-        protocol = asyncio.StreamReaderProtocol(reader)
+        if mode == "DISABLE" and use_tls:
+            # A plaintext port cannot answer a ClientHello: close at once, so the client fails fast instead of
+            # waiting for a ServerHello that never comes.
+            self._handshake_failed(tls.TLS_TO_PLAINTEXT_PORT, "a TLS handshake arrived at a DISABLE (plaintext) port")
+            slot.release()
+            conn.close()
+            return
+        context = applied.server_ssl if mode == "STRICT" else applied.permissive_ssl
+
+        def opened(connection: http1.ServerConnection) -> None:
+            if use_tls:
+                connection.peer = tls.peer_spiffe_id(connection.get_extra_info("ssl_object")) or ""
+                if mode == "STRICT" and not connection.peer:
+                    self._handshake_failed(tls.NO_CLIENT_CERTIFICATE, "the client presented no SPIFFE identity")
+                    connection.transport.abort()
+                    return
+            self._inbound_connections.add(connection)
+
+        def protocol() -> http1.ServerConnection:
+            return http1.ServerConnection(self._inbound_request, slot=slot, on_open=opened,
+                                          on_close=self._inbound_closed)
+
         try:
-            context = applied.server_ssl if mode == "STRICT" else applied.permissive_ssl
-            transport, _ = await loop.connect_accepted_socket(
-                lambda: protocol, conn, ssl=context if use_tls else None,
+            await loop.connect_accepted_socket(
+                protocol, conn, ssl=context if use_tls else None,
                 ssl_handshake_timeout=HANDSHAKE_TIMEOUT if use_tls else None,
             )
-        except (ssl.SSLError, OSError, asyncio.TimeoutError, ConnectionError) as exc:
+        except (TimeoutError, ssl.SSLError, OSError, ConnectionError) as exc:
             self._handshake_failed(tls.classify_handshake_error(exc, side="server"),
                                    tls.describe_handshake_error(exc, side="server"))
+            slot.release()
             conn.close()
-            return
-        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-        source = ""
-        if use_tls:
-            source = tls.peer_spiffe_id(writer.get_extra_info("ssl_object")) or ""
-            if mode == "STRICT" and not source:
-                self._handshake_failed(tls.NO_CLIENT_CERTIFICATE, "the client presented no SPIFFE identity")
-                writer.transport.abort()
-                return
-        self._inbound_writers.add(writer)
 
-        async def handle(request: Request, _w: asyncio.StreamWriter) -> Response:
-            request.source_identity = source
-            current = self.applied
-            return await current.inbound(request)
+    async def _inbound_request(self, request: Request, connection: http1.ServerConnection) -> Response:
+        request.source_identity = connection.peer
+        return await self.applied.inbound(request)
 
-        try:
-            await http1.serve_connection(reader, writer, handle, on_error=self._inbound_stream_error)
-        except asyncio.CancelledError:
-            pass
-        finally:
-            self._inbound_writers.discard(writer)
+    def _inbound_closed(self, connection: http1.ServerConnection, exc: Exception | None) -> None:
+        self._inbound_connections.discard(connection)
+        if exc is not None:
+            self._inbound_stream_error(exc)
 
     def _inbound_stream_error(self, exc: Exception) -> None:
         # TLS 1.3 checks the client certificate after the client thinks the handshake is done,
@@ -525,6 +543,16 @@ class Sidecar:
 
     # ------------------------------------------------------------------ admin
 
+    def _readiness(self) -> Response:
+        """Ready when configured and every data-path listener can take a connection now (not out of files)."""
+        if self.applied is None:
+            return Response(503, body=b"waiting for config\n")
+        for healthy, why in (self.inbound_listener.healthy() if self.inbound_listener else (False, "not started"),
+                             self._outbound_server.healthy()):
+            if not healthy:
+                return Response(503, body=f"{why}\n".encode())
+        return Response(200, body=b"ready\n")
+
     async def _admin_request(self, request: Request, _writer: asyncio.StreamWriter) -> Response:
         path = request.path.split("?", 1)[0]
         if path not in OPEN_ADMIN_PATHS:
@@ -548,8 +576,7 @@ class Sidecar:
             return Response(200, {"content-type": "application/x-ndjson"},
                             "".join(json.dumps(r.as_dict()) + "\n" for r in records).encode())
         if path == "/ready":
-            ok = self.applied is not None
-            return Response(200 if ok else 503, body=b"ready\n" if ok else b"waiting for config\n")
+            return self._readiness()
         if path == "/config":
             applied = self.applied
             state = {

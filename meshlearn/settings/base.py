@@ -74,7 +74,9 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
-        conn_max_age=60,
+        # The site is served by an ASGI server (uvicorn): each request may run in a different thread, so a
+        # persistent connection would be left open per thread. Connections are opened per request.
+        conn_max_age=0,
     )
 }
 # Waits for a lock are bounded everywhere: past them a request gets a clear 503 "try again"
@@ -142,6 +144,36 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# One experiment is one long task on its own queue, so a busy sandbox never delays the site's short tasks.
+CELERY_TASK_ROUTES = {"sandbox.run_experiment": {"queue": "sandbox"}}
+
+# ---------------------------------------------------------------- sandbox (live experiments)
+# Limits that keep a shared machine healthy. Seconds unless named otherwise.
+SANDBOX_RUNTIME = env_str("MESHLEARN_SANDBOX_RUNTIME", "process")  # process | in_process
+SANDBOX_RATE = float(env_str("MESHLEARN_SANDBOX_RATE", "20"))  # the load each experiment starts with, req/s
+SANDBOX_MAX_ACTIVE_PER_LEARNER = 1  # queued or running; the database enforces it too
+SANDBOX_IDLE_TIMEOUT = int(env_str("MESHLEARN_SANDBOX_IDLE_TIMEOUT", "120"))  # no page open and no command
+SANDBOX_LIFETIME = int(env_str("MESHLEARN_SANDBOX_LIFETIME", str(20 * 60)))  # absolute, however busy
+SANDBOX_WORKER_CAPACITY = int(env_str("MESHLEARN_SANDBOX_WORKER_CAPACITY", "4"))  # experiments per worker
+SANDBOX_TOTAL_CAPACITY = int(env_str("MESHLEARN_SANDBOX_TOTAL_CAPACITY", str(SANDBOX_WORKER_CAPACITY)))  # all workers
+SANDBOX_STARTS_PER_WINDOW = int(env_str("MESHLEARN_SANDBOX_STARTS_PER_WINDOW", "6"))  # starts per learner ...
+SANDBOX_START_WINDOW = 10 * 60  # ... in this many seconds
+SANDBOX_HEARTBEAT_INTERVAL = 5  # the task writes a heartbeat this often
+SANDBOX_HEARTBEAT_TIMEOUT = 30  # the janitor reaps an experiment whose heartbeat is older than this
+SANDBOX_QUEUE_TIMEOUT = 60 * 60  # a queued experiment that never started by then failed
+SANDBOX_VIEWER_TTL = 15  # an open page renews its presence at least this often
+SANDBOX_STREAM_MAXLEN = 600  # entries kept per stream (about ten minutes of snapshots)
+SANDBOX_STREAM_TTL = 60 * 60  # streams expire this long after the experiment ended
+# Celery's limits are a backstop behind the experiment's own deadlines (idle, lifetime).
+SANDBOX_TASK_SOFT_TIME_LIMIT = SANDBOX_LIFETIME + 120
+SANDBOX_TASK_TIME_LIMIT = SANDBOX_LIFETIME + 180
+# acks_late: an unacknowledged message is redelivered after the visibility timeout. A running experiment
+# must never be: the timeout sits above the longest a task can live, and the task also refuses to run an
+# experiment that is no longer queued.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": SANDBOX_TASK_TIME_LIMIT + 30 * 60}
+CELERY_BEAT_SCHEDULE = {
+    "sandbox-janitor": {"task": "sandbox.janitor", "schedule": 30.0},
+}
 
 # ---------------------------------------------------------------- course content
 COURSE_CONTENT_DIRS = {

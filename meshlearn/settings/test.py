@@ -13,3 +13,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (whitenoise warns 
 # second connection hold real, separate connections: the concurrency tests see SQLite's real locking.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
+# Sandbox experiments in tests: short deadlines so a forgotten one ends by itself.
+SANDBOX_IDLE_TIMEOUT = 60
+SANDBOX_LIFETIME = 5 * 60
+SANDBOX_HEARTBEAT_INTERVAL = 1

@@ -1,0 +1,160 @@
+"""Runs one experiment inside a Celery task: the engine in an asyncio loop on the task's own thread, the
+learner's commands read from Redis, the engine's events written back to Redis and the record kept in the
+database.
+
+Everything that spawns a process (the engine) runs on the loop's thread: PR_SET_PDEATHSIG follows the
+thread that forked, so the mesh dies with this thread. Database calls go to a helper thread (the ORM is
+synchronous); they never spawn anything.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection
+
+from sandbox.mesh.events import Event, Finished, Snapshot, Started
+
+from . import services, streams
+from .models import Experiment
+from .state import history_point
+
+log = logging.getLogger(__name__)
+
+HISTORY_KEPT = 600  # metrics points kept in the final record (ten minutes at one a second)
+
+
+def experiment_class():
+    """The engine's Experiment (imported late so the site loads even where the engine is not built)."""
+    from sandbox.mesh.experiment import Experiment as EngineExperiment
+
+    return EngineExperiment
+
+
+def _db(function):
+    return sync_to_async(function, thread_sensitive=True)
+
+
+class ExperimentRunner:
+    def __init__(self, experiment: Experiment) -> None:
+        self.record = experiment
+        self.id = experiment.pk
+        self.redis = streams.async_client()
+        self.engine = None
+        self.started = asyncio.Event()
+        self.finished_recorded = False
+        self.history: list[dict] = []
+        self.last_snapshot: dict | None = None
+        self.begun = time.monotonic()
+        self.last_activity = time.monotonic()
+
+    async def run(self) -> str:
+        """Run to the end; returns the reason it ended."""
+        topology = services.topology_get(self.record.topology)
+        from sandbox.mesh.topology import shipped_topology_path
+
+        log_dir = Path(settings.VAR_DIR) / "sandbox" / str(self.id)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = experiment_class()(
+            topology,
+            runtime=self.record.runtime,
+            topology_path=str(shipped_topology_path(self.record.topology)),
+            rate=settings.SANDBOX_RATE,
+            on_event=self.on_event,
+            log_dir=str(log_dir),
+        )
+        helpers = [asyncio.create_task(self.read_commands()), asyncio.create_task(self.watch())]
+        reason = "failed: the experiment ended without saying why"
+        try:
+            finished = await self.engine.run(duration=None)
+            reason = finished.reason
+            if not self.finished_recorded:  # the engine returned without emitting Finished
+                await self.record_finish(finished)
+        except Exception as exc:  # the engine promises not to raise; if it does, the record must still end
+            log.exception("experiment %s crashed", self.id)
+            reason = f"failed: {exc}"
+            if not self.finished_recorded:
+                await self.record_finish(Finished(reason=reason))
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self.redis.aclose()
+            await _db(connection.close)()
+        return reason
+
+    # ------------------------------------------------------------------ engine -> Redis and database
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, Finished):
+            # The record first: a page that reloads on "finished" must find the experiment ended.
+            await self.record_finish(event)
+        elif isinstance(event, Snapshot):
+            self.history.append(history_point(event))
+            del self.history[:-HISTORY_KEPT]
+            self.last_snapshot = asdict(event)
+        else:
+            if isinstance(event, Started):
+                await _db(services.experiment_mark_running)(experiment_id=self.id, pgid=event.pgid)
+                self.started.set()
+            await _db(services.experiment_event_record)(
+                experiment_id=self.id, kind=event.kind, t=event.t, data=asdict(event)
+            )
+        await self.redis.xadd(streams.events_key(self.id), {"event": event.to_json()},
+                              maxlen=settings.SANDBOX_STREAM_MAXLEN, approximate=True)
+
+    async def record_finish(self, finished: Finished) -> None:
+        self.finished_recorded = True
+        await _db(services.experiment_event_record)(experiment_id=self.id, kind=finished.kind, t=finished.t,
+                                                    data={"reason": finished.reason})
+        result = {"engine": finished.result, "history": self.history, "last_snapshot": self.last_snapshot}
+        await _db(services.experiment_finish)(experiment_id=self.id, reason=finished.reason, result=result)
+
+    # ------------------------------------------------------------------ Redis -> engine
+
+    async def read_commands(self) -> None:
+        """Hand the learner's commands to the engine in the order they were sent. Commands sent before the
+        mesh was up wait for it; a stop is obeyed at once."""
+        key = streams.commands_key(self.id)
+        last_id = "0-0"
+        while True:
+            reply = await self.redis.xread({key: last_id}, block=1000, count=50)
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    last_id = entry_id
+                    self.last_activity = time.monotonic()
+                    try:
+                        command_id, command = streams.decode_command(fields)
+                    except ValueError:
+                        log.warning("experiment %s: unreadable command entry %s", self.id, entry_id)
+                        continue
+                    if command.get("action") == streams.STOP:
+                        self.engine.stop("stopped")
+                        continue
+                    await self.started.wait()
+                    self.engine.submit(command, id=command_id)
+
+    async def watch(self) -> None:
+        """Heartbeat, and the experiment's own deadlines: idle (no page open, no command) and lifetime."""
+        last_beat = 0.0
+        while True:
+            await asyncio.sleep(1)
+            now = time.monotonic()
+            if now - last_beat >= settings.SANDBOX_HEARTBEAT_INTERVAL:
+                last_beat = now
+                if not await _db(services.experiment_heartbeat)(experiment_id=self.id):
+                    # The janitor declared us lost (a long stall); the record is closed, so stop the mesh.
+                    self.engine.stop("failed: worker lost")
+                    return
+            if await self.redis.exists(streams.viewer_key(self.id)):
+                self.last_activity = now
+            if now - self.last_activity > settings.SANDBOX_IDLE_TIMEOUT:
+                self.engine.stop("idle")
+                return
+            if now - self.begun > settings.SANDBOX_LIFETIME:
+                self.engine.stop("deadline")
+                return

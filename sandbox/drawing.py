@@ -1,0 +1,227 @@
+"""Geometry for the server-side SVG: the topology graph laid out by call depth, and sparkline polylines.
+The templates draw; this module only computes positions, labels and health words (so every state has a
+text label and nothing depends on colour)."""
+
+from dataclasses import dataclass, field
+
+from sandbox.mesh.events import EdgeSnapshot, ServiceSnapshot, Snapshot
+
+NODE_W, NODE_H = 170, 60
+COLUMN_GAP, ROW_GAP = 150, 70  # room for edge labels, and for badges under a node
+MARGIN = 16
+LINE = 15  # text line height
+
+
+@dataclass
+class Text:
+    x: float
+    y: float
+    text: str
+
+
+@dataclass
+class Node:
+    name: str
+    x: float
+    y: float
+    health: str  # healthy | degraded | failing | down | idle | unknown
+    lines: list[str] = field(default_factory=list)  # text under the name: success, rps
+    badges: list[str] = field(default_factory=list)  # "fault: 50% 503", "cert: expired", "sidecar-0 down"
+
+    @property
+    def texts(self) -> list[Text]:
+        return [Text(self.x + 8, self.y + 18 + LINE * (index + 1), line) for index, line in enumerate(self.lines)]
+
+    @property
+    def badge_texts(self) -> list[Text]:
+        return [Text(self.x + 4, self.y + NODE_H + LINE * (index + 1), badge) for index, badge in enumerate(self.badges)]
+
+
+@dataclass
+class Edge:
+    source: str
+    destination: str
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    label: str
+    health: str
+    lock: str  # "mtls" | "broken" | "plain" | ""
+    badges: list[str] = field(default_factory=list)
+
+    @property
+    def mid_x(self) -> float:
+        return (self.x1 + self.x2) / 2
+
+    @property
+    def mid_y(self) -> float:
+        return (self.y1 + self.y2) / 2
+
+    @property
+    def label_y(self) -> float:
+        return self.mid_y - 8
+
+    @property
+    def badge_texts(self) -> list[Text]:
+        return [Text(self.mid_x, self.mid_y + 8 + LINE * index, badge) for index, badge in enumerate(self.badges)]
+
+
+@dataclass
+class Graph:
+    width: float
+    height: float
+    nodes: list[Node]
+    edges: list[Edge]
+
+
+def percent(value: float | None) -> str:
+    return "no traffic" if value is None else f"{value * 100:.0f}%"
+
+
+def health_of(success: float | None) -> str:
+    if success is None:
+        return "idle"
+    if success >= 0.95:
+        return "healthy"
+    return "degraded" if success >= 0.5 else "failing"
+
+
+def graph_layout(topology, snapshot: Snapshot | None) -> Graph:
+    """Columns by call depth from the load generator; rows in the order services are declared."""
+    calls = {service.name: list(service.calls) for service in topology.services}
+    pairs = [("loadgen", topology.entry)] + [(s, d) for s, targets in calls.items() for d in targets if d in calls]
+    depth = {"loadgen": 0, topology.entry: 1}
+    frontier = [topology.entry]
+    while frontier:
+        following = []
+        for name in frontier:
+            for target in calls.get(name, []):
+                if target in calls and target not in depth:
+                    depth[target] = depth[name] + 1
+                    following.append(target)
+        frontier = following
+    for name in calls:
+        depth.setdefault(name, max(depth.values()) + 1)  # unreachable services still show
+    columns: dict[int, list[str]] = {}
+    for name in ["loadgen", *calls]:
+        columns.setdefault(depth[name], []).append(name)
+    rows = max(len(names) for names in columns.values())
+    height = MARGIN * 2 + rows * NODE_H + (rows - 1) * ROW_GAP + 3 * LINE  # badges under the last row
+    width = MARGIN * 2 + len(columns) * NODE_W + (len(columns) - 1) * COLUMN_GAP
+    position = {}
+    for column, names in columns.items():
+        column_height = len(names) * NODE_H + (len(names) - 1) * ROW_GAP
+        top = MARGIN + (height - 3 * LINE - 2 * MARGIN - column_height) / 2
+        for row, name in enumerate(names):
+            position[name] = (MARGIN + column * (NODE_W + COLUMN_GAP), top + row * (NODE_H + ROW_GAP))
+
+    services = {s.name: s for s in snapshot.services} if snapshot else {}
+    edges = {(e.source, e.destination): e for e in snapshot.edges} if snapshot else {}
+    nodes = [_loadgen_node(position["loadgen"], snapshot)]
+    nodes += [_service_node(name, position[name], services.get(name)) for name in calls]
+    drawn = [_edge(source, destination, position, edges.get((source, destination))) for source, destination in pairs]
+    return Graph(width=width, height=height, nodes=nodes, edges=drawn)
+
+
+def _loadgen_node(at: tuple[float, float], snapshot: Snapshot | None) -> Node:
+    lines = [f"{snapshot.rate:.0f} req/s target"] if snapshot else ["waiting"]
+    if snapshot:
+        lines.append(f"sees {percent(snapshot.effective_success)} ok")
+    health = health_of(snapshot.effective_success) if snapshot else "unknown"
+    return Node("load generator", at[0], at[1], health, lines)
+
+
+def _service_node(name: str, at: tuple[float, float], service: ServiceSnapshot | None) -> Node:
+    if service is None:
+        return Node(name, at[0], at[1], "unknown", ["waiting"])
+    down = sorted(process for process, alive in service.alive.items() if not alive)
+    health = "down" if down and len(down) >= len(service.alive) / 2 else health_of(service.actual_success)
+    if down and health == "healthy":
+        health = "degraded"
+    badges = [f"{process} down" for process in down]
+    if service.fault:
+        badges.append(f"fault: {service.fault}")
+    if service.cert_fault:
+        badges.append(f"cert: {service.cert_fault.replace('_', ' ')}")
+    lines = [f"{service.rps:.0f} req/s, {percent(service.actual_success)} ok", f"mTLS {service.mtls_mode}"]
+    return Node(name, at[0], at[1], health, lines, badges)
+
+
+def _edge(source: str, destination: str, position: dict, edge: EdgeSnapshot | None) -> Edge:
+    (sx, sy), (dx, dy) = position[source], position[destination]
+    x1, y1 = sx + NODE_W, sy + NODE_H / 2
+    x2, y2 = dx, dy + NODE_H / 2
+    if edge is None:
+        return Edge(source, destination, x1, y1, x2, y2, "no data yet", "unknown", "")
+    # Effective (what the caller got, after retries) and actual (what every try got) side by side.
+    label = (f"{edge.rps:.0f}/s · ok {percent(edge.effective_success)} (tries {percent(edge.actual_success)})"
+             f" · p99 {edge.p99_ms:.0f} ms")
+    lock = "broken" if edge.tls_failures else ("mtls" if edge.mtls else ("plain" if edge.rps else ""))
+    badges = []
+    if edge.circuit == "open":
+        badges.append("circuit open")
+    if edge.pending_overflow:
+        badges.append(f"{edge.pending_overflow} overflowed")
+    if edge.ejected:
+        badges.append("ejected: " + ", ".join(edge.ejected))
+    if edge.tls_failures:
+        badges.append("TLS failing: " + ", ".join(sorted(edge.tls_failures)))
+    if edge.retries:
+        badges.append(f"{edge.retries} retries")
+    return Edge(source if source != "loadgen" else "load generator", destination, x1, y1, x2, y2, label,
+                health_of(edge.effective_success), lock, badges)
+
+
+# --------------------------------------------------------------------------- sparklines
+
+SPARK_W, SPARK_H = 240, 48
+
+
+@dataclass
+class Sparkline:
+    title: str
+    lines: list[dict]  # {"name", "points", "latest"}
+    maximum: str
+    width: int = SPARK_W
+    height: int = SPARK_H
+
+
+def sparkline(title: str, history: list[dict], series: list[tuple[str, str]], *, unit: str,
+              top: float | None = None) -> Sparkline:
+    """A polyline per series over the history's points; `top` fixes the scale (1 for success rates)."""
+    values = [point[key] for point in history for _, key in series if point.get(key) is not None]
+    ceiling = top if top is not None else max(values, default=0.0) * 1.1 or 1.0
+    count = max(len(history) - 1, 1)
+    lines = []
+    for name, key in series:
+        points = []
+        for index, point in enumerate(history):
+            value = point.get(key)
+            if value is None:
+                continue
+            x = index * SPARK_W / count
+            y = SPARK_H - min(value / ceiling, 1.0) * (SPARK_H - 2) - 1
+            points.append(f"{x:.1f},{y:.1f}")
+        latest = next((point[key] for point in reversed(history) if point.get(key) is not None), None)
+        lines.append({"name": name, "key": key, "points": " ".join(points), "latest": _format(latest, unit)})
+    return Sparkline(title, lines, _format(ceiling, unit))
+
+
+def _format(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "%":
+        return f"{value * 100:.0f}%"
+    if unit == "ms":
+        return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+    return f"{value:.0f} {unit}"
+
+
+def metrics_charts(history: list[dict]) -> list[Sparkline]:
+    return [
+        sparkline("Requests per second", history, [("rps", "rps")], unit="req/s"),
+        sparkline("Success: what callers see (effective) vs what the service answered (actual)", history,
+                  [("effective", "effective"), ("actual", "actual")], unit="%", top=1.0),
+        sparkline("Latency at the entry", history, [("p50", "p50"), ("p95", "p95"), ("p99", "p99")], unit="ms"),
+    ]

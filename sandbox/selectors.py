@@ -1,0 +1,81 @@
+"""Reads for the sandbox pages: a learner's experiments, their place in the queue, and what the page shows."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import Http404
+from django.utils import timezone
+
+from . import streams
+from .models import Experiment, ExperimentCommand, ExperimentEvent
+from .state import HISTORY_SHOWN, ViewState, state_from_record, state_from_stream
+
+STREAM_ENTRIES_READ = HISTORY_SHOWN + 30  # enough snapshots for the sparklines, plus the events between them
+
+
+def experiment_get(*, experiment_id: int, user: AbstractBaseUser) -> Experiment:
+    """The learner's own experiment; anyone else's is a 404, indistinguishable from one that does not exist."""
+    if not user.is_authenticated:
+        raise Http404("No such experiment.")
+    experiment = Experiment.objects.filter(pk=experiment_id, owner=user).first()
+    if experiment is None:
+        raise Http404("No such experiment.")
+    return experiment
+
+
+def experiment_list(*, user: AbstractBaseUser) -> dict:
+    experiments = list(Experiment.objects.filter(owner=user)[:30])
+    active = next((experiment for experiment in experiments if experiment.is_active), None)
+    return {"active": active, "past": [experiment for experiment in experiments if not experiment.is_active]}
+
+
+@dataclass
+class QueuePlace:
+    place: int  # 1 = next to start
+    ahead: int
+    estimate_seconds: int  # at the latest, from the running experiments' remaining lifetimes
+
+    @property
+    def estimate_minutes(self) -> int:
+        return -(-self.estimate_seconds // 60)
+
+
+def queue_place(*, experiment: Experiment) -> QueuePlace | None:
+    """Where a queued experiment stands, and when at the latest a slot frees for it."""
+    if experiment.status != Experiment.Status.QUEUED:
+        return None
+    ahead = Experiment.objects.filter(status=Experiment.Status.QUEUED, created_at__lt=experiment.created_at).count()
+    now = timezone.now()
+    remaining = sorted(
+        max(0, settings.SANDBOX_LIFETIME - int((now - (running.started_at or now)).total_seconds()))
+        for running in Experiment.objects.filter(status__in=Experiment.OWNED)
+    )
+    capacity = max(settings.SANDBOX_TOTAL_CAPACITY, 1)
+    free_now = max(capacity - len(remaining), 0)
+    if ahead < free_now:
+        estimate = 0
+    else:
+        # The (ahead - free_now)-th slot to free up; beyond the running ones, whole lifetimes queue up.
+        index = ahead - free_now
+        rounds, position = divmod(index, max(len(remaining), 1))
+        estimate = (remaining[position] if remaining else 0) + rounds * settings.SANDBOX_LIFETIME
+    return QueuePlace(place=ahead + 1, ahead=ahead, estimate_seconds=estimate)
+
+
+def experiment_commands(*, experiment: Experiment) -> list[ExperimentCommand]:
+    return list(experiment.commands.all())
+
+
+def experiment_notable(*, experiment: Experiment) -> list[dict]:
+    return [{"kind": event.kind, **event.data, "t": event.t} for event in ExperimentEvent.objects.filter(
+        experiment=experiment).order_by("-id")[:60]][::-1]
+
+
+def experiment_state(*, experiment: Experiment) -> ViewState:
+    """What the page shows now: from the live stream while it runs, from the record once it ended."""
+    notable = experiment_notable(experiment=experiment)
+    if experiment.is_active:
+        entries = streams.client().xrevrange(streams.events_key(experiment.pk), count=STREAM_ENTRIES_READ)
+        return state_from_stream(entries[::-1], notable=notable)
+    return state_from_record(experiment.result or {}, notable=notable)

@@ -1,0 +1,119 @@
+"""Sandbox pages and htmx actions. Thin: services write, selectors read; the live stream is in live.py."""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.html import format_html
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
+
+from . import actions, selectors, services
+from .fragments import FRAGMENTS, experiment_facts, render_fragments
+from .models import TOPOLOGIES
+from .state import ViewState
+
+
+@login_required
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    listing = selectors.experiment_list(user=request.user)
+    return render(request, "sandbox/index.html", {"nav": "sandbox", "topologies": TOPOLOGIES, **listing})
+
+
+@login_required
+@require_POST
+def experiment_start(request: HttpRequest) -> HttpResponse:
+    try:
+        experiment = services.experiment_start(user=request.user, topology=request.POST.get("topology", ""))
+    except services.SandboxError as exc:
+        messages.error(request, str(exc))
+        return redirect("sandbox:index")
+    return redirect(experiment)
+
+
+def _page_context(experiment) -> dict:
+    state = selectors.experiment_state(experiment=experiment)
+    commands = selectors.experiment_commands(experiment=experiment)
+    facts = experiment_facts(experiment)
+    queue = selectors.queue_place(experiment=experiment)
+    fragments = render_fragments(FRAGMENTS, facts=facts, state=state, commands=commands, queue=queue)
+    return {"experiment": experiment, "facts": facts, "fragments": fragments, "queue": queue}
+
+
+@login_required
+@require_GET
+def experiment_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
+    experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
+    if experiment.is_active:
+        services.viewer_present(experiment=experiment)
+    topology = services.topology_get(experiment.topology)
+    return render(request, "sandbox/experiment.html", {
+        "nav": "sandbox", "actions": actions.actions_for(topology), **_page_context(experiment),
+    })
+
+
+@login_required
+@require_GET
+def experiment_status(request: HttpRequest, experiment_id: int) -> HttpResponse:
+    """Polled while queued: the place in the queue; once a worker took it, the page reloads to go live."""
+    experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
+    services.viewer_present(experiment=experiment)
+    if request.htmx and experiment.status != experiment.Status.QUEUED:
+        return HttpResponseClientRefresh()
+    return HttpResponse(_page_context(experiment)["fragments"]["status"])
+
+
+@login_required
+@require_GET
+def experiment_live(request: HttpRequest, experiment_id: int) -> HttpResponse:
+    """The polling fallback of the live stream: every fragment from the latest state, as JSON by name."""
+    experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
+    if experiment.is_active:
+        services.viewer_present(experiment=experiment)
+    part = request.GET.get("part", "")
+    fragments = _page_context(experiment)["fragments"]
+    if part:
+        if part not in fragments:
+            return HttpResponse(f"part: choose one of {', '.join(FRAGMENTS)}, got {part!r}.", status=400)
+        return HttpResponse(fragments[part])
+    return HttpResponse(json.dumps(fragments), content_type="application/json")
+
+
+@login_required
+@require_POST
+def experiment_command(request: HttpRequest, experiment_id: int) -> HttpResponse:
+    """Send one action of the panel. The answer is the learner's command list; a command the engine
+    refuses later shows its reason there, and in the log."""
+    experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
+    action = actions.action_get(services.topology_get(experiment.topology), request.POST.get("action", ""))
+    error = ""
+    if action is None:
+        error = "action: choose one of the buttons of the panel."
+    else:
+        try:
+            services.command_send(experiment=experiment, command=action.command)
+        except services.SandboxError as exc:
+            error = str(exc)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect(experiment)
+    commands = selectors.experiment_commands(experiment=experiment)
+    html = render_fragments({"commands"}, facts=experiment_facts(experiment), state=ViewState(),
+                            commands=commands)["commands"]
+    if error:
+        return HttpResponse(format_html('<p class="form-error" role="alert">{}</p>', error) + html, status=400)
+    return HttpResponse(html)
+
+
+@login_required
+@require_POST
+def experiment_stop(request: HttpRequest, experiment_id: int) -> HttpResponse:
+    experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
+    services.experiment_stop(experiment=experiment)
+    if request.htmx:
+        return HttpResponseClientRefresh()
+    return redirect(experiment)

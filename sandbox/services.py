@@ -5,6 +5,7 @@ import socket
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -58,7 +59,7 @@ def experiment_start(*, user: AbstractBaseUser, topology: str) -> Experiment:
         with transaction.atomic():
             # Lock the learner's row so two concurrent starts queue behind each other (PostgreSQL); the unique
             # constraint catches what the lock cannot (SQLite serialises writers anyway).
-            type(user).objects.select_for_update().filter(pk=user.pk).first()
+            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
             active = Experiment.objects.filter(owner=user, status__in=Experiment.ACTIVE).first()
             if active is not None:
                 return active

@@ -1,0 +1,130 @@
+"""Sandbox pages, limits and records without a worker: ownership (404), one experiment per learner, the
+start rate limit, command validation, stopping a queued experiment, the janitor, and Celery settings."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from meshlearn.celery import app
+from sandbox import services
+from sandbox.models import Experiment
+from sandbox.tasks import run_experiment
+
+
+@pytest.fixture
+def running(learner):
+    return Experiment.objects.create(owner=learner, topology="pair", status="running", worker_host="w1@nowhere",
+                                     heartbeat_at=timezone.now(), started_at=timezone.now())
+
+
+@pytest.mark.parametrize("name,method", [("experiment", "get"), ("status", "get"), ("live", "get"), ("stream", "get"),
+                                         ("command", "post"), ("stop", "post")])
+def test_another_learner_gets_404_on_every_url_of_an_experiment(client, running, other_learner, name, method):
+    client.force_login(other_learner)
+    response = getattr(client, method)(reverse(f"sandbox:{name}", args=[running.pk]), {"action": "fail"})
+    assert response.status_code == 404
+    assert Experiment.objects.get(pk=running.pk).status == "running"
+
+
+def test_a_double_start_gives_one_experiment(learner):
+    first = services.experiment_start(user=learner, topology="pair")
+    second = services.experiment_start(user=learner, topology="shop")
+    assert first.pk == second.pk
+    assert Experiment.objects.filter(owner=learner).count() == 1
+
+
+def test_the_database_refuses_a_second_active_experiment(learner, running):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Experiment.objects.create(owner=learner, topology="pair", status="queued")
+
+
+def test_starts_are_rate_limited_with_a_message_that_says_what_to_do(learner, settings):
+    settings.SANDBOX_STARTS_PER_WINDOW = 2
+    for _ in range(2):
+        Experiment.objects.create(owner=learner, topology="pair", status="finished")
+    with pytest.raises(services.TooManyStarts, match="Wait a few minutes"):
+        services.experiment_start(user=learner, topology="pair")
+
+
+def test_an_unknown_topology_is_refused_by_name(client, learner):
+    client.force_login(learner)
+    response = client.post(reverse("sandbox:start"), {"topology": "mars"}, follow=True)
+    assert "topology: choose one of pair, shop" in response.content.decode()
+    assert not Experiment.objects.exists()
+
+
+def test_a_command_the_engine_refuses_says_why_and_is_not_sent(learner, running):
+    with pytest.raises(services.CommandInvalid) as refused:
+        services.command_send(experiment=running, command={"action": "fail", "service": "nope", "percent": 50})
+    assert "service" in str(refused.value)
+    assert not running.commands.exists()
+
+
+def test_an_unknown_action_of_the_panel_is_a_400_with_a_message(client, learner, running):
+    client.force_login(learner)
+    response = client.post(reverse("sandbox:command", args=[running.pk]), {"action": "explode"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 400
+    assert "action: choose one of the buttons" in response.content.decode()
+
+
+def test_a_command_to_an_ended_experiment_is_refused(client, learner):
+    ended = Experiment.objects.create(owner=learner, topology="pair", status="finished", end_reason="stopped")
+    client.force_login(learner)
+    response = client.post(reverse("sandbox:command", args=[ended.pk]), {"action": "fail"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 400
+    assert "has ended" in response.content.decode()
+
+
+def test_stopping_a_queued_experiment_ends_it_and_frees_the_learner(learner):
+    queued = services.experiment_start(user=learner, topology="pair")
+    services.experiment_stop(experiment=queued)
+    queued.refresh_from_db()
+    assert queued.status == "finished" and queued.end_reason == "stopped before it started"
+    # The worker that later takes its message does nothing.
+    assert services.experiment_claim(experiment_id=queued.pk, host="w1@here") is None
+
+
+def test_the_janitor_fails_an_experiment_whose_heartbeat_stopped(running, settings):
+    Experiment.objects.filter(pk=running.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.SANDBOX_HEARTBEAT_TIMEOUT + 5))
+    assert services.experiments_reap(host="elsewhere") == [running.pk]
+    running.refresh_from_db()
+    assert running.status == "failed" and running.end_reason == "worker lost"
+
+
+def test_the_janitor_leaves_a_live_experiment_alone(running):
+    assert services.experiments_reap(host="elsewhere") == []
+
+
+def test_instructors_see_running_experiments_and_can_stop_them(client, instructor, running):
+    client.force_login(instructor)
+    listing = client.get(reverse("admin:sandbox_experiment_changelist"))
+    assert listing.status_code == 200 and "ada" in listing.content.decode()
+    client.post(reverse("admin:sandbox_experiment_changelist"),
+                {"action": "stop_experiments", "_selected_action": [running.pk]})
+    assert Experiment.objects.get(pk=running.pk).status == "stopping"
+
+
+def test_long_running_task_settings_took_effect():
+    """No redelivery of a running experiment: visibility timeout > hard limit > soft limit > lifetime."""
+    from django.conf import settings
+
+    assert run_experiment.acks_late is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.task_routes["sandbox.run_experiment"]["queue"] == "sandbox"
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    assert visibility > run_experiment.time_limit > run_experiment.soft_time_limit > settings.SANDBOX_LIFETIME
+    assert settings.SANDBOX_IDLE_TIMEOUT < settings.SANDBOX_LIFETIME
+    assert "sandbox-janitor" in app.conf.beat_schedule
+    assert settings.DATABASES["default"]["CONN_MAX_AGE"] == 0
+
+
+def test_the_sandbox_is_linked_from_the_nav_and_the_course_home(client, learner):
+    client.force_login(learner)
+    page = client.get(reverse("lessons:course")).content.decode()
+    assert page.count(reverse("sandbox:index")) >= 2
+    assert "coming" not in page

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sandbox.mesh.events import EdgeSnapshot, ServiceSnapshot, Snapshot
 
 NODE_W, NODE_H = 170, 60
-COLUMN_GAP, ROW_GAP = 150, 70  # room for edge labels, and for badges under a node
+COLUMN_GAP, ROW_GAP = 180, 70  # room for edge labels, and for badges under a node
 MARGIN = 16
 LINE = 15  # text line height
 
@@ -49,6 +49,7 @@ class Edge:
     health: str
     lock: str  # "mtls" | "broken" | "plain" | ""
     badges: list[str] = field(default_factory=list)
+    detail: str = ""  # the success line under the label
 
     @property
     def mid_x(self) -> float:
@@ -60,6 +61,10 @@ class Edge:
 
     @property
     def label_y(self) -> float:
+        return self.mid_y - 8 - LINE
+
+    @property
+    def detail_y(self) -> float:
         return self.mid_y - 8
 
     @property
@@ -155,8 +160,8 @@ def _edge(source: str, destination: str, position: dict, edge: EdgeSnapshot | No
     if edge is None:
         return Edge(source, destination, x1, y1, x2, y2, "no data yet", "unknown", "")
     # Effective (what the caller got, after retries) and actual (what every try got) side by side.
-    label = (f"{edge.rps:.0f}/s · ok {percent(edge.effective_success)} (tries {percent(edge.actual_success)})"
-             f" · p99 {edge.p99_ms:.0f} ms")
+    label = f"{edge.rps:.0f}/s · p99 {edge.p99_ms:.0f} ms"
+    detail = f"ok {percent(edge.effective_success)} (tries {percent(edge.actual_success)})"
     lock = "broken" if edge.tls_failures else ("mtls" if edge.mtls else ("plain" if edge.rps else ""))
     badges = []
     if edge.circuit == "open":
@@ -170,7 +175,7 @@ def _edge(source: str, destination: str, position: dict, edge: EdgeSnapshot | No
     if edge.retries:
         badges.append(f"{edge.retries} retries")
     return Edge(source if source != "loadgen" else "load generator", destination, x1, y1, x2, y2, label,
-                health_of(edge.effective_success), lock, badges)
+                health_of(edge.effective_success), lock, badges, detail)
 
 
 # --------------------------------------------------------------------------- sparklines

@@ -17,3 +17,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 SANDBOX_IDLE_TIMEOUT = 60
 SANDBOX_LIFETIME = 5 * 60
 SANDBOX_HEARTBEAT_INTERVAL = 1
+# The browser tests serve the site with uvicorn, as bin/run does; static files straight from the finders.
+WHITENOISE_USE_FINDERS = True

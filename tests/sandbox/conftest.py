@@ -121,3 +121,36 @@ def workers(transactional_db, clean_redis, tmp_path):
 
 def dump(value) -> str:
     return json.dumps(value, default=str)[:2000]
+
+
+@pytest.fixture
+def asgi_server(transactional_db, tmp_path):
+    """The site under uvicorn (ASGI, as bin/run serves it): the live view streams server-sent events."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "meshlearn.settings.test",
+           "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}", "REDIS_URL": settings.REDIS_URL}
+    log = open(tmp_path / "uvicorn.log", "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "meshlearn.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--timeout-graceful-shutdown", "2", "--no-access-log"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    wait_for(answers, what="uvicorn")
+    yield url
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)

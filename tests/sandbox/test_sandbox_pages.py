@@ -128,3 +128,13 @@ def test_the_sandbox_is_linked_from_the_nav_and_the_course_home(client, learner)
     page = client.get(reverse("lessons:course")).content.decode()
     assert page.count(reverse("sandbox:index")) >= 2
     assert "coming" not in page
+
+
+@pytest.mark.parametrize("topology", ["pair", "shop"])
+def test_every_action_of_the_panel_is_a_command_the_engine_accepts(topology):
+    from sandbox.actions import actions_for
+    from sandbox.mesh.commands import parse_command
+
+    shipped = services.topology_get(topology)
+    for action in actions_for(shipped):
+        parse_command(action.command, shipped)  # raises CommandError naming the field

@@ -8,7 +8,7 @@ page counts as watching (the experiment is not idle). It ends with a `finished` 
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
@@ -26,8 +26,6 @@ BLOCK_MS = 5000  # a comment line at least this often keeps proxies and the view
 async def experiment_stream(request: HttpRequest, experiment_id: int) -> StreamingHttpResponse:
     user = await request.auser()
     experiment = await sync_to_async(selectors.experiment_get)(experiment_id=experiment_id, user=user)
-    if not experiment.is_active:
-        raise Http404("This experiment has ended; its page shows the final numbers.")
     response = StreamingHttpResponse(_stream(experiment), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # a buffering proxy would hold the events back
@@ -45,7 +43,19 @@ def _facts_and_commands(experiment_id: int) -> tuple[dict, list]:
     return experiment_facts(experiment), selectors.experiment_commands(experiment=experiment)
 
 
+def _finished_message(reason: str, url: str) -> str:
+    """Tells the page the experiment ended and reloads its main part, which then shows the final numbers."""
+    return sse_message("finished", format_html(
+        '<p>The experiment ended: {}. <a href="{}">See the final numbers</a>.</p>'
+        '<div hx-get="{}" hx-trigger="load delay:300ms" hx-select="#main" hx-target="#main" '
+        'hx-swap="outerHTML"></div>', reason, url, url))
+
+
 async def _stream(experiment: Experiment):
+    if not experiment.is_active:
+        # It ended between the page and this stream (a stop, say): say so, instead of a 404 the browser retries.
+        yield _finished_message(experiment.end_reason or experiment.status, experiment.get_absolute_url())
+        return
     redis = streams.async_client()
     key = streams.events_key(experiment.pk)
     try:
@@ -62,10 +72,7 @@ async def _stream(experiment: Experiment):
                 for name, html in render_fragments(changed, facts=facts, state=state, commands=commands).items():
                     yield sse_message(name, html)
             if state.finished is not None:
-                yield sse_message("finished", format_html(
-                    '<p>The experiment ended: {}. <a href="{}">See the final numbers</a>.</p>'
-                    '<div hx-get="{}" hx-trigger="load delay:300ms" hx-select="#main" hx-target="#main" '
-                    'hx-swap="outerHTML"></div>', state.finished.reason, facts["url"], facts["url"]))
+                yield _finished_message(state.finished.reason, facts["url"])
                 return
             await redis.set(streams.viewer_key(experiment.pk), "1", ex=settings.SANDBOX_VIEWER_TTL)
             reply = await redis.xread({key: last_id}, block=BLOCK_MS, count=200)

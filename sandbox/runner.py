@@ -84,7 +84,7 @@ class ExperimentRunner:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self.redis.aclose()
-            await _db(connection.close)()
+            await _db(lambda: connection.close())()  # the helper thread's own connection
         return reason
 
     # ------------------------------------------------------------------ engine -> Redis and database

@@ -138,3 +138,19 @@ def test_every_action_of_the_panel_is_a_command_the_engine_accepts(topology):
     shipped = services.topology_get(topology)
     for action in actions_for(shipped):
         parse_command(action.command, shipped)  # raises CommandError naming the field
+
+
+def test_the_stream_of_an_ended_experiment_tells_the_page_to_show_the_final_numbers(client, learner):
+    """A page that was still live when its experiment ended must learn it (not retry a 404 forever)."""
+    from asgiref.sync import async_to_sync
+
+    ended = Experiment.objects.create(owner=learner, topology="pair", status="finished", end_reason="stopped")
+    client.force_login(learner)
+    response = client.get(reverse("sandbox:stream", args=[ended.pk]))
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+
+    async def collect():
+        return b"".join([chunk async for chunk in response.streaming_content]).decode()
+
+    body = async_to_sync(collect)()
+    assert "event: finished" in body and "The experiment ended: stopped" in body

@@ -52,9 +52,10 @@ class Workers:
     def node(self, name: str) -> str:
         return f"{name}@{socket.gethostname()}"
 
-    def start(self, name: str, *, capacity: int = 1) -> subprocess.Popen:
+    def start(self, name: str, *, capacity: int = 1, environment: dict | None = None) -> subprocess.Popen:
         env = {
             **os.environ,
+            **(environment or {}),
             "DJANGO_SETTINGS_MODULE": "meshlearn.settings.test",
             "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
             "REDIS_URL": settings.REDIS_URL,

@@ -122,3 +122,23 @@ def test_the_request_timeline_shows_each_retry_attempt(workers, client, learner,
 
     record = wait_for(retried, timeout=30, what="a request with more than one attempt")[0]
     assert record.attempts[1].backoff_ms > 0
+
+
+@pytest.mark.parametrize("limit,reason", [("MESHLEARN_SANDBOX_IDLE_TIMEOUT", "idle"),
+                                          ("MESHLEARN_SANDBOX_LIFETIME", "deadline")])
+def test_an_experiment_ends_by_itself_when_idle_or_past_its_lifetime(workers, client, learner, settings, limit, reason):
+    settings.SANDBOX_RUNTIME = "in_process"
+    workers.start("w1", environment={limit: "4"})
+    experiment = start_from_site(client, learner)
+    if reason == "deadline":
+        # A page watches the whole time: only the lifetime can end it.
+        from sandbox import services
+
+        def watched_and_ended():
+            services.viewer_present(experiment=experiment)
+            return experiment_fresh(experiment.pk).status == "finished"
+
+        wait_for(watched_and_ended, what="the lifetime to end it")
+    else:
+        wait_for(lambda: experiment_fresh(experiment.pk).status == "finished", what="the idle timeout to end it")
+    assert experiment_fresh(experiment.pk).end_reason == reason

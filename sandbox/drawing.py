@@ -190,6 +190,21 @@ class Sparkline:
     maximum: str
     width: int = SPARK_W
     height: int = SPARK_H
+    markers: list[dict] = field(default_factory=list)  # {"x", "number", "label"}: the learner's commands
+
+
+def command_markers(history: list[dict], commands) -> list[dict]:
+    """Where each applied command falls on the sparklines' time axis (the learner's commands on a timeline)."""
+    if len(history) < 2:
+        return []
+    count = len(history) - 1
+    markers = []
+    for number, command in enumerate(commands, start=1):
+        if command.t is None or not history[0]["t"] <= command.t <= history[-1]["t"]:
+            continue
+        index = next(i for i, point in enumerate(history) if point["t"] >= command.t)
+        markers.append({"x": round(index * SPARK_W / count, 1), "number": number, "label": command.description})
+    return markers
 
 
 def sparkline(title: str, history: list[dict], series: list[tuple[str, str]], *, unit: str,
@@ -223,10 +238,14 @@ def _format(value: float | None, unit: str) -> str:
     return f"{value:.0f} {unit}"
 
 
-def metrics_charts(history: list[dict]) -> list[Sparkline]:
-    return [
+def metrics_charts(history: list[dict], commands=()) -> list[Sparkline]:
+    markers = command_markers(history, commands)
+    charts = [
         sparkline("Requests per second", history, [("rps", "rps")], unit="req/s"),
         sparkline("Success: what callers see (effective) vs what the service answered (actual)", history,
                   [("effective", "effective"), ("actual", "actual")], unit="%", top=1.0),
         sparkline("Latency at the entry", history, [("p50", "p50"), ("p95", "p95"), ("p99", "p99")], unit="ms"),
     ]
+    for chart in charts:
+        chart.markers = markers
+    return charts

@@ -83,7 +83,7 @@ def fragment_context(name: str, *, facts: dict, state: ViewState, commands=(), q
     elif name == "graph":
         context["graph"] = drawing.graph_layout(services.topology_get(facts["topology"]), state.snapshot)
     elif name == "metrics":
-        context.update(charts=drawing.metrics_charts(state.history), snapshot=state.snapshot)
+        context.update(charts=drawing.metrics_charts(state.history, commands), snapshot=state.snapshot)
     elif name == "requests":
         context["requests"] = list(reversed(state.recent))
         context["explanations"] = FLAG_EXPLANATIONS

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRefresh
+from django_htmx.http import HttpResponseClientRefresh, HttpResponseStopPolling
 
 from . import actions, selectors, services
 from .fragments import FRAGMENTS, experiment_facts, render_fragments
@@ -58,12 +58,12 @@ def experiment_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def experiment_status(request: HttpRequest, experiment_id: int) -> HttpResponse:
-    """Polled while queued: the place in the queue; once a worker took it, the page reloads to go live."""
+    """Polled while queued: the place in the queue. Once a worker took it the live stream (already open)
+    carries the rest, and 286 tells htmx to stop polling."""
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
     services.viewer_present(experiment=experiment)
-    if request.htmx and experiment.status != experiment.Status.QUEUED:
-        return HttpResponseClientRefresh()
-    return HttpResponse(_page_context(experiment)["fragments"]["status"])
+    html = _page_context(experiment)["fragments"]["status"]
+    return HttpResponse(html) if experiment.status == experiment.Status.QUEUED else HttpResponseStopPolling(html)
 
 
 @login_required

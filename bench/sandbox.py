@@ -162,9 +162,26 @@ class Watchers:
             await asyncio.sleep(1)
 
     def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
+        async def cancel_all() -> None:
+            current = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in current:
+                task.cancel()
+            await asyncio.gather(*current, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def settle(running: int) -> None:
+    """Measure against a steady state: every background experiment up and loaded for a few seconds."""
+    from sandbox.models import Experiment
+
+    deadline = time.monotonic() + WAIT * 2
+    while Experiment.objects.filter(status="running").count() < running:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{running} background experiments did not all start")
+        time.sleep(0.5)
+    time.sleep(3)
 
 
 def measured_page(browser, site: Site, username: str):
@@ -251,6 +268,7 @@ def main() -> None:
                     experiment = services.experiment_start(user=user, topology="pair")
                     watchers.watch(experiment.pk, session)
                     background += 1
+                settle(target - 1)
                 context, page = measured_page(browser, site, f"bench-measured-{target}")
                 live = start_to_live(page, site)
                 timings = action_to_visible(page, 5)

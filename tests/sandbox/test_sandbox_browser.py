@@ -1,5 +1,7 @@
 """The live sandbox in a real browser: Chromium against uvicorn, a real Celery worker running a real mesh."""
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
@@ -7,6 +9,7 @@ from sandbox.models import Experiment
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(300)]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LIVE = 45_000  # ms: a generous bound for the live numbers to show a change on a loaded machine
 
 
@@ -71,6 +74,16 @@ def test_a_learner_breaks_pair_with_503s_and_retries_hide_them(page, browser, as
     response = stranger.goto(f"{asgi_server}{experiment.get_absolute_url()}")
     assert response.status == 404
     other.close()
+
+    # On a phone: nothing wider than the screen. With the keyboard: an action is a focusable button.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "sandbox-phone.png"), full_page=True)
+    page.get_by_role("button", name="Heal everything").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#commands li")).to_have_count(4)
+    expect(page.locator('[data-node="b"]')).not_to_contain_text("fault", timeout=LIVE)
 
     page.get_by_role("button", name="Stop the experiment").click()
     expect(page.locator("#status")).to_contain_text("Ended", timeout=LIVE)

@@ -154,3 +154,17 @@ def test_the_stream_of_an_ended_experiment_tells_the_page_to_show_the_final_numb
 
     body = async_to_sync(collect)()
     assert "event: finished" in body and "The experiment ended: stopped" in body
+
+
+def test_the_fragments_can_be_polled_and_a_bad_part_is_named(client, learner):
+    ended = Experiment.objects.create(owner=learner, topology="pair", status="finished", end_reason="stopped",
+                                      result={"history": [{"t": 1.0, "rps": 20, "effective": 0.5, "actual": 0.5,
+                                                           "p50": 1, "p95": 2, "p99": 3}]})
+    client.force_login(learner)
+    graph = client.get(reverse("sandbox:live", args=[ended.pk]), {"part": "graph"})
+    assert graph.status_code == 200 and "<svg" in graph.content.decode()
+    everything = client.get(reverse("sandbox:live", args=[ended.pk])).json()
+    assert set(everything) == {"status", "graph", "metrics", "requests", "breaker", "log", "commands"}
+    assert "50%" in everything["metrics"]
+    bad = client.get(reverse("sandbox:live", args=[ended.pk]), {"part": "nope"})
+    assert bad.status_code == 400 and "part: choose one of" in bad.content.decode()

@@ -16,6 +16,7 @@ from pathlib import Path
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
+from redis.exceptions import RedisError
 
 from sandbox.mesh.events import Event, Finished, Snapshot, Started
 
@@ -108,11 +109,11 @@ class ExperimentRunner:
                               maxlen=settings.SANDBOX_STREAM_MAXLEN, approximate=True)
 
     async def record_finish(self, finished: Finished) -> None:
-        self.finished_recorded = True
         await _db(services.experiment_event_record)(experiment_id=self.id, kind=finished.kind, t=finished.t,
                                                     data={"reason": finished.reason})
         result = {"engine": finished.result, "history": self.history, "last_snapshot": self.last_snapshot}
         await _db(services.experiment_finish)(experiment_id=self.id, reason=finished.reason, result=result)
+        self.finished_recorded = True
 
     # ------------------------------------------------------------------ Redis -> engine
 
@@ -122,7 +123,13 @@ class ExperimentRunner:
         key = streams.commands_key(self.id)
         last_id = "0-0"
         while True:
-            reply = await self.redis.xread({key: last_id}, block=1000, count=50)
+            try:
+                reply = await self.redis.xread({key: last_id}, block=1000, count=50)
+            except (RedisError, OSError):
+                # Redis went away for a moment: the stream keeps the commands, so read on from where we were.
+                log.warning("experiment %s: reading commands failed; retrying", self.id, exc_info=True)
+                await asyncio.sleep(1)
+                continue
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
                     last_id = entry_id
@@ -150,7 +157,11 @@ class ExperimentRunner:
                     # The janitor declared us lost (a long stall); the record is closed, so stop the mesh.
                     self.engine.stop("failed: worker lost")
                     return
-            if await self.redis.exists(streams.viewer_key(self.id)):
+            try:
+                watched = await self.redis.exists(streams.viewer_key(self.id))
+            except (RedisError, OSError):
+                watched = True  # unknown: a Redis hiccup must not end a learner's experiment as idle
+            if watched:
                 self.last_activity = now
             if now - self.last_activity > settings.SANDBOX_IDLE_TIMEOUT:
                 self.engine.stop("idle")

@@ -167,6 +167,11 @@ def experiment_finish(*, experiment_id: int, reason: str, result: dict) -> None:
         ended_at=timezone.now(),
         result=result,
     )
+    _streams_expire(experiment_id=experiment_id)
+
+
+def _streams_expire(*, experiment_id: int) -> None:
+    """After the end: unanswered commands never will be, and the streams go after a while."""
     ExperimentCommand.objects.filter(experiment_id=experiment_id, outcome=ExperimentCommand.Outcome.SENT).update(
         outcome=ExperimentCommand.Outcome.REFUSED, answer="The experiment ended before this command was applied."
     )
@@ -194,6 +199,7 @@ def experiments_reap(*, host: str | None = None) -> list[int]:
             continue  # its worker renewed the heartbeat meanwhile
         if experiment.pgid and _same_host(experiment.worker_host, host):
             processes.process_group_kill(experiment.pgid)
+        _streams_expire(experiment_id=experiment.pk)
         reaped.append(experiment.pk)
     stale = Experiment.objects.filter(
         status=Experiment.Status.QUEUED, created_at__lt=now - timedelta(seconds=settings.SANDBOX_QUEUE_TIMEOUT)
@@ -219,6 +225,7 @@ def experiments_reap_orphans(*, node: str) -> list[int]:
         ):
             if experiment.pgid:
                 processes.process_group_kill(experiment.pgid)
+            _streams_expire(experiment_id=experiment.pk)
             reaped.append(experiment.pk)
     return reaped
 

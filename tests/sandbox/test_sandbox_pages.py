@@ -89,11 +89,19 @@ def test_stopping_a_queued_experiment_ends_it_and_frees_the_learner(learner):
 
 
 def test_the_janitor_fails_an_experiment_whose_heartbeat_stopped(running, settings):
+    from sandbox import streams
+
+    sent = running.commands.create(command={"action": "heal"}, description="heal everything")
+    connection = streams.client()
+    connection.xadd(streams.events_key(running.pk), {"event": "{}"})
     Experiment.objects.filter(pk=running.pk).update(
         heartbeat_at=timezone.now() - timedelta(seconds=settings.SANDBOX_HEARTBEAT_TIMEOUT + 5))
     assert services.experiments_reap(host="elsewhere") == [running.pk]
     running.refresh_from_db()
     assert running.status == "failed" and running.end_reason == "worker lost"
+    sent.refresh_from_db()
+    assert sent.outcome == "refused" and "ended before" in sent.answer
+    assert 0 < connection.ttl(streams.events_key(running.pk)) <= settings.SANDBOX_STREAM_TTL
 
 
 def test_the_janitor_leaves_a_live_experiment_alone(running):

@@ -9,6 +9,7 @@ synchronous); they never spawn anything.
 
 import asyncio
 import logging
+import signal
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +27,7 @@ from .state import history_point
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_REASON = "stopped: the site shut down"
 HISTORY_KEPT = 600  # metrics points kept in the final record (ten minutes at one a second)
 
 
@@ -69,6 +71,7 @@ class ExperimentRunner:
             log_dir=str(log_dir),
         )
         helpers = [asyncio.create_task(self.read_commands()), asyncio.create_task(self.watch())]
+        handled = self.stop_on_shutdown_signals()
         reason = "failed: the experiment ended without saying why"
         try:
             finished = await self.engine.run(duration=None)
@@ -81,12 +84,27 @@ class ExperimentRunner:
             if not self.finished_recorded:
                 await self.record_finish(Finished(reason=reason))
         finally:
+            for signum in handled:
+                asyncio.get_running_loop().remove_signal_handler(signum)
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self.redis.aclose()
             await _db(lambda: connection.close())()  # the helper thread's own connection
         return reason
+
+    def stop_on_shutdown_signals(self) -> list[int]:
+        """Ctrl-C or a SIGTERM to the worker's pool process (bin/run stopping) ends the experiment cleanly:
+        the mesh is torn down and the record says so, instead of waiting for the janitor."""
+        loop = asyncio.get_running_loop()
+        handled = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, self.engine.stop, SHUTDOWN_REASON)
+            except (ValueError, RuntimeError, NotImplementedError):
+                break  # not the main thread (a thread pool, the tests' in-process worker): nothing to catch
+            handled.append(signum)
+        return handled
 
     # ------------------------------------------------------------------ engine -> Redis and database
 

@@ -78,6 +78,12 @@ class Workers:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
 
+    def terminate(self, name: str) -> None:
+        """SIGTERM to the worker and its pool, as honcho sends when bin/run gets Ctrl-C."""
+        process = self.started.pop(name)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
     def stop_all(self) -> None:
         for process in self.started.values():
             try:

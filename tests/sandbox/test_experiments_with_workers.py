@@ -143,3 +143,14 @@ def test_an_experiment_ends_by_itself_when_idle_or_past_its_lifetime(workers, cl
     else:
         wait_for(lambda: experiment_fresh(experiment.pk).status == "finished", what="the idle timeout to end it")
     assert experiment_fresh(experiment.pk).end_reason == reason
+
+
+def test_stopping_the_worker_ends_its_experiment_cleanly(workers, client, learner):
+    """bin/run's Ctrl-C: the pool process is signalled too; the mesh is torn down and the record says why."""
+    workers.start("w1")
+    experiment = wait_running(start_from_site(client, learner))
+    pgid = wait_for(lambda: experiment_fresh(experiment.pk).pgid, what="the process group")
+    workers.terminate("w1")
+    ended = experiment_fresh(experiment.pk)
+    assert (ended.status, ended.end_reason) == ("finished", "stopped: the site shut down")
+    assert not processes.process_group_members(pgid)

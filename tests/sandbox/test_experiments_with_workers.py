@@ -82,9 +82,15 @@ def test_two_workers_with_different_node_names_share_experiments(workers, client
     workers.start("w1")
     workers.start("w2")
     first = start_from_site(client, UserFactory(username="first"))
-    second = start_from_site(client, UserFactory(username="second"))
+    second_learner = UserFactory(username="second")
+    second = start_from_site(client, second_learner, topology="shop")
     hosts = {wait_running(first).worker_host, wait_running(second).worker_host}
     assert hosts == {workers.node("w1"), workers.node("w2")}
+    # The web tier needs no idea which host runs it: the shop's live numbers reach its page all the same.
+    wait_for(lambda: snapshots_after(second.pk, 0), what="the shop's first snapshot")
+    client.force_login(second_learner)
+    graph = client.get(reverse("sandbox:live", args=[second.pk]), {"part": "graph"}).content.decode()
+    assert 'data-node="payments"' in graph and "req/s" in graph
 
 
 def test_the_queue_admits_the_next_learner_when_a_slot_frees(workers, client, settings):

@@ -170,8 +170,6 @@ def _edge(source: str, destination: str, position: dict, edge: EdgeSnapshot | No
         badges.append(f"{edge.pending_overflow} overflowed")
     if edge.ejected:
         badges.append("ejected: " + ", ".join(edge.ejected))
-    if edge.tls_failures:
-        badges.append("TLS failing: " + ", ".join(sorted(edge.tls_failures)))
     if edge.retries:
         badges.append(f"{edge.retries} retries")
     return Edge(source if source != "loadgen" else "load generator", destination, x1, y1, x2, y2, label,

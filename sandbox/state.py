@@ -43,7 +43,7 @@ class ViewState:
             self.history.append(history_point(event))
             del self.history[:-HISTORY_SHOWN]
             self.recent.extend(event.recent)
-            return {"graph", "metrics", "requests", "breaker"}
+            return {"status", "graph", "metrics", "requests", "breaker", "log"}  # log: the flags of this second
         if isinstance(event, Started):
             self.started = event
         if isinstance(event, Finished):

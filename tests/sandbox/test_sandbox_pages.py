@@ -176,3 +176,14 @@ def test_the_fragments_can_be_polled_and_a_bad_part_is_named(client, learner):
     assert "50%" in everything["metrics"]
     bad = client.get(reverse("sandbox:live", args=[ended.pk]), {"part": "nope"})
     assert bad.status_code == 400 and "part: choose one of" in bad.content.decode()
+
+
+def test_a_refusal_from_the_engine_reaches_the_learners_command_list_in_its_words(client, learner, running):
+    sent = running.commands.create(command={"action": "deny", "service": "b", "source": "a"}, description="deny a -> b")
+    services.experiment_event_record(experiment_id=running.pk, kind="refused", t=3.5,
+                                     data={"id": str(sent.pk), "reason": "authorization: b has no sidecar"})
+    sent.refresh_from_db()
+    assert (sent.outcome, sent.answer, sent.t) == ("refused", "authorization: b has no sidecar", 3.5)
+    client.force_login(learner)
+    page = client.get(running.get_absolute_url()).content.decode()
+    assert "refused</strong>: authorization: b has no sidecar" in page

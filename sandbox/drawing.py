@@ -34,7 +34,8 @@ class Node:
 
     @property
     def badge_texts(self) -> list[Text]:
-        return [Text(self.x + 4, self.y + NODE_H + LINE * (index + 1), badge) for index, badge in enumerate(self.badges)]
+        return [Text(self.x + 4, self.y + NODE_H + LINE * (index + 1), badge)
+                for index, badge in enumerate(self.badges)]
 
 
 @dataclass

@@ -4,8 +4,7 @@ from types import SimpleNamespace
 
 from sandbox import drawing, services
 from sandbox.fragments import render_fragment
-from sandbox.mesh.events import (Attempt, CommandRefused, EdgeSnapshot, RequestRecord, ServiceSnapshot, Snapshot,
-                                 Started)
+from sandbox.mesh.events import Attempt, CommandRefused, EdgeSnapshot, RequestRecord, ServiceSnapshot, Snapshot, Started
 from sandbox.state import ViewState
 
 FACTS = {"id": 1, "topology": "pair", "status": "running", "status_label": "running", "end_reason": "",

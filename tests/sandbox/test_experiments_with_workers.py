@@ -47,8 +47,8 @@ def test_a_learner_starts_steers_and_stops_a_mesh_and_nothing_is_left(workers, c
     applied = wait_for(lambda: next((e for e in events_of(experiment.pk) if isinstance(e, CommandApplied)), None),
                        what="the command applied")
     # The effect shows in the snapshots that follow: b's replicas now answer about half with 503.
-    wait_for(lambda: any((edge(s, "a", "b").actual_success or 1) < 0.8 for s in snapshots_after(experiment.pk, applied.t + 1)),
-             what="b's actual success to fall")
+    wait_for(lambda: any((edge(s, "a", "b").actual_success or 1) < 0.8
+                         for s in snapshots_after(experiment.pk, applied.t + 1)), what="b's actual success to fall")
     command = experiment_fresh(experiment.pk).commands.get()
     assert command.outcome == "applied" and command.answer
 

@@ -1,7 +1,6 @@
 """The panel of actions in plain language, each a command of the engine's vocabulary for this topology.
 
 The caller is the topology's entry service and the callee the first service it calls (pair: a -> b).
-Durations in a policy are seconds (the pushed-JSON spelling the engine's validator accepts today).
 The engine validates every command (sandbox.mesh.commands.parse_command) and says why it refuses one.
 """
 
@@ -26,7 +25,7 @@ def actions_for(topology) -> list[Action]:
                {"action": "policy", "service": callee, "traffic": {"retry": {"attempts": 0}}, "validate": True}),
         Action("retries", f"Add 3 retries with a 200 ms per-try timeout on calls to {callee}",
                {"action": "policy", "service": callee,
-                "traffic": {"retry": {"attempts": 3, "per_try_timeout": 0.2}}, "validate": True}),
+                "traffic": {"retry": {"attempts": 3, "per_try_timeout": "200ms"}}, "validate": True}),
         Action("slow", f"Slow {callee} down by 300 ms", {"action": "slow", "service": callee, "ms": 300}),
         Action("strict", f"Switch {callee} to STRICT mTLS",
                {"action": "mtls_mode", "service": callee, "mode": "STRICT"}),

@@ -12,7 +12,8 @@ Measures:
      same service the start button calls and each is watched by an SSE client, as an open page would.
 
 Everything binds to 127.0.0.1 and stops by itself. It uses its own SQLite file and the Redis database REDIS_URL
-names (flushed first: give it one nobody else uses). Needs Debian's chromium (MESHLEARN_CHROMIUM).
+names (its sandbox queue and streams are cleared first: give it one no running site uses). Needs Debian's
+chromium (MESHLEARN_CHROMIUM).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class Site:
         from django.conf import settings
         from django.core.management import call_command
 
-        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+        connection = redis.Redis.from_url(settings.REDIS_URL)
+        connection.delete(*connection.scan_iter("sandbox:*"), "sandbox")  # stale sandbox messages and streams
         call_command("migrate", verbosity=0)
         self._spawn("uvicorn", [sys.executable, "-m", "uvicorn", "meshlearn.asgi:application", "--host", "127.0.0.1",
                                 "--port", str(self.port), "--timeout-graceful-shutdown", "2", "--no-access-log"])

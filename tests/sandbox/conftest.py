@@ -102,7 +102,9 @@ class Workers:
 @pytest.fixture
 def clean_redis():
     client = redis.Redis.from_url(settings.REDIS_URL)
-    client.flushdb()  # this test run's own database: stale queue messages and streams of earlier runs go
+    # Stale sandbox messages and streams of earlier runs go; nothing else in this database is touched.
+    stale = [*client.scan_iter("sandbox:*"), "sandbox"]
+    client.delete(*stale)
     yield client
     client.close()
 

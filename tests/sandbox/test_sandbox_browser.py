@@ -22,11 +22,12 @@ def log_in(page, url: str, username: str) -> None:
 
 def metric_is(page, key: str, comparison: str) -> None:
     """Wait until the live value of a metric (a percentage) satisfies `comparison`, e.g. '< 80'."""
+    operator, limit = comparison.split()
     page.wait_for_function(
-        "([key, comparison]) => { const node = document.querySelector(`[data-metric=${key}]`);"
+        "([key, operator, limit]) => { const node = document.querySelector(`[data-metric=${key}]`);"
         " const value = node && parseFloat(node.textContent);"
-        " return !Number.isNaN(value) && eval(value + comparison); }",
-        arg=[key, comparison], timeout=LIVE,
+        " return !Number.isNaN(value) && (operator === '<' ? value < limit : value > limit); }",
+        arg=[key, operator, float(limit)], timeout=LIVE,
     )
 
 

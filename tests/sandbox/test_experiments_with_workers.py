@@ -115,8 +115,6 @@ def test_the_queue_admits_the_next_learner_when_a_slot_frees(workers, client, se
     assert response.status_code == 286 and "Running" in response.content.decode()
 
 
-@pytest.mark.xfail(reason="the engine's recent requests carry per-try attempts only once the sidecars log each try "
-                          "(access-log 'tries'); not on main yet", strict=False)
 def test_the_request_timeline_shows_each_retry_attempt(workers, client, learner, settings):
     settings.SANDBOX_RUNTIME = "in_process"
     workers.start("w1")

@@ -64,6 +64,8 @@ def test_a_learner_breaks_pair_with_503s_and_retries_hide_them(page, browser, as
     effective_above_actual(page, 20)
     metric_is(page, "actual", "< 60")
     expect(edge).to_contain_text("retries", timeout=LIVE)
+    # The timeline shows a request's tries: a failed first try, then a retry after its backoff.
+    expect(page.locator("#requests .attempt").filter(has_text="try 2").first).to_be_visible(timeout=LIVE)
     expect(page.locator("#commands li")).to_have_count(3)
     expect(page.locator("#commands")).not_to_contain_text("refused")
 

@@ -88,6 +88,22 @@ def test_stopping_a_queued_experiment_ends_it_and_frees_the_learner(learner):
     assert services.experiment_claim(experiment_id=queued.pk, host="w1@here") is None
 
 
+def test_the_end_is_recorded_when_redis_is_already_gone(running, settings):
+    # Ctrl-C on bin/run stops Redis beside the worker: the record must still say how the experiment ended.
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        settings.REDIS_URL = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    sent = running.commands.create(command={"action": "heal"}, description="heal everything")
+    services.experiment_finish(experiment_id=running.pk, reason="stopped: the site shut down", result={"requests": 3})
+    running.refresh_from_db()
+    assert running.status == "finished" and running.end_reason == "stopped: the site shut down"
+    assert running.result == {"requests": 3}
+    sent.refresh_from_db()
+    assert sent.outcome == "refused" and "ended before" in sent.answer
+
+
 def test_the_janitor_fails_an_experiment_whose_heartbeat_stopped(running, settings):
     from sandbox import streams
 

@@ -113,9 +113,11 @@ def experiment_stop(*, experiment: Experiment) -> Experiment:
                                                                Experiment.Status.RUNNING)).update(
             status=Experiment.Status.STOPPING
         )
+    experiment.refresh_from_db()
+    # Only a worker that still runs it reads the stream; a stop for an ended experiment would only leave a key.
+    if experiment.status in Experiment.OWNED:
         streams.command_push(streams.client(), experiment_id=experiment.pk, command={"action": streams.STOP},
                              command_id="stop")
-    experiment.refresh_from_db()
     return experiment
 
 

@@ -88,6 +88,30 @@ def test_stopping_a_queued_experiment_ends_it_and_frees_the_learner(learner):
     assert services.experiment_claim(experiment_id=queued.pk, host="w1@here") is None
 
 
+def test_stop_twice_asks_the_worker_to_stop_and_the_experiment_stays_stopping(client, learner, running, clean_redis):
+    from sandbox import streams
+
+    client.force_login(learner)
+    for _ in range(2):
+        response = client.post(reverse("sandbox:stop", args=[running.pk]), HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+    assert Experiment.objects.get(pk=running.pk).status == "stopping"
+    commands = [streams.decode_command(fields)[1] for _, fields in clean_redis.xrange(streams.commands_key(running.pk))]
+    assert commands and all(command == {"action": streams.STOP} for command in commands)
+
+
+def test_stopping_an_ended_experiment_changes_nothing_and_leaves_nothing_in_redis(client, learner, clean_redis):
+    from sandbox import streams
+
+    ended = Experiment.objects.create(owner=learner, topology="pair", status="finished", end_reason="stopped")
+    client.force_login(learner)
+    response = client.post(reverse("sandbox:stop", args=[ended.pk]))
+    assert response.status_code == 302
+    ended.refresh_from_db()
+    assert (ended.status, ended.end_reason) == ("finished", "stopped")
+    assert not clean_redis.exists(streams.commands_key(ended.pk))
+
+
 def test_the_end_is_recorded_when_redis_is_already_gone(running, settings):
     # Ctrl-C on bin/run stops Redis beside the worker: the record must still say how the experiment ended.
     import socket

@@ -34,12 +34,13 @@ def experiment_start(request: HttpRequest) -> HttpResponse:
     return redirect(experiment)
 
 
-def _page_context(experiment) -> dict:
+def _page_context(experiment, names=FRAGMENTS) -> dict:
+    """The page's fragments, or only those named (a poll for one part renders that part alone)."""
     state = selectors.experiment_state(experiment=experiment)
-    commands = selectors.experiment_commands(experiment=experiment)
+    commands = selectors.experiment_commands(experiment=experiment) if "commands" in names else ()
     facts = experiment_facts(experiment)
     queue = selectors.queue_place(experiment=experiment)
-    fragments = render_fragments(FRAGMENTS, facts=facts, state=state, commands=commands, queue=queue)
+    fragments = render_fragments(names, facts=facts, state=state, commands=commands, queue=queue)
     return {"experiment": experiment, "facts": facts, "fragments": fragments, "queue": queue}
 
 
@@ -62,7 +63,7 @@ def experiment_status(request: HttpRequest, experiment_id: int) -> HttpResponse:
     carries the rest, and 286 tells htmx to stop polling."""
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
     services.viewer_present(experiment=experiment)
-    html = _page_context(experiment)["fragments"]["status"]
+    html = _page_context(experiment, {"status"})["fragments"]["status"]
     return HttpResponse(html) if experiment.status == experiment.Status.QUEUED else HttpResponseStopPolling(html)
 
 
@@ -74,10 +75,10 @@ def experiment_live(request: HttpRequest, experiment_id: int) -> HttpResponse:
     if experiment.is_active:
         services.viewer_present(experiment=experiment)
     part = request.GET.get("part", "")
-    fragments = _page_context(experiment)["fragments"]
+    if part and part not in FRAGMENTS:
+        return HttpResponse(f"part: choose one of {', '.join(FRAGMENTS)}, got {part!r}.", status=400)
+    fragments = _page_context(experiment, {part} if part else FRAGMENTS)["fragments"]
     if part:
-        if part not in fragments:
-            return HttpResponse(f"part: choose one of {', '.join(FRAGMENTS)}, got {part!r}.", status=400)
         return HttpResponse(fragments[part])
     return HttpResponse(json.dumps(fragments), content_type="application/json")
 

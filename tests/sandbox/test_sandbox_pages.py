@@ -227,3 +227,13 @@ def test_a_refusal_from_the_engine_reaches_the_learners_command_list_in_its_word
     client.force_login(learner)
     page = client.get(running.get_absolute_url()).content.decode()
     assert "refused</strong>: authorization: b has no sidecar" in page
+
+
+def test_an_experiment_stopped_before_it_started_does_not_promise_numbers(client, learner):
+    stopped = services.experiment_start(user=learner, topology="pair")
+    services.experiment_stop(experiment=stopped)
+    client.force_login(learner)
+    page = client.get(reverse("sandbox:experiment", args=[stopped.pk])).content.decode()
+    assert "stopped before it started" in page
+    assert "ended before it reported any numbers" in page
+    assert "first numbers arrive" not in page

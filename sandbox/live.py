@@ -38,9 +38,12 @@ def sse_message(name: str, html: str) -> str:
     return f"event: {name}\n{data}\n\n"
 
 
-def _facts_and_commands(experiment_id: int) -> tuple[dict, list]:
+def _facts_and_commands(experiment_id: int) -> tuple[dict, list, selectors.QueuePlace | None]:
+    """The record's side of the fragments: its fields, the learner's commands and, while queued, the place in
+    the queue (without it the status fragment would drop the place the page and its poll show)."""
     experiment = Experiment.objects.get(pk=experiment_id)
-    return experiment_facts(experiment), selectors.experiment_commands(experiment=experiment)
+    return (experiment_facts(experiment), selectors.experiment_commands(experiment=experiment),
+            selectors.queue_place(experiment=experiment))
 
 
 def _finished_message(reason: str, url: str) -> str:
@@ -63,13 +66,14 @@ async def _stream(experiment: Experiment):
         entries = list(reversed(await redis.xrevrange(key, count=selectors.STREAM_ENTRIES_READ)))
         notable = await sync_to_async(selectors.experiment_notable)(experiment=experiment)
         state = state_from_stream(entries, notable=notable)
-        facts, commands = await sync_to_async(_facts_and_commands)(experiment.pk)
+        facts, commands, queue = await sync_to_async(_facts_and_commands)(experiment.pk)
         last_id = entries[-1][0] if entries else "0-0"
         changed = set(FRAGMENTS)
         yield "retry: 2000\n\n"
         while True:
             if changed:
-                for name, html in render_fragments(changed, facts=facts, state=state, commands=commands).items():
+                for name, html in render_fragments(changed, facts=facts, state=state, commands=commands,
+                                                   queue=queue).items():
                     yield sse_message(name, html)
             if state.finished is not None:
                 yield _finished_message(state.finished.reason, facts["url"])
@@ -92,6 +96,6 @@ async def _stream(experiment: Experiment):
                         changed |= {"commands", "status"}
             if changed & {"commands", "status"}:
                 # The worker wrote the record before the event: the outcome and status are there now.
-                facts, commands = await sync_to_async(_facts_and_commands)(experiment.pk)
+                facts, commands, queue = await sync_to_async(_facts_and_commands)(experiment.pk)
     finally:
         await redis.aclose()

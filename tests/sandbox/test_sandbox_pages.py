@@ -204,6 +204,28 @@ def test_the_stream_of_an_ended_experiment_tells_the_page_to_show_the_final_numb
     assert "event: finished" in body and "The experiment ended: stopped" in body
 
 
+def test_the_stream_of_a_queued_experiment_keeps_the_place_in_the_queue(client, learner, clean_redis):
+    """The stream's first status replaces the page's: it must not drop the place the page showed."""
+    from asgiref.sync import async_to_sync
+
+    queued = services.experiment_start(user=learner, topology="pair")
+    client.force_login(learner)
+    response = client.get(reverse("sandbox:stream", args=[queued.pk]))
+
+    async def first_status():
+        chunks = response.streaming_content
+        try:
+            async for chunk in chunks:
+                text = chunk.decode() if isinstance(chunk, bytes) else chunk
+                if text.startswith("event: status"):
+                    return text
+        finally:
+            await chunks.aclose()
+
+    status = async_to_sync(first_status)()
+    assert "You are number 1 in the queue" in status
+
+
 def test_the_fragments_can_be_polled_and_a_bad_part_is_named(client, learner):
     ended = Experiment.objects.create(owner=learner, topology="pair", status="finished", end_reason="stopped",
                                       result={"history": [{"t": 1.0, "rps": 20, "effective": 0.5, "actual": 0.5,

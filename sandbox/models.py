@@ -65,10 +65,6 @@ class Experiment(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
-    @property
-    def failure_reason(self) -> str:
-        return self.end_reason if self.status == self.Status.FAILED else ""
-
 
 class ExperimentCommand(models.Model):
     """A command the learner sent, and what the engine answered (applied, or refused with its reason)."""

@@ -151,7 +151,8 @@ CELERY_TASK_ROUTES = {"sandbox.run_experiment": {"queue": "sandbox"}}
 # Limits that keep a shared machine healthy. Seconds unless named otherwise.
 SANDBOX_RUNTIME = env_str("MESHLEARN_SANDBOX_RUNTIME", "process")  # process | in_process
 SANDBOX_RATE = float(env_str("MESHLEARN_SANDBOX_RATE", "20"))  # the load each experiment starts with, req/s
-SANDBOX_MAX_ACTIVE_PER_LEARNER = 1  # queued or running; the database enforces it too
+# One active (queued or running) experiment per learner is not a setting: a unique constraint on the
+# experiment table holds it, so two tabs or a double click cannot get around it.
 SANDBOX_IDLE_TIMEOUT = int(env_str("MESHLEARN_SANDBOX_IDLE_TIMEOUT", "120"))  # no page open and no command
 SANDBOX_LIFETIME = int(env_str("MESHLEARN_SANDBOX_LIFETIME", str(20 * 60)))  # absolute, however busy
 SANDBOX_WORKER_CAPACITY = int(env_str("MESHLEARN_SANDBOX_WORKER_CAPACITY", "4"))  # experiments per worker

@@ -32,11 +32,18 @@ class ExperimentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Stop the selected experiments", permissions=["view"])
     def stop_experiments(self, request, queryset) -> None:
-        stopped = 0
+        stopped, unreached = 0, 0
         for experiment in queryset.filter(status__in=Experiment.ACTIVE):
-            services.experiment_stop(experiment=experiment)
+            try:
+                services.experiment_stop(experiment=experiment)
+            except services.SandboxUnavailable:
+                unreached += 1
+                continue
             stopped += 1
         self.message_user(request, f"Asked {stopped} experiment(s) to stop.", messages.SUCCESS)
+        if unreached:
+            self.message_user(request, f"{unreached} experiment(s) could not be told to stop: Redis is not "
+                                       f"answering. Try again in a few seconds.", messages.ERROR)
 
 
 @admin.register(ExperimentEvent)

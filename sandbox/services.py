@@ -41,6 +41,10 @@ class ExperimentOver(SandboxError):
     pass
 
 
+class SandboxUnavailable(SandboxError):
+    """Redis, which carries commands to the worker, did not answer: nothing was sent or changed."""
+
+
 @functools.cache
 def topology_get(name: str):
     """The shipped topology by name (the engine's typed object), parsed once per process."""
@@ -97,8 +101,15 @@ def command_send(*, experiment: Experiment, command: dict) -> ExperimentCommand:
     record = ExperimentCommand.objects.create(
         experiment=experiment, command=command_to_json(parsed), description=describe(parsed)[:300]
     )
-    streams.command_push(streams.client(), experiment_id=experiment.pk, command=record.command,
-                         command_id=str(record.pk))
+    try:
+        streams.command_push(streams.client(), experiment_id=experiment.pk, command=record.command,
+                             command_id=str(record.pk))
+    except redis.RedisError as exc:
+        # A command the worker never got must not sit in the learner's list as "sent, waiting for the mesh".
+        record.delete()
+        raise SandboxUnavailable(
+            "The sandbox is not answering right now, so nothing was sent. Try again in a few seconds."
+        ) from exc
     return record
 
 
@@ -109,15 +120,23 @@ def experiment_stop(*, experiment: Experiment) -> Experiment:
         status=Experiment.Status.FINISHED, end_reason="stopped before it started", ended_at=timezone.now()
     )
     if not ended:
-        Experiment.objects.filter(pk=experiment.pk, status__in=(Experiment.Status.STARTING,
-                                                               Experiment.Status.RUNNING)).update(
-            status=Experiment.Status.STOPPING
-        )
+        experiment.refresh_from_db()
+        # Only a worker that still runs it reads the stream; a stop for an ended experiment would only leave a key.
+        if experiment.status in Experiment.OWNED:
+            # Tell the worker first: when Redis does not answer nothing has changed, and stopping again works.
+            try:
+                streams.command_push(streams.client(), experiment_id=experiment.pk,
+                                     command={"action": streams.STOP}, command_id="stop")
+            except redis.RedisError as exc:
+                raise SandboxUnavailable(
+                    "The sandbox is not answering right now, so the experiment was not stopped. "
+                    "Try again in a few seconds."
+                ) from exc
+            Experiment.objects.filter(pk=experiment.pk, status__in=(Experiment.Status.STARTING,
+                                                                   Experiment.Status.RUNNING)).update(
+                status=Experiment.Status.STOPPING
+            )
     experiment.refresh_from_db()
-    # Only a worker that still runs it reads the stream; a stop for an ended experiment would only leave a key.
-    if experiment.status in Experiment.OWNED:
-        streams.command_push(streams.client(), experiment_id=experiment.pk, command={"action": streams.STOP},
-                             command_id="stop")
     return experiment
 
 

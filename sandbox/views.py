@@ -1,7 +1,10 @@
 """Sandbox pages and htmx actions. Thin: services write, selectors read; the live stream is in live.py."""
 
+import functools
 import json
+import logging
 
+import redis
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -14,6 +17,26 @@ from . import actions, selectors, services
 from .fragments import FRAGMENTS, experiment_facts, render_fragments
 from .models import TOPOLOGIES
 from .state import ViewState
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "The sandbox's live channel is not answering right now. Reload this page in a few seconds."
+
+
+def _redis_answering(view):
+    """A page that reads the live state answers 503 with what to do when Redis is down, not a 500."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except redis.RedisError as exc:
+            log.warning("sandbox page %s: Redis did not answer: %s", request.path, exc)
+            if request.htmx:
+                return HttpResponse(UNAVAILABLE, status=503, content_type="text/plain")
+            return render(request, "sandbox/unavailable.html", {"nav": "sandbox", "message": UNAVAILABLE}, status=503)
+
+    return wrapper
 
 
 @login_required
@@ -46,6 +69,7 @@ def _page_context(experiment, names=FRAGMENTS) -> dict:
 
 @login_required
 @require_GET
+@_redis_answering
 def experiment_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
     if experiment.is_active:
@@ -58,6 +82,7 @@ def experiment_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
+@_redis_answering
 def experiment_status(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """Polled while queued: the place in the queue. Once a worker took it the live stream (already open)
     carries the rest, and 286 tells htmx to stop polling."""
@@ -69,6 +94,7 @@ def experiment_status(request: HttpRequest, experiment_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
+@_redis_answering
 def experiment_live(request: HttpRequest, experiment_id: int) -> HttpResponse:
     """The polling fallback of the live stream: every fragment from the latest state, as JSON by name."""
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
@@ -114,7 +140,12 @@ def experiment_command(request: HttpRequest, experiment_id: int) -> HttpResponse
 @require_POST
 def experiment_stop(request: HttpRequest, experiment_id: int) -> HttpResponse:
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
-    services.experiment_stop(experiment=experiment)
+    try:
+        services.experiment_stop(experiment=experiment)
+    except services.SandboxUnavailable as exc:
+        if request.htmx:
+            return HttpResponse(str(exc), status=503, content_type="text/plain")
+        messages.error(request, str(exc))
     if request.htmx:
         return HttpResponseClientRefresh()
     return redirect(experiment)

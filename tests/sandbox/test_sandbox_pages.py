@@ -259,3 +259,52 @@ def test_an_experiment_stopped_before_it_started_does_not_promise_numbers(client
     assert "stopped before it started" in page
     assert "ended before it reported any numbers" in page
     assert "first numbers arrive" not in page
+
+
+@pytest.fixture
+def redis_down(settings):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        settings.REDIS_URL = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+
+
+def test_a_command_redis_cannot_carry_says_so_and_is_not_listed_as_sent(client, learner, running, redis_down):
+    client.force_login(learner)
+    response = client.post(reverse("sandbox:command", args=[running.pk]), {"action": "fail"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 400
+    assert "nothing was sent. Try again in a few seconds" in response.content.decode()
+    assert not running.commands.exists()
+
+
+def test_a_stop_redis_cannot_carry_says_so_and_changes_nothing(client, learner, running, redis_down):
+    client.force_login(learner)
+    response = client.post(reverse("sandbox:stop", args=[running.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 503
+    assert "was not stopped. Try again in a few seconds" in response.content.decode()
+    assert Experiment.objects.get(pk=running.pk).status == "running"
+    page = client.post(reverse("sandbox:stop", args=[running.pk]), follow=True)
+    assert "was not stopped" in page.content.decode()
+
+
+@pytest.mark.parametrize("name", ["experiment", "status", "live"])
+def test_a_live_page_without_redis_is_a_503_that_says_to_reload(client, learner, running, redis_down, name):
+    client.force_login(learner)
+    response = client.get(reverse(f"sandbox:{name}", args=[running.pk]))
+    assert response.status_code == 503
+    assert "Reload this page in a few seconds" in response.content.decode()
+
+
+def test_an_ended_experiment_page_needs_no_redis(client, learner, redis_down):
+    ended = Experiment.objects.create(owner=learner, topology="pair", status="finished", end_reason="stopped")
+    client.force_login(learner)
+    assert client.get(reverse("sandbox:experiment", args=[ended.pk])).status_code == 200
+
+
+def test_the_admin_says_which_stops_did_not_reach_the_worker(client, instructor, running, redis_down):
+    client.force_login(instructor)
+    response = client.post(reverse("admin:sandbox_experiment_changelist"),
+                           {"action": "stop_experiments", "_selected_action": [running.pk]}, follow=True)
+    assert "1 experiment(s) could not be told to stop" in response.content.decode()
+    assert Experiment.objects.get(pk=running.pk).status == "running"

@@ -61,7 +61,6 @@ def experiment_start(*, user: AbstractBaseUser, topology: str) -> Experiment:
     gives one experiment. The task is enqueued once the row is committed."""
     if topology not in TOPOLOGY_NAMES:
         raise UnknownTopology(f"topology: choose one of {', '.join(TOPOLOGY_NAMES)}, got {topology!r}.")
-    from .tasks import run_experiment
 
     try:
         with transaction.atomic():
@@ -80,11 +79,29 @@ def experiment_start(*, user: AbstractBaseUser, topology: str) -> Experiment:
                     f"Wait a few minutes, then start again."
                 )
             experiment = Experiment.objects.create(owner=user, topology=topology, runtime=settings.SANDBOX_RUNTIME)
-            run_experiment.delay_on_commit(experiment.pk)
+            transaction.on_commit(functools.partial(_experiment_enqueue, experiment_id=experiment.pk))
             return experiment
     except IntegrityError:
         # Another request of the same learner created it between our check and our insert.
         return Experiment.objects.get(owner=user, status__in=Experiment.ACTIVE)
+
+
+def _experiment_enqueue(*, experiment_id: int) -> None:
+    """Hand the committed experiment to the workers. A broker that does not answer fails it at once, with
+    words that say what to do: left queued, it would wait an hour for a message that was never sent, and
+    hold the learner's one experiment."""
+    from kombu.exceptions import OperationalError
+
+    from .tasks import run_experiment
+
+    try:
+        run_experiment.delay(experiment_id)
+    except (OperationalError, redis.RedisError):
+        log.warning("experiment %s could not be queued: the broker did not answer", experiment_id, exc_info=True)
+        Experiment.objects.filter(pk=experiment_id, status=Experiment.Status.QUEUED).update(
+            status=Experiment.Status.FAILED, ended_at=timezone.now(),
+            end_reason="the sandbox was not answering when you started it; start again in a minute",
+        )
 
 
 def command_send(*, experiment: Experiment, command: dict) -> ExperimentCommand:

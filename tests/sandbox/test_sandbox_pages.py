@@ -308,3 +308,23 @@ def test_the_admin_says_which_stops_did_not_reach_the_worker(client, instructor,
                            {"action": "stop_experiments", "_selected_action": [running.pk]}, follow=True)
     assert "1 experiment(s) could not be told to stop" in response.content.decode()
     assert Experiment.objects.get(pk=running.pk).status == "running"
+
+
+def test_a_start_the_broker_cannot_take_fails_at_once_and_says_what_to_do(client, learner, monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
+    from kombu.exceptions import OperationalError
+
+    def broker_down(*args, **kwargs):  # the neighbour: Celery's publish to a Redis that refuses connections
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+
+    monkeypatch.setattr(run_experiment, "delay", broker_down)
+    client.force_login(learner)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("sandbox:start"), {"topology": "pair"})
+    experiment = Experiment.objects.get(owner=learner)
+    assert response.status_code == 302 and response["Location"] == experiment.get_absolute_url()
+    assert experiment.status == "failed" and "start again in a minute" in experiment.end_reason
+    page = client.get(experiment.get_absolute_url()).content.decode()
+    assert "start again in a minute" in page
+    # The learner is free to start again.
+    assert not Experiment.objects.filter(owner=learner, status__in=Experiment.ACTIVE).exists()

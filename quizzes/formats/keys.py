@@ -25,14 +25,6 @@ def key_from_stem(stem: str) -> str:
     return slug
 
 
-def deduplicate(key: str, used: set[str]) -> str:
-    """The key itself, or key-2, key-3 ... when an earlier question already has it."""
-    candidate, n = key, 2
-    while candidate in used:
-        candidate, n = f"{key}-{n}", n + 1
-    return candidate
-
-
 class KeyAllocator:
     """Hands out unique keys: key, key-2, key-3 ... remembering where each base stopped, so that
     ten thousand questions with the same stem cost ten thousand steps, not fifty million."""

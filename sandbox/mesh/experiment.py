@@ -103,6 +103,9 @@ class Experiment:
 
     async def run(self, *, duration: float | None = None) -> Finished:
         tasks: list[asyncio.Task] = []
+        refused = await self._refuse_unrunnable()
+        if refused is not None:
+            return refused
         try:
             try:
                 ready = await self._start()
@@ -135,6 +138,21 @@ class Experiment:
             await self._teardown()
 
     # ------------------------------------------------------------------ start and end
+
+    async def _refuse_unrunnable(self) -> Finished | None:
+        """Finished("failed: ...") when the topology has error findings, as the command line refuses it:
+        a call cycle fans every request out until the machine runs out of files, so no process starts."""
+        from sandbox.mesh.analyze import RunRefused, analyze, check_runnable
+
+        try:
+            check_runnable(self.topology)
+        except RunRefused as exc:
+            for finding in analyze(self.topology):
+                if finding.severity == "error":
+                    await self._emit(Finding(t=0.0, code=finding.code, severity=finding.severity,
+                                             subject=finding.subject, message=finding.message))
+            return await self._finish(f"failed: {_reason(exc)}", {})
+        return None
 
     async def _start(self) -> bool:
         """Start the mesh unless stop() comes first; True when it is up."""

@@ -8,11 +8,12 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from mesh_support import pair_topology, pids_in_group, port_listening, run
+from mesh_support import pair_topology, pids_in_group, port_listening, run, write_topology
 
 from sandbox.mesh.events import (
     CommandApplied,
     CommandRefused,
+    Finding,
     Finished,
     Snapshot,
     Started,
@@ -192,3 +193,27 @@ def test_identity_faults_show_on_the_edge_with_their_reason_and_plaintext_is_not
     assert all(_b(s).mtls_mode == "PERMISSIVE" for s in plaintext)
     assert all(_edge(s, "a", "b").effective_success == 1.0 and not _edge(s, "a", "b").mtls for s in plaintext)
     assert all(_edge(s, "loadgen", "a").mtls for s in plaintext)
+
+
+@pytest.mark.parametrize("runtime", ["process", "in_process"])
+def test_a_topology_with_an_error_finding_is_refused_before_any_process_starts(tmp_path, runtime):
+    # a -> b -> a: each request would fan out until the machine's file limit, as the command line refuses it.
+    cycle = write_topology(tmp_path, """
+        name: cycle
+        entry: a
+        services:
+          - name: a
+            calls: [b]
+          - name: b
+            calls: [a]
+    """)
+    events = []
+    experiment = Experiment(load_topology(str(cycle)), runtime=runtime, topology_path=str(cycle),
+                            on_event=events.append)
+
+    finished = run(experiment.run(duration=5))
+
+    assert finished.reason.startswith("failed: ") and "MESH008" in finished.reason, finished.reason
+    assert [e.code for e in events if isinstance(e, Finding)] == ["MESH008"]
+    assert events[-1] is finished and not any(isinstance(e, (Started, Snapshot)) for e in events)
+    assert experiment.mesh is None  # nothing was started, so nothing can be left running

@@ -409,6 +409,7 @@ class ConnectionPool:
         on_connect: ConnectHook | None = None,
         connect_timeout: float = 2.0,
         max_idle: int = 256,
+        handshake_slots: asyncio.Semaphore | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -416,20 +417,15 @@ class ConnectionPool:
         self.on_connect = on_connect
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
+        # Shared by a sidecar's pools: TLS handshakes take turns, and the wait counts in the connect timeout.
+        self.handshake_slots = handshake_slots if ssl_context is not None else None
         self.idle: list[Connection] = []
         self.open_count = 0
         self.closed = False
 
     async def _connect(self) -> Connection:
-        loop = asyncio.get_running_loop()
         try:
-            _transport, conn = await asyncio.wait_for(
-                loop.create_connection(
-                    Connection, self.host, self.port, ssl=self.ssl_context,
-                    server_hostname="" if self.ssl_context else None,
-                ),
-                self.connect_timeout,
-            )
+            _transport, conn = await asyncio.wait_for(self._open(), self.connect_timeout)
         except TimeoutError as exc:
             raise UpstreamError("UF", "connect timeout", "connect-failure") from exc
         except ssl.SSLError as exc:
@@ -444,6 +440,15 @@ class ConnectionPool:
                 raise
         self.open_count += 1
         return conn
+
+    async def _open(self) -> tuple[asyncio.BaseTransport, Connection]:
+        loop = asyncio.get_running_loop()
+        if self.handshake_slots is None:
+            return await loop.create_connection(Connection, self.host, self.port, ssl=self.ssl_context,
+                                                server_hostname="" if self.ssl_context else None)
+        async with self.handshake_slots:
+            return await loop.create_connection(Connection, self.host, self.port, ssl=self.ssl_context,
+                                                server_hostname="")
 
     async def request(self, request: Request, host_header: str, *, timeout: float | None = None) -> Response:
         """Send one request and read its response; connection problems become UpstreamError."""

@@ -27,9 +27,10 @@ from urllib.parse import parse_qs
 
 from sandbox.mesh import http1, tls
 from sandbox.mesh.ca import WorkloadCertificate, make_csr, new_private_key_pem, public_key_der
+from sandbox.mesh.layers.circuit_breaker import CircuitBreaker
 from sandbox.mesh.listener import Listener, ListenerLimits, Slot
 from sandbox.mesh.meshconfig import ConfigError, SidecarConfig, sidecar_config_from_dict
-from sandbox.mesh.model import Endpoint, Request, Response, TrafficPolicy, UpstreamError
+from sandbox.mesh.model import CircuitBreakerPolicy, Endpoint, Request, Response, TrafficPolicy, UpstreamError
 from sandbox.mesh.process import (
     announce,
     bearer_token,
@@ -48,6 +49,23 @@ APP_TIMEOUT = 15.0  # the longest a local app may take to answer (Envoy's defaul
 MODE_STRENGTH = {"DISABLE": 0, "PERMISSIVE": 1, "STRICT": 2}  # moving up closes connections the new mode refuses
 OPEN_ADMIN_PATHS = ("/metrics", "/ready")  # read-only and harmless: scraped without the operator token
 MAX_PENDING_KEYS = 4  # keys whose CSR is out and whose certificate has not come yet
+
+
+@dataclass(frozen=True)
+class UpstreamLimits:
+    """What one sidecar takes on at once, whatever its destinations' policies say.
+
+    A destination's circuit breaker is optional and per destination; without these, a burst opens as many
+    upstream connections and TLS handshakes as callers send requests, until the process runs out of its 1,024
+    files or its CPU goes to handshakes and every request times out together. Past the bounds a request gets
+    503 UO at once (never retried, never held against an endpoint), and handshakes take turns, the wait
+    counted in the connect timeout.
+    """
+
+    max_in_flight: int = 256  # upstream requests at once, every destination together (each holds 2 files)
+    max_pending: int = 128  # more may wait for one of those places
+    max_tls_handshakes: int = 16  # outbound handshakes at once: each is ~1 ms of CPU on a loaded core
+    max_inbound_handshakes: int = 32  # handshakes the inbound runs at once; other clients wait, unread
 
 
 def send_tls_alerts_on_handshake_failure() -> None:
@@ -159,7 +177,8 @@ class KeyRing:
 
 class Sidecar:
     def __init__(self, service: str, replica: int, app_port: int, control_path: str, *, token: str,
-                 admin_token_digest: str, seed: int | None = None, limits: ListenerLimits | None = None) -> None:
+                 admin_token_digest: str, seed: int | None = None, limits: ListenerLimits | None = None,
+                 upstream_limits: UpstreamLimits | None = None) -> None:
         self.service = service
         self.replica = replica
         self.app_port = app_port
@@ -175,6 +194,11 @@ class Sidecar:
         self.last_nack: dict | None = None
         self.ports: dict[str, int] = {}
         self.limits = limits or ListenerLimits()
+        bounds = upstream_limits or UpstreamLimits()
+        self.upstream_admission = CircuitBreaker(CircuitBreakerPolicy(max_connections=bounds.max_in_flight,
+                                                                      max_pending_requests=bounds.max_pending))
+        self.outbound_handshakes = asyncio.Semaphore(bounds.max_tls_handshakes)
+        self._inbound_handshakes = asyncio.Semaphore(bounds.max_inbound_handshakes)
         self._outbound_server = http1.HttpServer(self._outbound_request, limits=self.limits, name="outbound")
         self._admin_server = http1.HttpServer(self._admin_request, limits=self.limits, name="admin")
         self.inbound_listener: Listener | None = None
@@ -403,7 +427,7 @@ class Sidecar:
                         raise http1.TlsConnectError(exc, str(exc)) from exc
 
             pool = http1.ConnectionPool(endpoint.host, endpoint.port, ssl_context=applied.client_ssl if use_tls else None,
-                                        on_connect=hook)
+                                        on_connect=hook, handshake_slots=self.outbound_handshakes)
             self._upstream_pools[key] = pool
         return pool
 
@@ -413,6 +437,11 @@ class Sidecar:
         dest = applied.config.destinations.get(endpoint.service)
         use_tls = bool(dest and dest.sidecar and applied.config.outbound_tls and endpoint.spiffe_id)
         pool = self._pool_for(endpoint, use_tls, applied)
+        admission = self.upstream_admission
+        if not admission.try_acquire() and not await admission.acquire():
+            raise UpstreamError("UO", f"sidecar overloaded: {admission.active} upstream requests in flight "
+                                      f"(at most {admission.max_connections}), {admission.pending} waiting "
+                                      f"(at most {admission.max_pending_requests})")
         try:
             return await pool.request(request, endpoint.service)
         except http1.TlsConnectError as exc:
@@ -420,6 +449,8 @@ class Sidecar:
             self.telemetry.record_tls_failure(reason, direction="outbound", peer=endpoint.service)
             raise UpstreamError("UF", f"TLS error: {tls.describe_handshake_error(exc.original)}",
                                 "connect-failure") from exc
+        finally:
+            admission.release()
 
     # ------------------------------------------------------------------ inbound
 
@@ -496,10 +527,14 @@ class Sidecar:
                                           on_close=self._inbound_closed)
 
         try:
-            await loop.connect_accepted_socket(
-                protocol, conn, ssl=context if use_tls else None,
-                ssl_handshake_timeout=HANDSHAKE_TIMEOUT if use_tls else None,
-            )
+            if use_tls:
+                # Handshakes take turns: a burst of them at once would each take longer than its timeout on a
+                # busy core, and all fail together. A waiting client is bounded by its slot's read timeout.
+                async with self._inbound_handshakes:
+                    await loop.connect_accepted_socket(protocol, conn, ssl=context,
+                                                       ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+            else:
+                await loop.connect_accepted_socket(protocol, conn)
         except (TimeoutError, ssl.SSLError, OSError, ConnectionError) as exc:
             self._handshake_failed(tls.classify_handshake_error(exc, side="server"),
                                    tls.describe_handshake_error(exc, side="server"))

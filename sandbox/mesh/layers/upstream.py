@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
+from sandbox.mesh.layers.circuit_breaker import OVERFLOW_BODY
 from sandbox.mesh.model import Handler, Request, Response, UpstreamError
 
 _BODIES = {
     "UF": b"upstream connect error or disconnect/reset before headers. reset reason: connection failure",
     "UC": b"upstream connect error or disconnect/reset before headers. reset reason: connection termination",
     "UT": b"upstream request timeout",
+    "UO": OVERFLOW_BODY,
 }
 
 

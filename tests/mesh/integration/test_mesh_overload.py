@@ -7,13 +7,16 @@ the excess while the overload lasts, and some 5-second stretch at >= 99% within 
 going away (never "within N seconds" of a clock).
 """
 
+import asyncio
 from itertools import pairwise
 
 import pytest
-from mesh_support import run
+from mesh_support import access_log, pair_topology, run, running_in_process_mesh
 
+from sandbox.mesh import http1
 from sandbox.mesh.events import CommandApplied, Snapshot
 from sandbox.mesh.experiment import Experiment
+from sandbox.mesh.model import CircuitBreakerPolicy, Request
 from sandbox.mesh.scenario import load_scenario
 from sandbox.mesh.topology import load_topology, shipped_topology_path
 
@@ -98,3 +101,59 @@ def test_kill_sidecar_at_100_requests_a_second_recovers_after_restart(tmp_path):
     # The kill really took b away (a request already past b's sidecar may still have come back).
     assert down and all(s.effective_success <= 0.05 for s in down), [s.effective_success for s in down]
     assert _recovered(events, after=restarted), [round(s, 3) for _, s in _windows(events, restarted)]
+
+
+def test_a_sidecar_refuses_upstream_requests_past_its_bound_at_once_and_serves_again_after(tmp_path):
+    # No circuit breaker on b: before the sidecar-wide bound, every request waited on the hung service and a
+    # burst held one upstream connection (and TLS handshake) each, until the process ran out of files.
+    path = pair_topology(tmp_path, b_traffic="timeout: 30s\n")
+
+    async def body():
+        async with running_in_process_mesh(path) as mesh:
+            sidecar = mesh.sidecars[("a", 0)]
+            sidecar.upstream_admission.configure(CircuitBreakerPolicy(max_connections=4, max_pending_requests=2))
+            pool = http1.ConnectionPool("127.0.0.1", mesh.replicas[("a", 0)].outbound_port)
+            await mesh.set_behaviour("b", hang=True)
+            burst = [asyncio.create_task(pool.request(Request("GET", "/"), "b")) for _ in range(10)]
+            # Wait on a condition, generously: the 4 past the bound are answered while b still hangs.
+            for _ in range(200):
+                if sum(task.done() for task in burst) >= 4:
+                    break
+                await asyncio.sleep(0.05)
+            answered = [task for task in burst if task.done()]
+            shed = [task.result() for task in answered]
+            await mesh.set_behaviour("b", hang=False)
+            held = [await asyncio.wait_for(task, 20) for task in burst if task not in answered]
+            after = [await pool.request(Request("GET", "/"), "b") for _ in range(3)]
+            log = await access_log(mesh, "a")
+            pool.close()
+            return shed, held, after, log
+
+    shed, held, after, log = run(body())
+    assert [(r.status, r.headers.get("x-mesh-flags")) for r in shed] == [(503, "UO")] * 4
+    assert [r.status for r in held] == [200] * 6  # the 4 in flight and the 2 that waited are served once b answers
+    assert [r.status for r in after] == [200] * 3
+    refused = [r for r in log if r["direction"] == "outbound" and "UO" in r["flags"]]
+    assert len(refused) == 4 and all("sidecar overloaded" in r.get("detail", "") for r in refused), refused
+
+
+def test_outbound_tls_handshakes_take_turns_and_a_wait_past_the_connect_timeout_is_a_connect_failure(tmp_path):
+    path = pair_topology(tmp_path)
+
+    async def body():
+        async with running_in_process_mesh(path) as mesh:
+            sidecar = mesh.sidecars[("a", 0)]
+            sidecar.outbound_handshakes = turns = asyncio.Semaphore(1)  # before a's first pool to b is made
+            pool = http1.ConnectionPool("127.0.0.1", mesh.replicas[("a", 0)].outbound_port)
+            await turns.acquire()  # another handshake holds the only turn
+            waited = await pool.request(Request("GET", "/"), "b")
+            turns.release()
+            served = await pool.request(Request("GET", "/"), "b")
+            log = await access_log(mesh, "a")
+            pool.close()
+            return waited, served, log
+
+    waited, served, log = run(body())
+    assert (waited.status, waited.headers.get("x-mesh-flags")) == (503, "UF")
+    assert served.status == 200
+    assert any(r["direction"] == "outbound" and r["status"] == 503 and "connect timeout" in r["detail"] for r in log)

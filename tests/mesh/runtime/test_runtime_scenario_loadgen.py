@@ -101,3 +101,28 @@ def test_a_request_failing_in_an_unforeseen_way_is_counted_as_a_failure():
     samples = asyncio.run(body())
     assert len(samples) == 10  # every scheduled request has a sample
     assert summarize(samples)["success_rate"] == 0.0 and {s.status for s in samples} == {0}
+
+
+
+def test_the_load_generator_sends_exactly_what_was_scheduled():
+    """A float sum of 1/rate steps can fall a hair short of the end (ten 0.02 s steps add up to 0.19999...),
+    which once sent an 11th request where 10 were scheduled. Whether it does depends on the clock's value at
+    the start, so the schedule is run many times; failed requests would count as samples too."""
+    plans = [(50, 0.2, 10), (100, 0.1, 10), (1000, 0.01, 10), (300, 0.03, 9), (30, 0.1, 3)] * 6
+
+    async def body():
+        server = http1.HttpServer(lambda request, writer: asyncio.sleep(0, Response(200)))
+        await server.start(bind_listener())
+        sent = []
+        try:
+            for rate, seconds, _ in plans:
+                load = LoadGenerator("127.0.0.1", [server.port], rate=rate, host_header="x")
+                try:
+                    sent.append(len(await load.run(seconds)))
+                finally:
+                    load.close()
+        finally:
+            await server.stop()
+        return sent
+
+    assert asyncio.run(body()) == [expected for _, _, expected in plans]

@@ -20,6 +20,7 @@ from sandbox.mesh.events import (
     event_from_json,
 )
 from sandbox.mesh.experiment import Experiment
+from sandbox.mesh.scenario import parse_scenario
 from sandbox.mesh.topology import load_topology
 
 pytestmark = pytest.mark.integration
@@ -217,3 +218,27 @@ def test_a_topology_with_an_error_finding_is_refused_before_any_process_starts(t
     assert [e.code for e in events if isinstance(e, Finding)] == ["MESH008"]
     assert events[-1] is finished and not any(isinstance(e, (Started, Snapshot)) for e in events)
     assert experiment.mesh is None  # nothing was started, so nothing can be left running
+
+
+def test_a_scenario_step_takes_effect_on_schedule_under_load_and_a_step_past_the_end_is_reported(tmp_path):
+    # At 250 req/s the load generator shares the loop with the step's task; a step once applied at 6.9 s for 2 s.
+    # Judged on the requests' schedule, not on a clock: those due well after the step see b failing.
+    path = pair_topology(tmp_path)
+    scenario = parse_scenario("name: late\nactions:\n"
+                              "  - {at: 2s, action: fail, service: b, percent: 100, status: 503}\n"
+                              "  - {at: 60s, action: heal}\n", topology=load_topology(path))
+    events = []
+    experiment = Experiment(load_topology(path), topology_path=str(path), rate=250, on_event=events.append,
+                            scenario=scenario)
+
+    finished = run(experiment.run(duration=6), 90)
+
+    assert finished.reason == "completed", finished.reason
+    samples = experiment.load.samples
+    before = [s.status for s in samples if s.scheduled < 1.5]
+    after = [s.status for s in samples if s.scheduled >= 3.5]
+    assert before and after and set(before) == {200}, sorted(set(before))
+    assert 200 not in after, sorted(set(after))
+    steps = finished.result["scenario"]
+    assert steps[0]["error"] is None and steps[0]["applied_at"] is not None
+    assert steps[1]["applied_at"] is None and steps[1]["error"] == "not applied: the end of the run at 6s"

@@ -199,6 +199,7 @@ class Sidecar:
                                                                       max_pending_requests=bounds.max_pending))
         self.outbound_handshakes = asyncio.Semaphore(bounds.max_tls_handshakes)
         self._inbound_handshakes = asyncio.Semaphore(bounds.max_inbound_handshakes)
+        self.telemetry.admission = self.upstream_admission  # in /metrics: in flight, waiting, refused
         self._outbound_server = http1.HttpServer(self._outbound_request, limits=self.limits, name="outbound")
         self._admin_server = http1.HttpServer(self._admin_request, limits=self.limits, name="admin")
         self.inbound_listener: Listener | None = None

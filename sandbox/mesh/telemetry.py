@@ -222,6 +222,7 @@ class SidecarTelemetry:
         self.last_seq = 0
         self.tls_failures_by_peer: dict[tuple[str, str, str], int] = {}  # (direction, peer, reason)
         self.destinations: dict[str, WatchedDestination] = {}
+        self.admission: Any = None  # the sidecar-wide bound on upstream requests (a CircuitBreaker), if any
 
     # ---------------------------------------------------------------- recording (hot path)
 
@@ -459,6 +460,19 @@ class SidecarTelemetry:
                         "breaker", lambda breaker: breaker.pending)
         per_destination("mesh_circuit_breaker_overflow_total", "counter", "Requests refused by the breaker (UO).",
                         "breaker", lambda breaker: breaker.rejected)
+
+        admission = self.admission
+        if admission is not None:
+            for name, kind, help_text, value in (
+                ("mesh_sidecar_upstream_requests", "gauge", "Upstream requests in flight, all destinations.",
+                 admission.active),
+                ("mesh_sidecar_upstream_pending_requests", "gauge", "Upstream requests waiting for a place.",
+                 admission.pending),
+                ("mesh_sidecar_upstream_overflow_total", "counter",
+                 "Upstream requests refused (UO) because the sidecar was at its bound.", admission.rejected),
+            ):
+                _family(out, name, kind, help_text)
+                out.append(f"{name}{_labels(workload=workload)} {value}")
 
         _family(out, "mesh_tls_handshake_failures_total", "counter", "Failed TLS handshakes, by reason.")
         for (direction, reason), count in sorted(self.tls_failures.items()):

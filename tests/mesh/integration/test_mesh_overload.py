@@ -11,7 +11,7 @@ import asyncio
 from itertools import pairwise
 
 import pytest
-from mesh_support import access_log, pair_topology, run, running_in_process_mesh
+from mesh_support import access_log, metrics_text, pair_topology, run, running_in_process_mesh
 
 from sandbox.mesh import http1
 from sandbox.mesh.events import CommandApplied, Snapshot
@@ -126,15 +126,18 @@ def test_a_sidecar_refuses_upstream_requests_past_its_bound_at_once_and_serves_a
             held = [await asyncio.wait_for(task, 20) for task in burst if task not in answered]
             after = [await pool.request(Request("GET", "/"), "b") for _ in range(3)]
             log = await access_log(mesh, "a")
+            metrics = await metrics_text(mesh, "a")
             pool.close()
-            return shed, held, after, log
+            return shed, held, after, log, metrics
 
-    shed, held, after, log = run(body())
+    shed, held, after, log, metrics = run(body())
     assert [(r.status, r.headers.get("x-mesh-flags")) for r in shed] == [(503, "UO")] * 4
     assert [r.status for r in held] == [200] * 6  # the 4 in flight and the 2 that waited are served once b answers
     assert [r.status for r in after] == [200] * 3
     refused = [r for r in log if r["direction"] == "outbound" and "UO" in r["flags"]]
     assert len(refused) == 4 and all("sidecar overloaded" in r.get("detail", "") for r in refused), refused
+    assert 'mesh_sidecar_upstream_overflow_total{workload="a"} 4' in metrics.splitlines()
+    assert 'mesh_sidecar_upstream_requests{workload="a"} 0' in metrics.splitlines()  # every place given back
 
 
 def test_outbound_tls_handshakes_take_turns_and_a_wait_past_the_connect_timeout_is_a_connect_failure(tmp_path):

@@ -231,14 +231,14 @@ def test_a_scenario_step_takes_effect_on_schedule_under_load_and_a_step_past_the
     experiment = Experiment(load_topology(path), topology_path=str(path), rate=250, on_event=events.append,
                             scenario=scenario)
 
-    finished = run(experiment.run(duration=6), 90)
+    finished = run(experiment.run(duration=8), 90)
 
     assert finished.reason == "completed", finished.reason
     samples = experiment.load.samples
     before = [s.status for s in samples if s.scheduled < 1.5]
-    after = [s.status for s in samples if s.scheduled >= 3.5]
-    assert before and after and set(before) == {200}, sorted(set(before))
-    assert 200 not in after, sorted(set(after))
+    after = [s.status for s in samples if s.scheduled >= 4.5]  # the late step of the bug took effect at 6.9 s
+    assert before and before.count(200) >= 0.9 * len(before), {k: before.count(k) for k in set(before)}
+    assert after and 200 not in after, {k: after.count(k) for k in set(after)}
     steps = finished.result["scenario"]
-    assert steps[0]["error"] is None and steps[0]["applied_at"] is not None
-    assert steps[1]["applied_at"] is None and steps[1]["error"] == "not applied: the end of the run at 6s"
+    assert steps[0]["error"] is None and steps[0]["applied_at"] is not None, steps
+    assert steps[1]["applied_at"] is None and steps[1]["error"] == "not applied: the end of the run at 8s", steps

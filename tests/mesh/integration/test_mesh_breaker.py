@@ -30,8 +30,10 @@ def test_breaker_opens_under_overload_and_closes_after_recovery(tmp_path):
     # The breaker's state is a property of one instant; what it did shows in the counters and latencies.
     assert overloaded["by_flag"].get("UO", 0) > 10
     refused = sorted(s.latency for s in samples if s.status == 502)
+    served = sorted(s.latency for s in samples if s.status == 200)
     assert len(refused) > 10, "overload should have been refused"
-    # Refused at once rather than queued: typically faster than one 200 ms call to B.
-    assert refused[len(refused) // 2] < 0.2, refused
+    # Refused at once rather than queued: faster than the calls that waited for B's 200 ms (compared with them,
+    # not with a clock, so a loaded machine slows both alike).
+    assert served and refused[len(refused) // 2] < served[len(served) // 2], (refused, served)
     assert after == {200: 5}
     assert final["destinations"]["b"]["circuit"] == "closed"

@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-
 from mesh_support import call_entry, open_loop_load, pair_topology, run, running_mesh, stats, statuses
 
 pytestmark = pytest.mark.integration

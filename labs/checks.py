@@ -73,6 +73,8 @@ METRICS: dict[str, Metric] = {
     "tls_failures": Metric("TLS handshake failures", "count", frozenset({"edge"}), "reason"),
     "ejected": Metric("endpoints ejected", "count", frozenset({"edge"})),
     "circuit_open": Metric("seconds with the circuit open", "seconds", frozenset({"edge"})),
+    "mtls": Metric("share of seconds over mTLS", "rate", frozenset({"edge"})),
+    "strict": Metric("share of seconds in STRICT mTLS mode", "rate", frozenset({"service"})),
     "nacks": Metric("config versions rejected (NACK)", "count", frozenset({"service"})),
     "exits": Metric("process exits", "count", frozenset({"service"})),
 }
@@ -308,6 +310,8 @@ def measure(condition: Condition, snapshots: list[Snapshot], others: list[Event]
         services = [found for s in snapshots if (found := _service(s, condition)) is not None]
         if metric == "actual_success":
             return _weighted((x.actual_success, x.rps) for x in services)
+        if metric == "strict":
+            return sum(x.mtls_mode == "STRICT" for x in services) / len(services) if services else None
         return sum(x.rps for x in services) / len(services) if services else None  # rps
     edges = [found for s in snapshots if (found := _edge(s, condition)) is not None]
     if not edges:
@@ -336,6 +340,9 @@ def measure(condition: Condition, snapshots: list[Snapshot], others: list[Event]
         return float(sum(sum(x.tls_failures.values()) for x in edges))
     if metric == "ejected":
         return float(max(len(x.ejected) for x in edges))
+    if metric == "mtls":
+        busy = [x for x in edges if x.rps > 0]
+        return sum(x.mtls for x in busy) / len(busy) if busy else None
     if metric == "circuit_open":
         return sum(x.circuit == "open" for x in edges) * interval
     raise AssertionError(f"unmeasured metric {metric}")  # METRICS and this function list the same names

@@ -78,6 +78,9 @@ def test_no_traffic_is_not_a_pass():
     ("retry_ratio at a->b > 1.5", [snap(t, retries=40, rps=20) for t in range(1, 6)], True),
     ("retry_ratio at a->b <= 1.2", [snap(t, retries=40, rps=20) for t in range(1, 6)], False),
     ("rps at b >= 20", [snap(t) for t in range(1, 6)], True),
+    ("mtls at a->b >= 100%", [snap(t) for t in range(1, 6)], False),  # the synthetic edge is plaintext
+    ("mtls at a->b <= 0%", [snap(t) for t in range(1, 6)], True),
+    ("strict at b >= 100%", [snap(t) for t in range(1, 6)], True),
 ])
 def test_metric_table(condition, snapshots, passes):
     assert evaluate(check(condition), snapshots).passed is passes

@@ -42,9 +42,9 @@ def test_loading_twice_changes_nothing(course):
 @pytest.mark.parametrize("edit, problem", [
     (lambda t: t.replace("topology: pair", "topology: mesh"), "topology: must be one of pair, shop, got 'mesh'"),
     (lambda t: t.replace("lesson: why-service-mesh", "lesson: nowhere"), "lesson: 'nowhere' is not the slug of any lesson"),
-    (lambda t: t.replace("percent: 50", "percent: 150"), "steps[1].actions[0].command.percent: a number from 0 to 100"),
+    (lambda t: t.replace("percent: 50", "percent: 150"), "steps[1].actions[0].command.percent: must be a number from 0 to 100, got 150"),
     (lambda t: t.replace("action: fail", "action: explode"), "steps[1].actions[0].command.action: unknown action 'explode'"),
-    (lambda t: t.replace("service: b, percent", "service: z, percent"), "steps[1].actions[0].command.service: 'z' is not a service"),
+    (lambda t: t.replace("service: b, percent", "service: z, percent"), "steps[1].actions[0].command.service: unknown service 'z' (one of a, b)"),
     (lambda t: t.replace("effective_success at entry <= 70%", "effective_success at entry <= 70"),
      "checks[0].when[0]: effective_success is a rate: write a percentage"),
     (lambda t: t.replace("actual_success at b <= 70%", "actual_success at a->c <= 70%"),

@@ -155,9 +155,10 @@ class CheckResult:
             reasons.append(f"watched {self.covered_seconds:g} s of the {self.for_seconds:g} s this check needs")
         return reasons
 
-    def observed(self) -> dict[str, float | None]:
-        """{condition text: value}, kept when the check latches, to show beside the learner's prediction."""
-        return {reading.condition.label: reading.value for reading in self.readings}
+    def observed(self) -> dict[str, str]:
+        """{what was measured: its value in words}, kept when the check latches, to show beside the prediction."""
+        return {reading.condition.label: "no traffic" if reading.value is None
+                else format_value(reading.condition.metric, reading.value) for reading in self.readings}
 
 
 # --------------------------------------------------------------------------- declaring
@@ -352,12 +353,13 @@ def evaluate(check: CheckSpec, events: Iterable[Event], *, since: float = -math.
              interval: float = 1.0) -> CheckResult:
     """Does `check` hold over its window, counting only events after `since` (experiment seconds)?"""
     after = [event for event in events if event.t > since]
-    snapshots = sorted((e for e in after if isinstance(e, Snapshot)), key=lambda e: e.t)
+    # a snapshot at t covers (t - interval, t]: only whole intervals after `since` count
+    snapshots = sorted((e for e in after if isinstance(e, Snapshot) and e.t - interval >= since - 1e-6),
+                       key=lambda e: e.t)
     if not snapshots:
         readings = tuple(Reading(c, None, False) for c in check.conditions)
         return CheckResult(False, readings, 0.0, check.for_seconds, 0.0)
     newest = snapshots[-1].t
-    # a snapshot at t covers (t - interval, t]; the window is the last `for` seconds of them
     start = newest - check.for_seconds + interval / 2
     window = [s for s in snapshots if s.t >= start]
     others = [e for e in after if not isinstance(e, Snapshot) and e.t >= newest - check.for_seconds]

@@ -54,6 +54,9 @@ class LabProgress(models.Model):
     predicted_at = models.DateTimeField(null=True, blank=True)
     # The sandbox experiment running this lab (sandbox.Experiment's primary key); null before the lab starts.
     experiment_id = models.BigIntegerField(null=True, blank=True)
+    # The last command of the lab's start (heal, then the starting policy); the checks count only what the mesh
+    # did after the engine applied it, at `started_t` (experiment seconds).
+    start_command_id = models.CharField(max_length=64, blank=True)
     started_t = models.FloatField(null=True, blank=True, help_text="Experiment seconds when the lab's steps began.")
     checks_state = models.JSONField(default=dict, blank=True)  # labs.checks.Progress.to_json()
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -19,7 +19,8 @@ from quizzes.services import InvalidAnswer, questions_upsert
 from quizzes.shuffle import shuffled_order
 from sandbox.mesh.events import Event
 
-from .checks import Progress, check_from_json, progress_update
+from . import sandbox_bridge
+from .checks import CheckResult, Progress, check_from_json, progress_update
 from .content_files import LabSpec, parse_lab_directory
 from .models import Lab, LabProgress
 
@@ -105,14 +106,118 @@ def prediction_submit(*, user: AbstractBaseUser, lab: Lab, option_public_id: str
     return PredictionResult(progress, created=bool(updated))
 
 
-def lab_checks_update(*, progress: LabProgress, events: list[Event]) -> LabProgress:
+class LabError(Exception):
+    """Something the learner can fix (answer the prediction first, start the lab); the message says how."""
+
+
+HEAL_EVERYTHING = {"action": "heal"}  # a lab starts from the mesh as its topology declares it
+
+
+def lab_start(*, user: AbstractBaseUser, lab: Lab) -> LabProgress:
+    """Start the lab on the learner's experiment (a new one, or the one running on the lab's topology):
+    everything healed, then the lab's starting policy; the checks start counting once that is applied."""
+    progress = lab_progress_get_or_create(user=user, lab=lab)
+    if not progress.predicted:
+        raise LabError("Answer the prediction first: it is what you will compare with what the mesh does.")
+    try:
+        experiment = sandbox_bridge.experiment_start(user=user, topology=lab.topology)
+        ids = [sandbox_bridge.command_send(experiment=experiment, command=command)
+               for command in [HEAL_EVERYTHING, *lab.start_commands]]
+    except sandbox_bridge.SandboxUnavailable as exc:
+        raise LabError(str(exc)) from exc
+    progress.experiment_id = experiment.pk
+    progress.start_command_id = ids[-1]
+    progress.started_t = None
+    progress.checks_state = {}
+    progress.save(update_fields=["experiment_id", "start_command_id", "started_t", "checks_state", "updated_at"])
+    return progress
+
+
+def lab_action_send(*, progress: LabProgress, step: int, action: int) -> str:
+    """Press one of the lab's buttons: its command goes to the learner's running experiment.
+    The browser names the button by position; the command itself never comes from the browser."""
+    try:
+        button = progress.lab.steps[step]["actions"][action]
+    except (IndexError, KeyError, TypeError):
+        raise LabError("That button is not part of this lab. Reload the page.") from None
+    experiment = sandbox_bridge.experiment_get(user=progress.user, experiment_id=progress.experiment_id)
+    if not sandbox_bridge.experiment_is_live(experiment):
+        raise LabError("The lab's mesh is not running. Start the lab, then press the button again.")
+    try:
+        sandbox_bridge.command_send(experiment=experiment, command=button["command"])
+    except sandbox_bridge.SandboxUnavailable as exc:
+        raise LabError(str(exc)) from exc
+    return button["label"]
+
+
+@dataclass(frozen=True)
+class CheckState:
+    name: str
+    says: str
+    status: str  # passed | current | later
+    observed: dict  # passed: what was measured when it latched
+    reasons: list[str]  # current: why it does not pass yet, in numbers
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    phase: str  # not_started | starting | running | ended | refused
+    message: str
+    checks: list[CheckState]
+    experiment: object = None
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.checks) and all(check.status == "passed" for check in self.checks)
+
+
+def _states(progress: LabProgress, current: CheckResult | None) -> list[CheckState]:
+    passed = Progress.from_json(progress.checks_state).passed
+    states, seen_current = [], False
+    for data in progress.lab.checks:
+        if data["name"] in passed:
+            states.append(CheckState(data["name"], data["says"], "passed", passed[data["name"]]["observed"], []))
+        elif not seen_current:
+            seen_current = True
+            reasons = current.why_not if current is not None else ["waiting for the mesh's first numbers"]
+            states.append(CheckState(data["name"], data["says"], "current", {}, reasons))
+        else:
+            states.append(CheckState(data["name"], data["says"], "later", {}, []))
+    return states
+
+
+def lab_status_refresh(*, progress: LabProgress) -> LabStatus:
+    """Where the learner's lab stands now: latch every check the live mesh passes, and say why the next one
+    does not pass yet. Called by the lab page's live check panel."""
+    experiment = sandbox_bridge.experiment_get(user=progress.user, experiment_id=progress.experiment_id)
+    if experiment is None:
+        return LabStatus("not_started", "", _states(progress, None))
+    if not sandbox_bridge.experiment_is_live(experiment):
+        why = experiment.failure_reason or experiment.end_reason or "it ended"
+        return LabStatus("ended", f"The lab's mesh has stopped ({why}). Start the lab again to go on.",
+                         _states(progress, None), experiment)
+    sandbox_bridge.viewer_present(experiment=experiment)
+    if progress.started_t is None:
+        applied = sandbox_bridge.command_applied_at(experiment=experiment, command_id=progress.start_command_id)
+        if applied is None:
+            refusal = sandbox_bridge.command_refusal(experiment=experiment, command_id=progress.start_command_id)
+            if refusal:
+                return LabStatus("refused", f"The mesh refused the lab's starting policy: {refusal}",
+                                 _states(progress, None), experiment)
+            return LabStatus("starting", "The mesh is starting and taking the lab's starting policy.",
+                             _states(progress, None), experiment)
+        progress.started_t = applied
+        progress.save(update_fields=["started_t", "updated_at"])
+    progress, current = lab_checks_update(progress=progress, events=sandbox_bridge.recent_events(experiment=experiment))
+    return LabStatus("running", "", _states(progress, current), experiment)
+
+
+def lab_checks_update(*, progress: LabProgress, events: list[Event]) -> tuple[LabProgress, CheckResult | None]:
     """Latch the checks that now pass on the learner's experiment; the lab completes when all have."""
-    if progress.completed_at is not None and progress.experiment_id is None:
-        return progress
     checks = [check_from_json(data) for data in progress.lab.checks]
     before = Progress.from_json(progress.checks_state)
     started = progress.started_t if progress.started_t is not None else float("-inf")
-    after, _ = progress_update(checks, before, events, started=started)
+    after, current = progress_update(checks, before, events, started=started)
     if after.passed != before.passed:
         progress.checks_state = after.to_json()
         fields = ["checks_state", "updated_at"]
@@ -120,13 +225,4 @@ def lab_checks_update(*, progress: LabProgress, events: list[Event]) -> LabProgr
             progress.completed_at = timezone.now()
             fields.append("completed_at")
         progress.save(update_fields=fields)
-    return progress
-
-
-def lab_restart(*, progress: LabProgress) -> LabProgress:
-    """Forget the checks passed on the current run (the prediction and a past completion stay)."""
-    progress.checks_state = {}
-    progress.experiment_id = None
-    progress.started_t = None
-    progress.save(update_fields=["checks_state", "experiment_id", "started_t", "updated_at"])
-    return progress
+    return progress, current

@@ -15,10 +15,12 @@ saw), a service (`b`) or an edge (`a->b`, `loadgen->a`); op is one of >= <= > < 
 a percentage (`97%`, rates only) or a duration (`250ms`, `1.5s`, latencies only).
 
 Over the window (the snapshots of the last `for` seconds) each metric is aggregated one way: rates are
-weighted by traffic, latency percentiles take the worst second, counts are summed, `ejected` takes the most
-endpoints out at once, `circuit_open` counts the seconds the breaker was open. A check passes when every
-condition holds over a full window; a passed check latches (the caller keeps it). Checks are ordered: each one
-only looks at what happened after the one before it passed, so "fails, then recovers" means what it says.
+weighted by traffic, a latency percentile must hold in every second (the worst second against an upper bound,
+the best against a lower one), counts are summed, `ejected` takes the most endpoints out at once,
+`circuit_open` counts the seconds the breaker was open. A check passes when every condition holds over a full
+window; a passed check latches (the caller keeps it). The window only holds whole seconds after the newest
+applied command (the mesh as the learner last changed it), and checks are ordered: each one only looks at
+what happened after the one before it passed, so "fails, then recovers" means what it says.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from sandbox.mesh.events import ConfigNacked, EdgeSnapshot, Event, ProcessExited, ServiceSnapshot, Snapshot
+from sandbox.mesh.events import CommandApplied, ConfigNacked, EdgeSnapshot, Event, ProcessExited, ServiceSnapshot, Snapshot
 
 MAX_WINDOW_SECONDS = 120
 MAX_CONDITIONS = 6
@@ -71,6 +73,7 @@ METRICS: dict[str, Metric] = {
     "overflow": Metric("requests refused by the circuit breaker (UO)", "count", frozenset({"edge"})),
     "flag": Metric("responses flagged", "count", frozenset({"edge"}), "flag", True),
     "tls_failures": Metric("TLS handshake failures", "count", frozenset({"edge"}), "reason"),
+    "status": Metric("answers among the recent requests", "count", frozenset({"edge"}), "status", True),
     "ejected": Metric("endpoints ejected", "count", frozenset({"edge"})),
     "circuit_open": Metric("seconds with the circuit open", "seconds", frozenset({"edge"})),
     "mtls": Metric("share of seconds over mTLS", "rate", frozenset({"edge"})),
@@ -107,7 +110,7 @@ class Condition:
     @property
     def label(self) -> str:
         metric = METRICS[self.metric]
-        name = f"{self.qualifier} {metric.label}" if self.metric == "flag" else metric.label
+        name = f"{self.qualifier} {metric.label}" if self.metric in ("flag", "status") else metric.label
         if self.metric == "tls_failures" and self.qualifier:
             name = f"{metric.label} ({self.qualifier})"
         return f"{name} {self.where}"
@@ -150,6 +153,8 @@ class CheckResult:
         """Every reason this check is not passing, in numbers; empty when it passes."""
         if self.passed:
             return []
+        if self.covered_seconds == 0:
+            return ["waiting for the mesh's first whole second since the last change"]
         reasons = [reading.text for reading in self.readings if not reading.holds]
         if self.covered_seconds < self.for_seconds:
             reasons.append(f"watched {self.covered_seconds:g} s of the {self.for_seconds:g} s this check needs")
@@ -207,7 +212,10 @@ def parse_condition(text: object, *, field: str, services: set[str] | None,
     if qualifier and not metric.qualifier:
         raise CheckError(field, f"{name} takes no [..] qualifier")
     if metric.qualifier_required and not qualifier:
-        raise CheckError(field, f"{name} needs a {metric.qualifier} in brackets, like {name}[UT]")
+        example = "403" if metric.qualifier == "status" else "UT"
+        raise CheckError(field, f"{name} needs a {metric.qualifier} in brackets, like {name}[{example}]")
+    if metric.qualifier == "status" and not re.fullmatch(r"[1-5]\d\d", qualifier):
+        raise CheckError(field, f"{name}[..] takes an HTTP status like 403, got {qualifier!r}")
     value, unit = float(match["value"]), match["unit"]
     if metric.unit == "rate":
         if unit == "%":
@@ -293,6 +301,14 @@ def _weighted(pairs: Iterable[tuple[float | None, float]]) -> float | None:
     return total / weight if weight else None
 
 
+def _every_second(condition: Condition, values: list[float]) -> float | None:
+    """A latency must hold in every second of the window: the worst second for an upper bound (<=, <), the
+    best one for a lower bound (>=, >)."""
+    if not values:
+        return None
+    return min(values) if condition.op in (">=", ">") else max(values)
+
+
 def measure(condition: Condition, snapshots: list[Snapshot], others: list[Event], *, interval: float) -> float | None:
     """The condition's metric over the window's snapshots (and the other events in it)."""
     metric = condition.metric
@@ -305,8 +321,7 @@ def measure(condition: Condition, snapshots: list[Snapshot], others: list[Event]
             return _weighted((s.effective_success, s.requests) for s in snapshots)
         if metric == "rps":
             return sum(s.requests for s in snapshots) / (len(snapshots) * interval) if snapshots else None
-        values = [getattr(s, metric) for s in snapshots if s.requests]
-        return max(values) if values else None
+        return _every_second(condition, [getattr(s, metric) for s in snapshots if s.requests])
     if condition.scope == "service":
         services = [found for s in snapshots if (found := _service(s, condition)) is not None]
         if metric == "actual_success":
@@ -322,8 +337,7 @@ def measure(condition: Condition, snapshots: list[Snapshot], others: list[Event]
     if metric == "rps":
         return sum(x.rps for x in edges) / len(edges)
     if metric in ("p50_ms", "p95_ms", "p99_ms"):
-        values = [getattr(x, metric) for x in edges if x.rps > 0]
-        return max(values) if values else None
+        return _every_second(condition, [getattr(x, metric) for x in edges if x.rps > 0])
     if metric == "retries":
         return float(sum(x.retries for x in edges))
     if metric == "retry_ratio":
@@ -335,6 +349,11 @@ def measure(condition: Condition, snapshots: list[Snapshot], others: list[Event]
         return float(sum(x.pending_overflow for x in edges))
     if metric == "flag":
         return float(sum(x.flags.get(condition.qualifier, 0) for x in edges))
+    if metric == "status":
+        # the snapshots' recent requests are a sample (capped per interval): good for "it happened", not rates
+        wanted = int(condition.qualifier)
+        return float(sum(record.status == wanted and record.source == condition.source
+                         and record.destination == condition.target for s in snapshots for record in s.recent))
     if metric == "tls_failures":
         if condition.qualifier:
             return float(sum(x.tls_failures.get(condition.qualifier, 0) for x in edges))
@@ -352,6 +371,10 @@ def measure(condition: Condition, snapshots: list[Snapshot], others: list[Event]
 def evaluate(check: CheckSpec, events: Iterable[Event], *, since: float = -math.inf,
              interval: float = 1.0) -> CheckResult:
     """Does `check` hold over its window, counting only events after `since` (experiment seconds)?"""
+    events = list(events)
+    # The mesh as the learner last changed it: nothing from before the newest applied command counts.
+    changed = [event.t for event in events if isinstance(event, CommandApplied)]
+    since = max([since, *changed])
     after = [event for event in events if event.t > since]
     # a snapshot at t covers (t - interval, t]: only whole intervals after `since` count
     snapshots = sorted((e for e in after if isinstance(e, Snapshot) and e.t - interval >= since - 1e-6),

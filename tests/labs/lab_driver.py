@@ -15,6 +15,7 @@ from sandbox.mesh.experiment import Experiment
 from sandbox.mesh.topology import shipped_topology_path
 
 CONTENT = Path(__file__).resolve().parents[2] / "labs" / "content"
+HEAL_EVERYTHING = {"action": "heal"}
 PASS_BOUND = 40.0  # seconds of experiment time a check may take to pass after its action (a bound, not a target)
 WITHOUT_MARGIN = 2.0  # snapshots beyond a full window watched before acting
 
@@ -34,17 +35,19 @@ class LabOutcome:
     why_not: dict[str, list[str]] = field(default_factory=dict)  # check -> reasons when it was given up on
     unpressed_reasons: dict[str, list[str]] = field(default_factory=dict)  # check -> why not, before the action
     finished: str = ""
+    last_phase: str = ""
     events: list[Event] = field(default_factory=list)
 
 
-def run_lab(slug: str, *, runtime: str, rate: float = 20.0, only_labels: set[str] | None = None,
-            timeout: float = 240.0) -> LabOutcome:
+def run_lab(slug: str, *, runtime: str, rate: float = 20.0, only_labels: set[str] | None = None) -> LabOutcome:
     """Drive one lab end to end; `only_labels` presses only the buttons with those labels (else every button)."""
     spec = lab_spec(slug)
     checks = [check_from_json(data) for data in spec.checks]
     action_steps = [step for step in spec.steps if step["actions"]]
     assert len(action_steps) == len(checks), f"{slug}: each check should follow one step with buttons"
     outcome = LabOutcome(slug)
+    # a bound on the whole run: every check's unpressed window and its time to pass, plus the mesh's start
+    bound = sum(check.for_seconds + WITHOUT_MARGIN + PASS_BOUND for check in checks) + 20
     topology = topology_named(spec.topology)
 
     async def body() -> None:
@@ -63,9 +66,7 @@ def run_lab(slug: str, *, runtime: str, rate: float = 20.0, only_labels: set[str
             nonlocal progress
             outcome.events.append(event)
             if isinstance(event, Started):
-                submit(spec.start_commands, "start")
-                if not spec.start_commands:
-                    state["pending"] = set()
+                submit([HEAL_EVERYTHING, *spec.start_commands], "start")  # as the lab page starts a lab
                 return
             if isinstance(event, CommandRefused):
                 outcome.refused.append(f"{event.command}: {event.reason}")
@@ -112,8 +113,9 @@ def run_lab(slug: str, *, runtime: str, rate: float = 20.0, only_labels: set[str
 
         experiment = Experiment(topology, runtime=runtime, topology_path=str(shipped_topology_path(spec.topology)),
                                 rate=rate, on_event=on_event)
-        finished: Finished = await experiment.run(duration=timeout - 30)
+        finished: Finished = await experiment.run(duration=bound)
         outcome.finished = finished.reason
+        outcome.last_phase = f"{state['phase']} check {state['check']}"
 
-    asyncio.run(asyncio.wait_for(body(), timeout))
+    asyncio.run(asyncio.wait_for(body(), bound + 60))
     return outcome

@@ -5,15 +5,17 @@ import pytest
 from labs.checks import (
     CheckError, Progress, check_from_json, check_to_json, evaluate, parse_check, parse_condition, progress_update,
 )
-from sandbox.mesh.events import ConfigNacked, EdgeSnapshot, ServiceSnapshot, Snapshot
+from sandbox.mesh.events import CommandApplied, ConfigNacked, EdgeSnapshot, RequestRecord, ServiceSnapshot, Snapshot
 
 SERVICES = {"a", "b"}
 EDGES = {("loadgen", "a"), ("a", "b")}
 
 
 def snap(t, *, effective=1.0, actual_b=1.0, retries=0, rps=20.0, p99=5.0, flags=None, tls=None, ejected=(),
-         circuit="closed", overflow=0, edge_effective=None):
+         circuit="closed", overflow=0, edge_effective=None, statuses=()):
     return Snapshot(
+        recent=[RequestRecord(id=f"{t}-{i}", source="a", destination="b", method="GET", path="/", status=status)
+                for i, status in enumerate(statuses)],
         t=t, rate=rps, effective_success=effective, p50_ms=2.0, p95_ms=p99 / 2, p99_ms=p99, requests=int(rps),
         services=[ServiceSnapshot("a", 1, rps, 1.0, "STRICT"), ServiceSnapshot("b", 1, rps + retries, actual_b, "STRICT")],
         edges=[
@@ -67,6 +69,8 @@ def test_no_traffic_is_not_a_pass():
 @pytest.mark.parametrize("condition, snapshots, passes", [
     ("p99_ms at entry <= 1100ms", [snap(t, p99=900) for t in range(1, 6)], True),
     ("p99_ms at entry <= 1.1s", [snap(t, p99=900) for t in range(1, 5)] + [snap(5, p99=2500)], False),  # worst second
+    ("p99_ms at entry >= 150ms", [snap(t, p99=5) for t in range(1, 5)] + [snap(5, p99=400)], False),  # every second
+    ("p99_ms at entry >= 150ms", [snap(t, p99=400) for t in range(1, 6)], True),
     ("flag[UT] at a->b > 0", [snap(t, flags={"UT": 3}) for t in range(1, 6)], True),
     ("flag[UT] at a->b > 0", [snap(t, flags={"URX": 3}) for t in range(1, 6)], False),
     ("tls_failures[certificate expired] at a->b >= 5", [snap(t, tls={"certificate expired": 2}) for t in range(1, 6)], True),
@@ -78,6 +82,8 @@ def test_no_traffic_is_not_a_pass():
     ("retry_ratio at a->b > 1.5", [snap(t, retries=40, rps=20) for t in range(1, 6)], True),
     ("retry_ratio at a->b <= 1.2", [snap(t, retries=40, rps=20) for t in range(1, 6)], False),
     ("rps at b >= 20", [snap(t) for t in range(1, 6)], True),
+    ("status[403] at a->b > 0", [snap(t, statuses=[200, 200]) for t in range(1, 6)], False),
+    ("status[403] at a->b > 0", [snap(t, statuses=[403] if t == 4 else [200]) for t in range(1, 6)], True),
     ("mtls at a->b >= 100%", [snap(t) for t in range(1, 6)], False),  # the synthetic edge is plaintext
     ("mtls at a->b <= 0%", [snap(t) for t in range(1, 6)], True),
     ("strict at b >= 100%", [snap(t) for t in range(1, 6)], True),
@@ -128,6 +134,7 @@ def test_events_before_the_lab_started_do_not_count():
     ("p99_ms at entry <= 50%", "is a latency"),
     ("retries at a->b > 3ms", "is a plain number"),
     ("flag at a->b > 0", "needs a flag in brackets"),
+    ("status[40x] at a->b > 0", "takes an HTTP status like 403"),
     ("retries[UT] at a->b > 0", "takes no [..] qualifier"),
     ("actual_success at entry >= 10%", "is measured edge or service, not entry"),
     ("effective success >= 99%", "is not '<metric> at"),
@@ -159,3 +166,17 @@ def test_bad_checks_name_the_field(raw, where):
 def test_stored_spelling_reads_back_the_same_check():
     original = check(*SHIELDED)
     assert check_from_json(check_to_json(original)) == original
+
+
+def test_the_window_starts_after_the_newest_applied_command():
+    c = check("effective_success at entry >= 97%", "retries at a->b > 0", seconds="3s")
+    shielded = [snap(t, effective=0.99, actual_b=0.7, retries=5) for t in range(1, 6)]
+    pushed = CommandApplied(t=5.4, command={"action": "policy"}, said="new traffic policy")
+    assert evaluate(c, shielded).passed
+    # the mesh changed at 5.4 s: what it did before says nothing about it now
+    result = evaluate(c, shielded + [pushed, snap(6, effective=0.99, retries=5)])
+    assert not result.passed and result.why_not == ["waiting for the mesh's first whole second since the last change"]
+    result = evaluate(c, shielded + [pushed] + [snap(t, effective=0.99, retries=5) for t in (6, 7)])
+    assert not result.passed and result.why_not == ["watched 1 s of the 3 s this check needs"]
+    later = [snap(t, effective=0.99, retries=5) for t in (6, 7, 8, 9)]
+    assert evaluate(c, shielded + [pushed] + later).passed

@@ -136,8 +136,10 @@ class Reading:
         shown = "no traffic yet" if self.value is None else format_value(self.condition.metric, self.value)
         if self.holds:
             return f"{self.condition.label}: {shown} ✓"
-        needed = f"{OPERATOR_WORDS[self.condition.op]} {format_value(self.condition.metric, self.condition.threshold)}"
-        return f"{self.condition.label}: {shown} — needs {needed}"
+        threshold = format_value(self.condition.metric, self.condition.threshold)
+        if shown == threshold:  # 96.95% is not 97%: never show a failing value rounded onto its threshold
+            shown = format_value(self.condition.metric, self.value, precise=True)
+        return f"{self.condition.label}: {shown} — needs {OPERATOR_WORDS[self.condition.op]} {threshold}"
 
 
 @dataclass(frozen=True)
@@ -269,15 +271,19 @@ def check_from_json(data: dict) -> CheckSpec:
 # --------------------------------------------------------------------------- evaluating
 
 
-def format_value(metric: str, value: float) -> str:
+def format_value(metric: str, value: float, *, precise: bool = False) -> str:
     unit = METRICS[metric].unit
     if unit == "rate":
         percent = value * 100
+        if precise:
+            return f"{percent:.2f}%"
         return f"{percent:.0f}%" if percent in (0, 100) or abs(percent - round(percent)) < 0.05 else f"{percent:.1f}%"
     if unit == "ms":
+        if precise:
+            return f"{value:.2f} ms"
         return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
     if unit == "ratio":
-        return f"{value:.2f}"
+        return f"{value:.3f}" if precise else f"{value:.2f}"
     if unit == "seconds":
         return f"{value:g} s"
     return f"{value:.1f}" if metric == "rps" else f"{value:g}"
@@ -385,7 +391,8 @@ def evaluate(check: CheckSpec, events: Iterable[Event], *, since: float = -math.
     newest = snapshots[-1].t
     start = newest - check.for_seconds + interval / 2
     window = [s for s in snapshots if s.t >= start]
-    others = [e for e in after if not isinstance(e, Snapshot) and e.t >= newest - check.for_seconds]
+    # Discrete events (a NACK, a process exit) happen once: they count from the newest change on, not per window.
+    others = [e for e in after if not isinstance(e, Snapshot)]
     readings = []
     for condition in check.conditions:
         value = measure(condition, window, others, interval=interval)

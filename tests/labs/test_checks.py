@@ -180,3 +180,17 @@ def test_the_window_starts_after_the_newest_applied_command():
     assert not result.passed and result.why_not == ["watched 1 s of the 3 s this check needs"]
     later = [snap(t, effective=0.99, retries=5) for t in (6, 7, 8, 9)]
     assert evaluate(c, shielded + [pushed] + later).passed
+
+
+def test_a_failing_value_is_never_shown_rounded_onto_its_threshold():
+    result = evaluate(check("effective_success at entry >= 97%"), [snap(t, effective=0.9695) for t in range(1, 6)])
+    assert result.why_not == ["effective success at the entry: 96.95% — needs ≥ 97%"]
+
+
+def test_a_nack_counts_from_the_change_that_caused_it_not_per_window():
+    c = check("nacks at b >= 1", "effective_success at entry >= 99%", seconds="3s")
+    pushed = CommandApplied(t=5.0, command={"action": "policy"}, said="pushed unchecked")
+    nack = ConfigNacked(t=6.0, service="b", version=3, serving_version=2, reason="bad")
+    events = [pushed, nack] + [snap(t) for t in range(6, 12)]
+    result = evaluate(c, events)
+    assert result.passed and result.readings[0].value == 1

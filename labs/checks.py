@@ -28,10 +28,18 @@ from __future__ import annotations
 import math
 import operator
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
-from sandbox.mesh.events import CommandApplied, ConfigNacked, EdgeSnapshot, Event, ProcessExited, ServiceSnapshot, Snapshot
+from sandbox.mesh.events import (
+    CommandApplied,
+    ConfigNacked,
+    EdgeSnapshot,
+    Event,
+    ProcessExited,
+    ServiceSnapshot,
+    Snapshot,
+)
 
 MAX_WINDOW_SECONDS = 120
 MAX_CONDITIONS = 6
@@ -413,7 +421,7 @@ class Progress:
         return {"passed": self.passed}
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "Progress":
+    def from_json(cls, data: dict | None) -> Progress:
         return cls(passed=dict((data or {}).get("passed", {})))
 
 

@@ -197,7 +197,7 @@ _TLS_REASONS: dict[str, tuple[str, str, tuple[str, ...], str, dict | None]] = {
 
 # (pattern, engine reason): first match wins per span of text; case-insensitive.
 _TLS_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(p, re.I), reason) for p, reason in (
+    (re.compile(p, re.IGNORECASE), reason) for p, reason in (
         (r"certificate (?:has )?expired|certificate_expired|sslv3[ _]alert[ _]certificate[ _]expired",
          tls.CERTIFICATE_EXPIRED),
         (r"certificate is not yet valid|certificate not yet valid", tls.CERTIFICATE_NOT_YET_VALID),
@@ -219,7 +219,7 @@ _TLS_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 # Words that say "some TLS failure" without saying which: recognised as such, pointing at the peer's log.
 _TLS_GENERIC = re.compile(r"certificate_verify_failed|tlsv1[ _]alert|sslv3[ _]alert|tls_error|ssl routines"
-                          r"|handshake failed|handshake failure", re.I)
+                          r"|handshake failed|handshake failure", re.IGNORECASE)
 
 
 def _tls_meaning(reason: str, token: str) -> Meaning:
@@ -261,7 +261,7 @@ _DETAILS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
                                      "the sidecar whose caller went away", ("the caller's timeout fired first",), ""),
 }
 _DETAIL_RE = re.compile(r"\b(" + "|".join(map(re.escape, sorted(_DETAILS, key=len, reverse=True)))
-                        + r")(?:\{([^}]*)\}|\[([^\]]*)\])?", re.I)
+                        + r")(?:\{([^}]*)\}|\[([^\]]*)\])?", re.IGNORECASE)
 _RESET_REASONS = {
     "connection_failure": "could not connect (refused, unreachable) or the TLS handshake failed",
     "connection_termination": "the upstream closed the connection",
@@ -272,7 +272,7 @@ _RESET_REASONS = {
 
 # This mesh's own detail texts (sandbox/mesh/layers/*): recognised and tied to their flag.
 _MESH_DETAILS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(p, re.I), flag) for p, flag in (
+    (re.compile(p, re.IGNORECASE), flag) for p, flag in (
         (r"retry budget exhausted", "URX"),
         (r"\d+ retries exhausted", "URX"),
         (r"per-try timeout of [\d.]+ ms exceeded", "UT"),

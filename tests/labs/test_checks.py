@@ -3,7 +3,14 @@
 import pytest
 
 from labs.checks import (
-    CheckError, Progress, check_from_json, check_to_json, evaluate, parse_check, parse_condition, progress_update,
+    CheckError,
+    Progress,
+    check_from_json,
+    check_to_json,
+    evaluate,
+    parse_check,
+    parse_condition,
+    progress_update,
 )
 from sandbox.mesh.events import CommandApplied, ConfigNacked, EdgeSnapshot, RequestRecord, ServiceSnapshot, Snapshot
 

@@ -6,9 +6,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import reswap, retarget
 
+from meshlearn.middleware import body_limit
 from quizzes.models import new_seed
 from quizzes.services import InvalidAnswer
 
@@ -20,7 +21,7 @@ from .decoder import decode
 DECODER_FIELD_LIMIT = 20_000  # characters accepted from the form; the decoder reads the first 4,000
 
 
-@require_GET
+@require_safe
 def lab_list(request: HttpRequest) -> HttpResponse:
     overview = selectors.lab_overview(user=request.user)
     return render(request, "labs/list.html", {"nav": "labs", "overview": overview})
@@ -51,13 +52,14 @@ def _live_url(status) -> str:
         return ""
 
 
-@require_GET
+@require_safe
 def lab_detail(request: HttpRequest, slug: str) -> HttpResponse:
     lab = selectors.lab_get(slug=slug, include_drafts=request.user.is_staff)
     progress = selectors.lab_progress_get(user=request.user, lab=lab)
     return render(request, "labs/detail.html", _lab_context(request, lab, progress))
 
 
+@body_limit(4 * 1024)  # a few ids and the CSRF token
 @login_required
 @require_POST
 def lab_predict(request: HttpRequest, slug: str) -> HttpResponse:
@@ -73,6 +75,7 @@ def lab_predict(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(lab)
 
 
+@body_limit(4 * 1024)  # a few ids and the CSRF token
 @login_required
 @require_POST
 def lab_start(request: HttpRequest, slug: str) -> HttpResponse:
@@ -86,6 +89,7 @@ def lab_start(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(lab)
 
 
+@body_limit(4 * 1024)  # a few ids and the CSRF token
 @login_required
 @require_POST
 def lab_press(request: HttpRequest, slug: str) -> HttpResponse:
@@ -106,7 +110,7 @@ def lab_press(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def lab_status(request: HttpRequest, slug: str) -> HttpResponse:
     lab = selectors.lab_get(slug=slug, include_drafts=request.user.is_staff)
     progress = selectors.lab_progress_get(user=request.user, lab=lab)
@@ -135,7 +139,7 @@ def _bad_request(request: HttpRequest, message: str, lab) -> HttpResponse:
 # --------------------------------------------------------------------------- the error decoder
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def decoder(request: HttpRequest) -> HttpResponse:
     text = (request.POST.get("text") if request.method == "POST" else request.GET.get("q")) or ""
     text = text[:DECODER_FIELD_LIMIT]

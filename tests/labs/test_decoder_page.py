@@ -48,7 +48,13 @@ def test_partly_known_input_names_what_was_not_recognised(client):
 
 
 @pytest.mark.django_db
-def test_huge_input_is_bounded_and_answered(client):
-    response = client.post(reverse("labs:decoder"), {"text": "UF " + "x" * 500_000})
+def test_long_input_is_bounded_and_answered(client):
+    response = client.post(reverse("labs:decoder"), {"text": "UF " + "x" * 30_000})
     html = response.content.decode()
     assert response.status_code == 200 and "Only the first 4,000 characters" in html and "Response flag UF" in html
+
+
+@pytest.mark.django_db
+def test_an_oversized_body_is_refused_in_words_before_it_is_read(client):
+    response = client.post(reverse("labs:decoder"), {"text": "UF " + "x" * 500_000})
+    assert response.status_code == 413 and "too large" in response.content.decode()

@@ -42,10 +42,10 @@ def labs_write(*, specs: list[LabSpec]) -> LoadReport:
     """Create or update labs (and their prediction questions) by slug, in one transaction."""
     report = LoadReport()
     with transaction.atomic():
-        taken = Question.objects.filter(key__in=[spec.prediction.key for spec in specs], lab__isnull=True)
-        taken = taken.exclude(key__in=Lab.objects.values_list("prediction__key", flat=True))
-        for question in taken:
-            raise ContentError("labs/content", f"prediction key {question.key!r} is already a practice question's key")
+        # A lab's prediction is keyed lab-<slug>; a practice question already using that key is not overwritten.
+        clash = Question.objects.filter(key__in=[spec.prediction.key for spec in specs], lab__isnull=True).first()
+        if clash is not None:
+            raise ContentError("labs/content", f"prediction key {clash.key!r} is already a practice question's key")
         questions_upsert(questions=[spec.prediction for spec in specs], source="labs/content")
         predictions = {q.key: q for q in Question.objects.filter(key__in=[spec.prediction.key for spec in specs])}
         # Predictions are asked on the lab page, before acting; out of context they make poor practice.
@@ -99,9 +99,9 @@ def prediction_submit(*, user: AbstractBaseUser, lab: Lab, option_public_id: str
     if option is None:
         raise InvalidAnswer("That answer is not one of this prediction's options. Reload the page and pick one.")
     shown = shuffled_order([candidate.id for candidate in options], seed=progress.shuffle_seed, question_id=lab.prediction_id)
-    with transaction.atomic():
-        updated = LabProgress.objects.filter(pk=progress.pk, predicted_at__isnull=True).update(
-            option=option, prediction_correct=option.is_correct, shown_order=shown, predicted_at=timezone.now())
+    # One conditional UPDATE: of two answers racing (a double click, a second tab) only the first is kept.
+    updated = LabProgress.objects.filter(pk=progress.pk, predicted_at__isnull=True).update(
+        option=option, prediction_correct=option.is_correct, shown_order=shown, predicted_at=timezone.now())
     progress.refresh_from_db()
     return PredictionResult(progress, created=bool(updated))
 

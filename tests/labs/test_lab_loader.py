@@ -81,3 +81,14 @@ def test_file_name_must_say_order_and_slug(tmp_path):
     path.write_text(GOOD, encoding="utf-8")
     with pytest.raises(ContentError, match=r"^abort\.yaml: file name must be NN-slug\.yaml"):
         parse_lab_file(path)
+
+
+def test_a_practice_question_using_a_labs_prediction_key_is_not_overwritten(tmp_path, settings, course):
+    from labs.models import Lab as LabModel
+
+    question = LabModel.objects.get(slug="abort-fault").prediction
+    LabModel.objects.filter(slug="abort-fault").delete()  # as if the lab were new and the key a practice question's
+    stem = question.stem
+    with pytest.raises(CommandError, match=r"prediction key 'lab-abort-fault' is already a practice question's key"):
+        call_command("load_course", verbosity=0)
+    assert Question.objects.get(key="lab-abort-fault").stem == stem

@@ -140,10 +140,10 @@ def lab_action_send(*, progress: LabProgress, step: int, action: int) -> str:
         button = progress.lab.steps[step]["actions"][action]
     except (IndexError, KeyError, TypeError):
         raise LabError("That button is not part of this lab. Reload the page.") from None
-    experiment = sandbox_bridge.experiment_get(user=progress.user, experiment_id=progress.experiment_id)
-    if not sandbox_bridge.experiment_is_live(experiment):
-        raise LabError("The lab's mesh is not running. Start the lab, then press the button again.")
     try:
+        experiment = sandbox_bridge.experiment_get(user=progress.user, experiment_id=progress.experiment_id)
+        if not sandbox_bridge.experiment_is_live(experiment):
+            raise LabError("The lab's mesh is not running. Start the lab, then press the button again.")
         sandbox_bridge.command_send(experiment=experiment, command=button["command"])
     except sandbox_bridge.SandboxUnavailable as exc:
         raise LabError(str(exc)) from exc
@@ -161,7 +161,7 @@ class CheckState:
 
 @dataclass(frozen=True)
 class LabStatus:
-    phase: str  # not_started | starting | running | ended | refused
+    phase: str  # not_started | starting | running | ended | refused | unavailable
     message: str
     checks: list[CheckState]
     experiment: object = None
@@ -189,6 +189,13 @@ def _states(progress: LabProgress, current: CheckResult | None) -> list[CheckSta
 def lab_status_refresh(*, progress: LabProgress) -> LabStatus:
     """Where the learner's lab stands now: latch every check the live mesh passes, and say why the next one
     does not pass yet. Called by the lab page's live check panel."""
+    try:
+        return _status_refresh(progress)
+    except sandbox_bridge.SandboxUnavailable as exc:
+        return LabStatus("unavailable", str(exc), _states(progress, None))
+
+
+def _status_refresh(progress: LabProgress) -> LabStatus:
     experiment = sandbox_bridge.experiment_get(user=progress.user, experiment_id=progress.experiment_id)
     if experiment is None:
         return LabStatus("not_started", "", _states(progress, None))

@@ -126,3 +126,25 @@ def test_input_is_bounded():
     result = decode("UF " + "x" * (MAX_INPUT_CHARS * 3))
     assert result.truncated and len(result.text) == MAX_INPUT_CHARS
     assert result.meanings[0].token == "UF"
+
+
+@pytest.mark.parametrize("direction, status, flags, detail, expected", [
+    ("outbound", 503, "UF,URX", "connection refused: [Errno 111] Connect call failed; 3 retries exhausted",
+     ["Response flag UF", "Response flag URX", "Status 503"]),
+    ("outbound", 504, "UT", "per-try timeout of 200 ms exceeded", ["Response flag UT", "Status 504"]),
+    ("outbound", 503, "UO", "circuit breaker: 5 active, 2 pending", ["Response flag UO", "Status 503"]),
+    ("inbound", 403, "RBAC", "RBAC: GET / from spiffe://meshlearn.local/ns/default/sa/a denied: deny rule 0",
+     ["Response flag RBAC", "Status 403"]),
+    ("inbound", 0, "-", "TLS handshake failed: certificate expired", ["TLS handshake failure: certificate expired"]),
+])
+def test_the_meshs_own_access_log_lines_decode(direction, status, flags, detail, expected):
+    from sandbox.mesh.telemetry import AccessLogRecord
+
+    line = AccessLogRecord(time=1764597600.5, direction=direction, method="GET", path="/", source="a",
+                           destination="b", upstream="127.0.0.1:4000", status=status, flags=flags, duration_ms=3.2,
+                           attempts=4, detail=detail, traceparent="").render()
+    result = decode(line)
+    titles = [meaning.title for meaning in result.meanings]
+    for title in expected:
+        assert title in titles, (line, titles)
+    assert result.line["status"] == str(status) and result.unrecognised == []

@@ -342,7 +342,7 @@ def decode(text: str) -> Decoding:
             meanings = [_flag_meaning(part) for part in parts]
             if len(parts) == 1 and meanings[0] is None:
                 continue  # a lone capitalised word is just a word
-            for part, meaning in zip(parts, meanings):
+            for part, meaning in zip(parts, meanings, strict=True):
                 add(meaning) if meaning else result.unrecognised.append(part)
 
     for match in _DETAIL_RE.finditer(rest):

@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from labs.services import labs_parse_all, labs_write
 from lessons.content_files import parse_lesson_directory
 from lessons.services import LoadReport, lessons_write
-from labs.services import labs_parse_all, labs_write
 from quizzes.services import questions_load_all
 
 from .roles import INSTRUCTORS_GROUP, ensure_instructor_group

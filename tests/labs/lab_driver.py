@@ -59,7 +59,7 @@ def run_lab(slug: str, *, runtime: str, rate: float = 20.0, only_labels: set[str
         def submit(commands: list[dict], prefix: str) -> None:
             ids = [f"{prefix}-{index}" for index in range(len(commands))]
             state["pending"] = set(ids)
-            for command, command_id in zip(commands, ids):
+            for command, command_id in zip(commands, ids, strict=True):
                 experiment.submit(command, id=command_id)
 
         def on_event(event: Event) -> None:

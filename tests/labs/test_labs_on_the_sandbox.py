@@ -62,3 +62,16 @@ def test_a_learners_lab_never_reaches_someone_elses_experiment(workers, learner,
     with pytest.raises(services.LabError, match="not running"):
         services.lab_action_send(progress=mine, step=1, action=0)
     assert ExperimentCommand.objects.filter(experiment_id=theirs.experiment_id).count() == 1 + len(lab.start_commands)
+
+
+def test_a_running_experiment_on_another_mesh_is_not_taken_over(transactional_db, clean_redis, learner, course):
+    from sandbox import services as sandbox_services
+
+    shop = sandbox_services.experiment_start(user=learner, topology="shop")
+    lab = Lab.objects.get(slug="abort-fault")  # a pair lab
+    predict(learner, lab)
+    with pytest.raises(services.LabError, match="already have an experiment running on the shop mesh"):
+        services.lab_start(user=learner, lab=lab)
+    assert not ExperimentCommand.objects.filter(experiment=shop).exists()
+    assert LabProgress.objects.get(user=learner, lab=lab).experiment_id is None
+    sandbox_services.experiment_stop(experiment=shop)

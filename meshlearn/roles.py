@@ -4,8 +4,8 @@ from django.contrib.auth.models import Group, Permission
 
 INSTRUCTORS_GROUP = "Instructors"
 # Apps whose content instructors author; learner records stay read-only to them.
-AUTHORED_APPS = ("lessons", "quizzes")
-READ_ONLY_MODELS = {"lessoncompletion", "lessonvisit", "attempt", "response", "reviewcard"}
+AUTHORED_APPS = ("lessons", "quizzes", "labs")
+READ_ONLY_MODELS = {"lessoncompletion", "lessonvisit", "attempt", "response", "reviewcard", "labprogress"}
 # Apps instructors only watch: they see every learner's experiments (and stop them with an admin action).
 WATCHED_APPS = ("sandbox",)
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("lessons.urls")),
     path("practice/", include("quizzes.urls")),
     path("sandbox/", include("sandbox.urls")),
+    path("labs/", include("labs.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),

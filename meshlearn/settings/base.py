@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "lessons",
     "quizzes",
     "sandbox",
+    "labs",
 ]
 
 MIDDLEWARE = [
@@ -180,6 +181,7 @@ CELERY_BEAT_SCHEDULE = {
 COURSE_CONTENT_DIRS = {
     "lessons": BASE_DIR / "lessons" / "content",
     "quizzes": BASE_DIR / "quizzes" / "content",
+    "labs": BASE_DIR / "labs" / "content",
 }
 
 # ---------------------------------------------------------------- request limits

@@ -108,8 +108,8 @@ def test_course_home_uses_a_constant_number_of_queries(client, learner, django_a
     for _ in range(count):
         LessonFactory()
     client.force_login(learner)
-    # session + user, lessons, completions, last visit
-    with django_assert_num_queries(5):
+    # session + user, lessons, completions, last visit, labs, lab progress
+    with django_assert_num_queries(7):
         client.get(reverse("lessons:course"))
 
 
@@ -117,9 +117,10 @@ def test_course_home_uses_a_constant_number_of_queries(client, learner, django_a
 def test_lesson_page_uses_a_constant_number_of_queries(client, learner, django_assert_num_queries, count):
     lessons = [LessonFactory() for _ in range(count)]
     client.force_login(learner)
-    # session + user, lesson with its reader's completion and last visit, neighbours: re-reading writes nothing
+    # session + user, lesson with its reader's completion and last visit, neighbours, the lesson's labs, lab progress:
+    # re-reading writes nothing
     client.get(lessons[-1].get_absolute_url())  # first visit creates the row; measure the steady state
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(6):
         client.get(lessons[-1].get_absolute_url())
 
 

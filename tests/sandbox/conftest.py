@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -35,6 +36,16 @@ def wait_for(condition, *, timeout: float = WAIT, interval: float = 0.2, what: s
         time.sleep(interval)
 
 
+def worker_database_url() -> str:
+    """The test database as a DATABASE_URL, so a worker or server process we start reads and writes the very
+    database this test sees: the SQLite file, or PostgreSQL's test_<name> database (bin/test runs both)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    credentials = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def experiment_fresh(pk: int) -> Experiment:
     return Experiment.objects.get(pk=pk)
 
@@ -57,7 +68,7 @@ class Workers:
             **os.environ,
             **(environment or {}),
             "DJANGO_SETTINGS_MODULE": "meshlearn.settings.test",
-            "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+            "DATABASE_URL": worker_database_url(),
             "REDIS_URL": settings.REDIS_URL,
         }
         log = open(self.log_dir / f"worker-{name}-{len(self.started)}.log", "ab")
@@ -139,7 +150,7 @@ def asgi_server(transactional_db, tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "meshlearn.settings.test",
-           "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}", "REDIS_URL": settings.REDIS_URL}
+           "DATABASE_URL": worker_database_url(), "REDIS_URL": settings.REDIS_URL}
     log = open(tmp_path / "uvicorn.log", "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "meshlearn.asgi:application", "--host", "127.0.0.1", "--port", str(port),

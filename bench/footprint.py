@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 BACKGROUND_READY = "BACKGROUND-READY"
 BACKGROUND_RATE = 5.0  # req/s for each background experiment: light, steady load
 BACKGROUND_MAX_SECONDS = 900.0  # the background process stops by itself after this, whatever happens here
+IDLE_WINDOW = 5.0  # seconds over which the idle experiments' CPU is read
 START_BOUND = 60.0  # seconds: an experiment not started by then is reported as such
 
 
@@ -68,6 +70,42 @@ def pss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def smaps(pid: int) -> tuple[int, dict[str, int]]:
+    """(private bytes, {file: shared bytes}) of one process: what only it holds, and what it maps from files
+    that other processes may map too (libpython, OpenSSL, cryptography's library)."""
+    private, shared = 0, {}
+    name = ""
+    try:
+        with open(f"/proc/{pid}/smaps") as handle:
+            for line in handle:
+                key, _, rest = line.partition(":")
+                if " " in key or "-" in key:  # a mapping's header: address range, perms, ..., path
+                    parts = line.split()
+                    name = parts[5] if len(parts) > 5 and parts[5].startswith("/") else ""
+                elif key in ("Private_Clean", "Private_Dirty"):
+                    private += int(rest.split()[0]) * 1024
+                elif key in ("Shared_Clean", "Shared_Dirty"):
+                    size = int(rest.split()[0]) * 1024
+                    if name:
+                        shared[name] = shared.get(name, 0) + size
+                    else:
+                        private += size  # shared anonymous memory: ours to count
+    except OSError:
+        pass
+    return private, shared
+
+
+def resident_once(pids: list[int]) -> int:
+    """The group's resident memory with each shared file's pages counted once (the most any member maps)."""
+    total, files = 0, {}
+    for pid in pids:
+        private, shared = smaps(pid)
+        total += private
+        for name, size in shared.items():
+            files[name] = max(files.get(name, 0), size)
+    return total + sum(files.values())
 
 
 def component(pid: int) -> str:
@@ -107,9 +145,10 @@ class Usage:
     pss: int = 0
     processes: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
+    once: int = 0  # resident, shared file pages counted once
 
     @classmethod
-    def of(cls, pids: list[int]) -> "Usage":
+    def of(cls, pids: list[int]) -> Usage:
         usage = cls()
         for pid in pids:
             stat = proc_stat(pid)
@@ -121,6 +160,7 @@ class Usage:
             usage.rss += stat[2]
             usage.pss += pss_bytes(pid)
             usage.processes += 1
+        usage.once = resident_once(pids)
         return usage
 
 
@@ -197,7 +237,7 @@ async def measure(name: str, runtime: str, *, rate: float, seconds: float) -> di
     idle = probe.idle
     row.update(ready=probe.started.ready_seconds, wall_start=probe.wall_start, requests=probe.requests, ok=probe.ok,
                processes=idle.processes if runtime == "process" else 1, kinds=idle.kinds,
-               rss=idle.rss, pss=idle.pss)
+               rss=idle.rss, pss=idle.pss, once=idle.once)
     row["harness_ticks"] = proc_stat(os.getpid())[1] - base_ticks
     if probe.first and probe.last and probe.requests:
         delta = {kind: probe.last.ticks.get(kind, 0) - ticks for kind, ticks in probe.first.ticks.items()}
@@ -210,6 +250,21 @@ async def measure(name: str, runtime: str, *, rate: float, seconds: float) -> di
             row["sidecar_per_hop_ms"] = sidecar_ms / probe.requests / row["hops"]
         row["rss_loaded"] = probe.last.rss
     return row
+
+
+async def start_times(name: str, runtime: str, count: int) -> list[float]:
+    """Start and stop the same experiment `count` times (no load); the wall time from `run()` to Started."""
+    topology = load_topology(TOPOLOGIES / f"{name}.yaml")
+    times = []
+    for _ in range(count):
+        probe = Probe(runtime)
+        experiment = Experiment(topology, runtime=runtime, rate=0.0, on_event=probe.on_event,
+                                topology_path=str(TOPOLOGIES / f"{name}.yaml"))
+        await asyncio.wait_for(experiment.run(duration=0.0), START_BOUND + 30)
+        if probe.started is not None:
+            times.append(probe.wall_start)
+        await asyncio.sleep(1.0)  # the previous mesh's processes are gone before the next start
+    return times
 
 
 # ---------------------------------------------------------------------- background experiments
@@ -245,7 +300,7 @@ class Background:
         self.process: subprocess.Popen | None = None
         self.ready_line = ""
 
-    def __enter__(self) -> "Background":
+    def __enter__(self) -> Background:
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--background", str(self.count)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True, cwd=str(REPO),
@@ -300,10 +355,15 @@ async def many_idle(count: int) -> dict:
             print(f"  idle pair {index + 1}: ready {probe.started.ready_seconds:.2f} s, "
                   f"run() -> Started {probe.wall_start:.2f} s, load {loadavg()}", flush=True)
         await asyncio.sleep(3)  # let every mesh settle (certificates, first pushes) before reading memory
-        usage = Usage.of([pid for p in probes for pid in p.pids()])
-        own = proc_stat(os.getpid())[2]
-        return {"starts": starts, "processes": usage.processes, "rss": usage.rss, "pss": usage.pss,
-                "supervisor_rss": own, "load": loadavg()}
+        pids = [pid for p in probes for pid in p.pids()]
+        usage = Usage.of(pids)
+        own = proc_stat(os.getpid())
+        await asyncio.sleep(IDLE_WINDOW)
+        later, own_later = Usage.of(pids), proc_stat(os.getpid())
+        idle_ms = sum(later.ticks.values()) - sum(usage.ticks.values())
+        return {"starts": starts, "processes": usage.processes, "rss": usage.rss, "pss": usage.pss, "once": usage.once,
+                "supervisor_rss": own[2], "load": loadavg(), "idle_cpu_ms": idle_ms * 1000 / TICK,
+                "supervisor_cpu_ms": (own_later[1] - own[1]) * 1000 / TICK}
     finally:
         for experiment in experiments:
             experiment.stop("footprint done")
@@ -317,7 +377,7 @@ def mb(value: int) -> str:
     return f"{value / 1e6:.0f} MB"
 
 
-def report(rows: list[dict], idle: dict | None, background_line: str, args: argparse.Namespace) -> str:
+def report(rows: list[dict], starts: dict, idle: dict | None, background_line: str, args: argparse.Namespace) -> str:
     lines = [
         "# Mesh experiment footprint",
         "",
@@ -334,17 +394,19 @@ def report(rows: list[dict], idle: dict | None, background_line: str, args: argp
         f"Load: open loop at {args.rate:g} req/s for {args.seconds:g} s; CPU over the snapshots after the first "
         "second of load (every process of the experiment; in the in-process runtime the one process that also "
         "runs the load generator and the observer). A hop is one pass through a sidecar (pair: 3 per request, "
-        "shop: 7). Memory: sum of VmRSS (and of PSS) of the experiment's process group when it was ready; "
+        "shop: 7). Memory: sum of VmRSS of the experiment's process group when it was ready; PSS splits each shared "
+        "page among every process mapping it (here also the background experiments' and the harness's); 'shared "
+        "once' is the group's private pages plus each shared file's pages counted once (what it would hold alone); "
         "in-process: the RSS of this harness, the one process (it also ran the experiments before it).",
         "",
-        "| Topology | Runtime | Processes | Ready (engine) | run() -> Started | RSS total | PSS total | "
+        "| Topology | Runtime | Processes | Ready (engine) | run() -> Started | RSS total | PSS total | RSS, shared once | "
         "CPU / request, all processes (per hop) | Sidecar CPU / request / hop | Requests (200) | Load avg before -> after |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         if "ready" not in row:
             lines.append(f"| {row['topology']} | {row['runtime']} | did not start: {row['reason']} |"
-                         + " |" * 8)
+                         + " |" * 9)
             continue
         rss = mb(row["rss"])
         per_hop = f"{row['sidecar_per_hop_ms']:.3f} ms" if "sidecar_per_hop_ms" in row else "-"
@@ -352,9 +414,16 @@ def report(rows: list[dict], idle: dict | None, background_line: str, args: argp
                    if "cpu_per_request_ms" in row else "-")
         lines.append(
             f"| {row['topology']} | {row['runtime']} | {row['processes']} | {row['ready']:.2f} s | "
-            f"{row['wall_start']:.2f} s | {rss} | {mb(row['pss'])} | {per_req} | {per_hop} | "
+            f"{row['wall_start']:.2f} s | {rss} | {mb(row['pss'])} | {mb(row['once'])} | {per_req} | {per_hop} | "
             f"{row.get('requests', 0)} ({row.get('ok', 0)}) | {row['load_before']} -> {row['load_after']} |"
         )
+    if starts:
+        lines += ["", f"Start time, {args.starts} starts each (wall time from `run()` to Started, no load; "
+                  "the same background):", ""]
+        for (name, runtime), times in starts.items():
+            shown = ", ".join(f"{t:.2f}" for t in times)
+            median = statistics.median(times) if times else float("nan")
+            lines.append(f"- {name} / {runtime}: {shown} s (median {median:.2f} s)")
     lines += ["", "CPU by component during the window (ms) and processes by kind:", ""]
     for row in rows:
         if "cpu_ms" in row:
@@ -383,9 +452,16 @@ def report(rows: list[dict], idle: dict | None, background_line: str, args: argp
         lines += [
             "",
             f"All {len(ok)} running: {idle['processes']} processes, RSS total {mb(idle['rss'])} "
-            f"({mb(idle['rss'] // max(1, len(ok)))} per experiment), PSS total {mb(idle['pss'])}; the supervising "
+            f"({mb(idle['rss'] // max(1, len(ok)))} per experiment), PSS total {mb(idle['pss'])}, shared pages counted "
+            f"once {mb(idle['once'])}; the supervising "
             f"process (this harness) {mb(idle['supervisor_rss'])}. Slowest start {worst:.2f} s. "
             f"Load average at the end: {idle['load']}.",
+            "",
+            f"CPU while idle, over {IDLE_WINDOW:g} s: the {len(ok)} meshes together "
+            f"{idle['idle_cpu_ms'] / IDLE_WINDOW / 10:.1f}% of one core "
+            f"({idle['idle_cpu_ms'] / IDLE_WINDOW / max(1, len(ok)):.1f} ms per experiment per second: heartbeats, "
+            f"the observer's once-a-second reads of each sidecar); the supervising process (observer and event loop "
+            f"of all {len(ok)}) {idle['supervisor_cpu_ms'] / IDLE_WINDOW / 10:.1f}%.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -399,8 +475,13 @@ async def main(args: argparse.Namespace) -> None:
                 row = await measure(name, runtime, rate=args.rate, seconds=args.seconds)
                 print(f"{name}/{runtime}: " + ", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
                 rows.append(row)
+        starts = {}
+        for name in ("pair", "shop"):
+            for runtime in ("process", "in_process"):
+                starts[name, runtime] = await start_times(name, runtime, args.starts)
+                print(f"{name}/{runtime} starts: {starts[name, runtime]}", flush=True)
         idle = await many_idle(args.idle) if args.idle else None
-    text = report(rows, idle, bg.ready_line, args)
+    text = report(rows, starts, idle, bg.ready_line, args)
     Path(args.out).write_text(text)
     print(text)
 
@@ -410,6 +491,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="shorter load and 5 idle experiments")
     parser.add_argument("--rate", type=float, default=50.0, help="req/s during the CPU window")
     parser.add_argument("--seconds", type=float, default=10.0, help="load duration per measured experiment")
+    parser.add_argument("--starts", type=int, default=5, help="start-only repeats per experiment and runtime")
     parser.add_argument("--idle", type=int, default=20, help="idle pair experiments to hold at once (0: skip)")
     parser.add_argument("--out", default=str(REPO / "bench" / "footprint-results.md"))
     parser.add_argument("--background", type=int, default=0, help=argparse.SUPPRESS)
@@ -417,6 +499,7 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.seconds = min(args.seconds, 5.0)
         args.idle = min(args.idle, 5)
+        args.starts = min(args.starts, 2)
     return args
 
 

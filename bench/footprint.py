@@ -148,7 +148,8 @@ class Usage:
     once: int = 0  # resident, shared file pages counted once
 
     @classmethod
-    def of(cls, pids: list[int]) -> Usage:
+    def of(cls, pids: list[int], *, memory: bool = True) -> Usage:
+        """CPU and RSS; with `memory`, also PSS and the shared-once total (reading smaps: ~5 ms a process)."""
         usage = cls()
         for pid in pids:
             stat = proc_stat(pid)
@@ -158,9 +159,9 @@ class Usage:
             usage.ticks[kind] = usage.ticks.get(kind, 0) + stat[1]
             usage.kinds[kind] = usage.kinds.get(kind, 0) + 1
             usage.rss += stat[2]
-            usage.pss += pss_bytes(pid)
+            usage.pss += pss_bytes(pid) if memory else 0
             usage.processes += 1
-        usage.once = resident_once(pids)
+        usage.once = resident_once(pids) if memory else 0
         return usage
 
 
@@ -181,10 +182,13 @@ def sidecar_hops(topology: Topology) -> int:
 
 
 class Probe:
-    """Watches one experiment's events: when it was ready, and /proc usage across its load's snapshots."""
+    """Watches one experiment's events: when it was ready and, when `measure`, /proc usage at Started and at each
+    snapshot of its load (not for the background and idle experiments: reading /proc is work for this process)."""
 
-    def __init__(self, runtime: str) -> None:
+    def __init__(self, runtime: str, *, measure: bool = False) -> None:
         self.runtime = runtime
+        self.measure = measure
+        self._pids: list[int] = []
         self.began = time.monotonic()
         self.started: Started | None = None
         self.wall_start = 0.0
@@ -200,17 +204,20 @@ class Probe:
     def pids(self) -> list[int]:
         if self.runtime == "in_process":
             return [os.getpid()]
-        return group_pids(self.started.pgid) if self.started and self.started.pgid else []
+        if not self._pids and self.started and self.started.pgid:
+            self._pids = group_pids(self.started.pgid)  # read once: no process comes or goes while we measure
+        return self._pids
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, Started):
             self.started = event
             self.wall_start = time.monotonic() - self.began
-            self.idle = Usage.of(self.pids())
+            if self.measure:
+                self.idle = Usage.of(self.pids())
             self.ready.set()
-        elif isinstance(event, Snapshot):
+        elif isinstance(event, Snapshot) and self.measure:
             self.snapshots += 1
-            usage = Usage.of(self.pids())
+            usage = Usage.of(self.pids(), memory=False)
             if self.first is None:
                 self.first = usage  # the window starts after the first full second of load
             else:
@@ -225,7 +232,7 @@ class Probe:
 async def measure(name: str, runtime: str, *, rate: float, seconds: float) -> dict:
     topology = load_topology(TOPOLOGIES / f"{name}.yaml")
     base_ticks = proc_stat(os.getpid())[1]
-    probe = Probe(runtime)
+    probe = Probe(runtime, measure=True)
     load_before = loadavg()
     experiment = Experiment(topology, runtime=runtime, rate=rate, on_event=probe.on_event,
                             topology_path=str(TOPOLOGIES / f"{name}.yaml"))
@@ -359,7 +366,7 @@ async def many_idle(count: int) -> dict:
         usage = Usage.of(pids)
         own = proc_stat(os.getpid())
         await asyncio.sleep(IDLE_WINDOW)
-        later, own_later = Usage.of(pids), proc_stat(os.getpid())
+        later, own_later = Usage.of(pids, memory=False), proc_stat(os.getpid())
         idle_ms = sum(later.ticks.values()) - sum(usage.ticks.values())
         return {"starts": starts, "processes": usage.processes, "rss": usage.rss, "pss": usage.pss, "once": usage.once,
                 "supervisor_rss": own[2], "load": loadavg(), "idle_cpu_ms": idle_ms * 1000 / TICK,

@@ -131,6 +131,21 @@ def group_pids(pgid: int) -> list[int]:
     return pids
 
 
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat (idle and iowait are not busy)."""
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + values[4]
+    total = sum(values[:8])  # guest time is already inside user
+    return total - idle, total
+
+
+def busy_since(before: tuple[int, int]) -> float:
+    """The fraction of the machine's CPU (all cores) that was busy since `before`, whoever used it."""
+    busy, total = machine_cpu()
+    return (busy - before[0]) / max(1, total - before[1])
+
+
 def loadavg() -> str:
     with open("/proc/loadavg") as handle:
         return " ".join(handle.read().split()[:3])
@@ -190,6 +205,8 @@ class Probe:
         self.measure = measure
         self._pids: list[int] = []
         self.began = time.monotonic()
+        self.cpu_at_start = machine_cpu()
+        self.busy_during_start = 0.0  # the machine's CPU in use (all cores, any process) while this one started
         self.started: Started | None = None
         self.wall_start = 0.0
         self.first: Usage | None = None
@@ -212,6 +229,7 @@ class Probe:
         if isinstance(event, Started):
             self.started = event
             self.wall_start = time.monotonic() - self.began
+            self.busy_during_start = busy_since(self.cpu_at_start)
             if self.measure:
                 self.idle = Usage.of(self.pids())
             self.ready.set()
@@ -242,7 +260,7 @@ async def measure(name: str, runtime: str, *, rate: float, seconds: float) -> di
     if probe.started is None:
         return row
     idle = probe.idle
-    row.update(ready=probe.started.ready_seconds, wall_start=probe.wall_start, requests=probe.requests, ok=probe.ok,
+    row.update(ready=probe.started.ready_seconds, wall_start=probe.wall_start, busy=probe.busy_during_start, requests=probe.requests, ok=probe.ok,
                processes=idle.processes if runtime == "process" else 1, kinds=idle.kinds,
                rss=idle.rss, pss=idle.pss, once=idle.once)
     row["harness_ticks"] = proc_stat(os.getpid())[1] - base_ticks
@@ -259,8 +277,9 @@ async def measure(name: str, runtime: str, *, rate: float, seconds: float) -> di
     return row
 
 
-async def start_times(name: str, runtime: str, count: int) -> list[float]:
-    """Start and stop the same experiment `count` times (no load); the wall time from `run()` to Started."""
+async def start_times(name: str, runtime: str, count: int) -> list[tuple[float, float]]:
+    """Start and stop the same experiment `count` times (no load): the wall time from `run()` to Started, and
+    how busy the machine's CPU was meanwhile."""
     topology = load_topology(TOPOLOGIES / f"{name}.yaml")
     times = []
     for _ in range(count):
@@ -269,7 +288,7 @@ async def start_times(name: str, runtime: str, count: int) -> list[float]:
                                 topology_path=str(TOPOLOGIES / f"{name}.yaml"))
         await asyncio.wait_for(experiment.run(duration=0.0), START_BOUND + 30)
         if probe.started is not None:
-            times.append(probe.wall_start)
+            times.append((probe.wall_start, probe.busy_during_start))
         await asyncio.sleep(1.0)  # the previous mesh's processes are gone before the next start
     return times
 
@@ -358,7 +377,7 @@ async def many_idle(count: int) -> dict:
                 starts.append({"index": index + 1, "failed": probe.finished.reason if probe.finished else "?"})
                 break
             starts.append({"index": index + 1, "ready": probe.started.ready_seconds, "wall": probe.wall_start,
-                           "load": loadavg()})
+                           "load": loadavg(), "busy": probe.busy_during_start})
             print(f"  idle pair {index + 1}: ready {probe.started.ready_seconds:.2f} s, "
                   f"run() -> Started {probe.wall_start:.2f} s, load {loadavg()}", flush=True)
         await asyncio.sleep(3)  # let every mesh settle (certificates, first pushes) before reading memory
@@ -406,7 +425,7 @@ def report(rows: list[dict], starts: dict, idle: dict | None, background_line: s
         "once' is the group's private pages plus each shared file's pages counted once (what it would hold alone); "
         "in-process: the RSS of this harness, the one process (it also ran the experiments before it).",
         "",
-        "| Topology | Runtime | Processes | Ready (engine) | run() -> Started | RSS total | PSS total | RSS, shared once | "
+        "| Topology | Runtime | Processes | Ready (engine) | run() -> Started (machine CPU busy) | RSS total | PSS total | RSS, shared once | "
         "CPU / request, all processes (per hop) | Sidecar CPU / request / hop | Requests (200) | Load avg before -> after |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -421,15 +440,16 @@ def report(rows: list[dict], starts: dict, idle: dict | None, background_line: s
                    if "cpu_per_request_ms" in row else "-")
         lines.append(
             f"| {row['topology']} | {row['runtime']} | {row['processes']} | {row['ready']:.2f} s | "
-            f"{row['wall_start']:.2f} s | {rss} | {mb(row['pss'])} | {mb(row['once'])} | {per_req} | {per_hop} | "
+            f"{row['wall_start']:.2f} s ({row['busy']:.0%}) | {rss} | {mb(row['pss'])} | {mb(row['once'])} | {per_req} | {per_hop} | "
             f"{row.get('requests', 0)} ({row.get('ok', 0)}) | {row['load_before']} -> {row['load_after']} |"
         )
     if starts:
         lines += ["", f"Start time, {args.starts} starts each (wall time from `run()` to Started, no load; "
-                  "the same background):", ""]
+                  "the same background; in brackets the machine's CPU busy meanwhile, both cores, every process):",
+                  ""]
         for (name, runtime), times in starts.items():
-            shown = ", ".join(f"{t:.2f}" for t in times)
-            median = statistics.median(times) if times else float("nan")
+            shown = ", ".join(f"{t:.2f} ({busy:.0%})" for t, busy in times)
+            median = statistics.median(t for t, _ in times) if times else float("nan")
             lines.append(f"- {name} / {runtime}: {shown} s (median {median:.2f} s)")
     lines += ["", "CPU by component during the window (ms) and processes by kind:", ""]
     for row in rows:
@@ -446,16 +466,16 @@ def report(rows: list[dict], starts: dict, idle: dict | None, background_line: s
             "",
             "Started one after another, each ready before the next, all kept running (plus the 2 background "
             "experiments). Each row: the engine's ready time, the wall time from `run()` to Started, the "
-            "load average then.",
+            "machine's CPU busy meanwhile (both cores, every process), the load average then.",
             "",
-            "| # | Ready (engine) | run() -> Started | Load avg |",
-            "| --- | --- | --- | --- |",
+            "| # | Ready (engine) | run() -> Started | Machine CPU busy | Load avg |",
+            "| --- | --- | --- | --- | --- |",
         ]
         for s in starts:
             if "ready" in s:
-                lines.append(f"| {s['index']} | {s['ready']:.2f} s | {s['wall']:.2f} s | {s['load']} |")
+                lines.append(f"| {s['index']} | {s['ready']:.2f} s | {s['wall']:.2f} s | {s['busy']:.0%} | {s['load']} |")
             else:
-                lines.append(f"| {s['index']} | failed: {s['failed']} | | |")
+                lines.append(f"| {s['index']} | failed: {s['failed']} | | | |")
         lines += [
             "",
             f"All {len(ok)} running: {idle['processes']} processes, RSS total {mb(idle['rss'])} "

@@ -28,7 +28,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.mesh.ca import SpiffeIdError, parse_spiffe_id
 from sandbox.mesh.layers.retry import RETRY_CONDITIONS_IN_ORDER
 from sandbox.mesh.model import (
     AuthorizationPolicy,
@@ -225,6 +224,9 @@ def _retry_on(raw: Any, path: str) -> frozenset[str]:
 
 def _source(raw: Any, path: str) -> str:
     if isinstance(raw, str) and raw.startswith("spiffe://"):
+        # Imported here: the CA module loads `cryptography` (~10 MB resident), which a demo service never needs.
+        from sandbox.mesh.ca import SpiffeIdError, parse_spiffe_id
+
         try:
             parse_spiffe_id(raw)
         except SpiffeIdError as exc:

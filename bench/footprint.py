@@ -56,7 +56,7 @@ def proc_stat(pid: int) -> tuple[int, int, int] | None:
             text = handle.read()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()  # the command name may hold spaces and parentheses
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
     # fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15, rss 24
     return int(fields[2]), int(fields[11]) + int(fields[12]), int(fields[21]) * PAGE
 
@@ -117,7 +117,7 @@ def component(pid: int) -> str:
         return "other"
     for arg in argv:
         if arg.startswith(b"sandbox.mesh."):
-            return arg[len(b"sandbox.mesh."):].decode()
+            return arg[len(b"sandbox.mesh.") :].decode()
     return "other"
 
 
@@ -183,6 +183,7 @@ class Usage:
 def sidecar_hops(topology: Topology) -> int:
     """Sidecar passes per request sent to the entry when every call succeeds the first time: one at each
     callee's inbound, one at each caller's outbound (each service calls each of its `calls` once)."""
+
     def passes(name: str, depth: int = 0) -> int:
         svc = topology.service(name)
         total = 1 if svc.sidecar else 0
@@ -252,17 +253,35 @@ async def measure(name: str, runtime: str, *, rate: float, seconds: float) -> di
     base_ticks = proc_stat(os.getpid())[1]
     probe = Probe(runtime, measure=True)
     load_before = loadavg()
-    experiment = Experiment(topology, runtime=runtime, rate=rate, on_event=probe.on_event,
-                            topology_path=str(TOPOLOGIES / f"{name}.yaml"))
+    experiment = Experiment(
+        topology, runtime=runtime, rate=rate, on_event=probe.on_event, topology_path=str(TOPOLOGIES / f"{name}.yaml")
+    )
     finished = await asyncio.wait_for(experiment.run(duration=seconds), START_BOUND + seconds + 30)
-    row = {"topology": name, "runtime": runtime, "rate": rate, "seconds": seconds, "load_before": load_before,
-           "load_after": loadavg(), "reason": finished.reason, "hops": sidecar_hops(topology)}
+    row = {
+        "topology": name,
+        "runtime": runtime,
+        "rate": rate,
+        "seconds": seconds,
+        "load_before": load_before,
+        "load_after": loadavg(),
+        "reason": finished.reason,
+        "hops": sidecar_hops(topology),
+    }
     if probe.started is None:
         return row
     idle = probe.idle
-    row.update(ready=probe.started.ready_seconds, wall_start=probe.wall_start, busy=probe.busy_during_start, requests=probe.requests, ok=probe.ok,
-               processes=idle.processes if runtime == "process" else 1, kinds=idle.kinds,
-               rss=idle.rss, pss=idle.pss, once=idle.once)
+    row.update(
+        ready=probe.started.ready_seconds,
+        wall_start=probe.wall_start,
+        busy=probe.busy_during_start,
+        requests=probe.requests,
+        ok=probe.ok,
+        processes=idle.processes if runtime == "process" else 1,
+        kinds=idle.kinds,
+        rss=idle.rss,
+        pss=idle.pss,
+        once=idle.once,
+    )
     row["harness_ticks"] = proc_stat(os.getpid())[1] - base_ticks
     if probe.first and probe.last and probe.requests:
         delta = {kind: probe.last.ticks.get(kind, 0) - ticks for kind, ticks in probe.first.ticks.items()}
@@ -284,8 +303,9 @@ async def start_times(name: str, runtime: str, count: int) -> list[tuple[float, 
     times = []
     for _ in range(count):
         probe = Probe(runtime)
-        experiment = Experiment(topology, runtime=runtime, rate=0.0, on_event=probe.on_event,
-                                topology_path=str(TOPOLOGIES / f"{name}.yaml"))
+        experiment = Experiment(
+            topology, runtime=runtime, rate=0.0, on_event=probe.on_event, topology_path=str(TOPOLOGIES / f"{name}.yaml")
+        )
         await asyncio.wait_for(experiment.run(duration=0.0), START_BOUND + 30)
         if probe.started is not None:
             times.append((probe.wall_start, probe.busy_during_start))
@@ -301,16 +321,21 @@ async def background(count: int, rate: float, max_seconds: float) -> None:
     topology_path = TOPOLOGIES / "pair.yaml"
     topology = load_topology(topology_path)
     probes = [Probe("process") for _ in range(count)]
-    experiments = [Experiment(topology, runtime="process", rate=rate, on_event=p.on_event,
-                              topology_path=str(topology_path)) for p in probes]
+    experiments = [
+        Experiment(topology, runtime="process", rate=rate, on_event=p.on_event, topology_path=str(topology_path))
+        for p in probes
+    ]
     runs = [asyncio.create_task(e.run(duration=max_seconds)) for e in experiments]
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_reader(0, lambda: os.read(0, 1) or stop.set())  # the parent's end of the pipe closed: stop
     await asyncio.wait_for(asyncio.gather(*(p.ready.wait() for p in probes)), START_BOUND)
-    print(BACKGROUND_READY, " ".join(f"{p.started.ready_seconds:.2f}" if p.started else "failed" for p in probes),
-          flush=True)
+    print(
+        BACKGROUND_READY,
+        " ".join(f"{p.started.ready_seconds:.2f}" if p.started else "failed" for p in probes),
+        flush=True,
+    )
     await asyncio.wait([asyncio.create_task(stop.wait()), *runs], return_when=asyncio.FIRST_COMPLETED)
     for experiment in experiments:
         experiment.stop("background done")
@@ -328,8 +353,11 @@ class Background:
 
     def __enter__(self) -> Background:
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--background", str(self.count)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, cwd=str(REPO),
+            [sys.executable, __file__, "--background", str(self.count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=str(REPO),
         )
         for line in self.process.stdout:
             if line.startswith(BACKGROUND_READY):
@@ -367,8 +395,9 @@ async def many_idle(count: int) -> dict:
             probe = Probe("process")
             # rate 0: one request at the start, then none (the load generator's floor is one per 1000 s); no
             # duration, so the load never ends by itself: each is stopped below, after the memory is read
-            experiment = Experiment(topology, runtime="process", rate=0.0, on_event=probe.on_event,
-                                    topology_path=str(topology_path))
+            experiment = Experiment(
+                topology, runtime="process", rate=0.0, on_event=probe.on_event, topology_path=str(topology_path)
+            )
             probes.append(probe)
             experiments.append(experiment)
             runs.append(asyncio.create_task(experiment.run(duration=None)))
@@ -376,10 +405,20 @@ async def many_idle(count: int) -> dict:
             if probe.started is None:
                 starts.append({"index": index + 1, "failed": probe.finished.reason if probe.finished else "?"})
                 break
-            starts.append({"index": index + 1, "ready": probe.started.ready_seconds, "wall": probe.wall_start,
-                           "load": loadavg(), "busy": probe.busy_during_start})
-            print(f"  idle pair {index + 1}: ready {probe.started.ready_seconds:.2f} s, "
-                  f"run() -> Started {probe.wall_start:.2f} s, load {loadavg()}", flush=True)
+            starts.append(
+                {
+                    "index": index + 1,
+                    "ready": probe.started.ready_seconds,
+                    "wall": probe.wall_start,
+                    "load": loadavg(),
+                    "busy": probe.busy_during_start,
+                }
+            )
+            print(
+                f"  idle pair {index + 1}: ready {probe.started.ready_seconds:.2f} s, "
+                f"run() -> Started {probe.wall_start:.2f} s, load {loadavg()}",
+                flush=True,
+            )
         await asyncio.sleep(3)  # let every mesh settle (certificates, first pushes) before reading memory
         pids = [pid for p in probes for pid in p.pids()]
         usage = Usage.of(pids)
@@ -387,9 +426,17 @@ async def many_idle(count: int) -> dict:
         await asyncio.sleep(IDLE_WINDOW)
         later, own_later = Usage.of(pids, memory=False), proc_stat(os.getpid())
         idle_ms = sum(later.ticks.values()) - sum(usage.ticks.values())
-        return {"starts": starts, "processes": usage.processes, "rss": usage.rss, "pss": usage.pss, "once": usage.once,
-                "supervisor_rss": own[2], "load": loadavg(), "idle_cpu_ms": idle_ms * 1000 / TICK,
-                "supervisor_cpu_ms": (own_later[1] - own[1]) * 1000 / TICK}
+        return {
+            "starts": starts,
+            "processes": usage.processes,
+            "rss": usage.rss,
+            "pss": usage.pss,
+            "once": usage.once,
+            "supervisor_rss": own[2],
+            "load": loadavg(),
+            "idle_cpu_ms": idle_ms * 1000 / TICK,
+            "supervisor_cpu_ms": (own_later[1] - own[1]) * 1000 / TICK,
+        }
     finally:
         for experiment in experiments:
             experiment.stop("footprint done")
@@ -431,22 +478,27 @@ def report(rows: list[dict], starts: dict, idle: dict | None, background_line: s
     ]
     for row in rows:
         if "ready" not in row:
-            lines.append(f"| {row['topology']} | {row['runtime']} | did not start: {row['reason']} |"
-                         + " |" * 9)
+            lines.append(f"| {row['topology']} | {row['runtime']} | did not start: {row['reason']} |" + " |" * 9)
             continue
         rss = mb(row["rss"])
         per_hop = f"{row['sidecar_per_hop_ms']:.3f} ms" if "sidecar_per_hop_ms" in row else "-"
-        per_req = (f"{row['cpu_per_request_ms']:.2f} ms ({row['cpu_per_hop_ms']:.2f} ms)"
-                   if "cpu_per_request_ms" in row else "-")
+        per_req = (
+            f"{row['cpu_per_request_ms']:.2f} ms ({row['cpu_per_hop_ms']:.2f} ms)"
+            if "cpu_per_request_ms" in row
+            else "-"
+        )
         lines.append(
             f"| {row['topology']} | {row['runtime']} | {row['processes']} | {row['ready']:.2f} s | "
             f"{row['wall_start']:.2f} s ({row['busy']:.0%}) | {rss} | {mb(row['pss'])} | {mb(row['once'])} | {per_req} | {per_hop} | "
             f"{row.get('requests', 0)} ({row.get('ok', 0)}) | {row['load_before']} -> {row['load_after']} |"
         )
     if starts:
-        lines += ["", f"Start time, {args.starts} starts each (wall time from `run()` to Started, no load; "
-                  "the same background; in brackets the machine's CPU busy meanwhile, both cores, every process):",
-                  ""]
+        lines += [
+            "",
+            f"Start time, {args.starts} starts each (wall time from `run()` to Started, no load; "
+            "the same background; in brackets the machine's CPU busy meanwhile, both cores, every process):",
+            "",
+        ]
         for (name, runtime), times in starts.items():
             shown = ", ".join(f"{t:.2f} ({busy:.0%})" for t, busy in times)
             median = statistics.median(t for t, _ in times) if times else float("nan")
@@ -473,7 +525,9 @@ def report(rows: list[dict], starts: dict, idle: dict | None, background_line: s
         ]
         for s in starts:
             if "ready" in s:
-                lines.append(f"| {s['index']} | {s['ready']:.2f} s | {s['wall']:.2f} s | {s['busy']:.0%} | {s['load']} |")
+                lines.append(
+                    f"| {s['index']} | {s['ready']:.2f} s | {s['wall']:.2f} s | {s['busy']:.0%} | {s['load']} |"
+                )
             else:
                 lines.append(f"| {s['index']} | failed: {s['failed']} | | | |")
         lines += [

@@ -79,8 +79,12 @@ class Learner(FastHttpUser):
     def practise(self):
         if self.attempt_url is None:
             with self.client.post(
-                "/practice/start/", data={"kind": "lesson", "lesson": random.choice(DATA["lessons"])},
-                headers=self.headers, name="start practice", allow_redirects=False, catch_response=True,
+                "/practice/start/",
+                data={"kind": "lesson", "lesson": random.choice(DATA["lessons"])},
+                headers=self.headers,
+                name="start practice",
+                allow_redirects=False,
+                catch_response=True,
             ) as response:
                 if response.status_code != 302:
                     response.failure(f"status {response.status_code}")
@@ -94,8 +98,11 @@ class Learner(FastHttpUser):
             return
         self.wait()  # reading the question
         with self.client.post(
-            self.attempt_url + "answer/", data={"question": question.group(1), "option": random.choice(options)},
-            headers={**self.headers, "HX-Request": "true"}, name="answer (htmx)", catch_response=True,
+            self.attempt_url + "answer/",
+            data={"question": question.group(1), "option": random.choice(options)},
+            headers={**self.headers, "HX-Request": "true"},
+            name="answer (htmx)",
+            catch_response=True,
         ) as response:
             if response.status_code != 200:
                 response.failure(f"status {response.status_code}")

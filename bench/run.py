@@ -102,15 +102,16 @@ class Nginx:
         self.upstream_port = upstream_port
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Nginx":
+    def __enter__(self) -> Nginx:
         conf = Path(self.prefix) / "nginx.conf"
         if self.upstream_port is None:
             body = UPSTREAM_BODY.format(port=self.port)
         else:
             body = PROXY_BODY.format(port=self.port, upstream_port=self.upstream_port)
         conf.write_text(NGINX_CONF.format(prefix=self.prefix, body=body))
-        self.process = subprocess.Popen([NGINX, "-p", self.prefix, "-c", str(conf)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [NGINX, "-p", self.prefix, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not _listening(self.port):
             time.sleep(0.05)
@@ -143,7 +144,9 @@ def wrk_counted(port: int, host: str, seconds: float, connections: int = 32) -> 
     """Requests per second and the number of requests completed."""
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-H", f"Host: {host}", f"http://127.0.0.1:{port}/"],
-        capture_output=True, text=True, timeout=seconds + 30,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
     ).stdout
     match = re.search(r"Requests/sec:\s*([\d.]+)", out)
     if not match:
@@ -198,9 +201,25 @@ def rss_mb(pid: int) -> float:
 def profile(pid: int, seconds: float, load) -> list[tuple[str, float]]:
     """py-spy samples of `pid` while `load()` runs; returns the top functions by own time."""
     raw = Path(tempfile.mkstemp(suffix=".txt")[1])
-    spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200",
-                            "--format", "raw", "-o", str(raw), "--nonblocking"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spy = subprocess.Popen(
+        [
+            shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(int(seconds)),
+            "-r",
+            "200",
+            "--format",
+            "raw",
+            "-o",
+            str(raw),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     load()
     spy.wait(timeout=seconds + 30)
     own: dict[str, int] = {}
@@ -258,14 +277,17 @@ async def main() -> None:
             cpu = {"nginx": [], "sidecar": [], "mtls": [], "plain": []}
             for _ in range(args.rounds):
                 rounds["direct"].append(wrk(origin.port, "up", wrk_seconds))
-                rounds["nginx"].append(measured(proxy.port, "up", wrk_seconds, worker_pids(proxy.process), cpu["nginx"]))
+                rounds["nginx"].append(
+                    measured(proxy.port, "up", wrk_seconds, worker_pids(proxy.process), cpu["nginx"])
+                )
                 rounds["sidecar"].append(measured(a.outbound_port, "up", wrk_seconds, [a_sidecar_pid], cpu["sidecar"]))
             results["throughput"] = {k: statistics.median(v) for k, v in rounds.items()}
             results["throughput_rounds"] = rounds
             results["cpu_rounds"] = cpu
             if args.profile:
-                results["profile_hop"] = profile(a_sidecar_pid, wrk_seconds,
-                                                 lambda: wrk(a.outbound_port, "up", wrk_seconds))
+                results["profile_hop"] = profile(
+                    a_sidecar_pid, wrk_seconds, lambda: wrk(a.outbound_port, "up", wrk_seconds)
+                )
 
             # 3. mTLS vs plaintext through a-sidecar -> b-sidecar -> b, alternating the two modes
             async def use_mtls(on: bool) -> None:
@@ -275,8 +297,11 @@ async def main() -> None:
                 wrk(a.outbound_port, "b", 1)  # warm the new connections
 
             tls_rounds = {"mtls": [], "plain": []}
-            path_pids = [a_sidecar_pid, mesh.children[("sidecar", "b", 0)].process.pid,
-                         mesh.children[("service", "b", 0)].process.pid]
+            path_pids = [
+                a_sidecar_pid,
+                mesh.children[("sidecar", "b", 0)].process.pid,
+                mesh.children[("service", "b", 0)].process.pid,
+            ]
             latencies = {"mtls": [], "plain": []}
             for _ in range(args.rounds):
                 for mode in ("mtls", "plain"):
@@ -285,16 +310,23 @@ async def main() -> None:
                     latencies[mode].append(await open_loop(a.outbound_port, "b", 200, latency_seconds / 2))
             if args.profile:
                 await use_mtls(True)
-                results["profile_mtls"] = profile(a_sidecar_pid, wrk_seconds,
-                                                  lambda: wrk(a.outbound_port, "b", wrk_seconds))
+                results["profile_mtls"] = profile(
+                    a_sidecar_pid, wrk_seconds, lambda: wrk(a.outbound_port, "b", wrk_seconds)
+                )
 
             def merged(runs: list[dict]) -> dict:
-                return {"p50": statistics.median(r["p50"] for r in runs), "p99": statistics.median(r["p99"] for r in runs)}
+                return {
+                    "p50": statistics.median(r["p50"] for r in runs),
+                    "p99": statistics.median(r["p99"] for r in runs),
+                }
 
-            results["mtls"] = {"mtls_rps": statistics.median(tls_rounds["mtls"]),
-                               "plain_rps": statistics.median(tls_rounds["plain"]),
-                               "mtls": merged(latencies["mtls"]), "plain": merged(latencies["plain"]),
-                               "rounds": tls_rounds}
+            results["mtls"] = {
+                "mtls_rps": statistics.median(tls_rounds["mtls"]),
+                "plain_rps": statistics.median(tls_rounds["plain"]),
+                "mtls": merged(latencies["mtls"]),
+                "plain": merged(latencies["plain"]),
+                "rounds": tls_rounds,
+            }
         finally:
             await mesh.stop()
 
@@ -323,8 +355,9 @@ def render(r: dict, *, wrk_seconds: float, latency_seconds: float) -> str:
     mtls_ratio = m["mtls_rps"] / m["plain_rps"]
     p50_ratio = m["mtls"]["p50"] / m["plain"]["p50"]
     rss = max(r["rss_mb"])
-    cpu_nginx, cpu_sidecar, cpu_plain, cpu_mtls = (statistics.median(r["cpu_rounds"][k])
-                                                   for k in ("nginx", "sidecar", "plain", "mtls"))
+    cpu_nginx, cpu_sidecar, cpu_plain, cpu_mtls = (
+        statistics.median(r["cpu_rounds"][k]) for k in ("nginx", "sidecar", "plain", "mtls")
+    )
     start = statistics.median(r["shop_start"])
 
     def verdict(ok: bool) -> str:
@@ -334,22 +367,54 @@ def render(r: dict, *, wrk_seconds: float, latency_seconds: float) -> str:
     rows = [
         ("Added latency per sidecar hop at 200 req/s, p50", "<= 1 ms", f"{added_p50:.3f} ms", verdict(added_p50 <= 1)),
         ("Added latency per sidecar hop at 200 req/s, p99", "<= 5 ms", f"{added_p99:.3f} ms", verdict(added_p99 <= 5)),
-        ("Saturated throughput through one sidecar / nginx", ">= 0.5x",
-         f"{thr['sidecar']:.0f} / {thr['nginx']:.0f} req/s = {nginx_ratio:.2f}x", verdict(nginx_ratio >= 0.5)),
-        ("... and / the direct path (no proxy)", "(report)",
-         f"{thr['sidecar']:.0f} / {thr['direct']:.0f} req/s = {thr['sidecar'] / thr['direct']:.2f}x", "-"),
-        ("mTLS / plaintext throughput, A -> sidecar -> sidecar -> B", ">= 0.8x",
-         f"{m['mtls_rps']:.0f} / {m['plain_rps']:.0f} req/s = {mtls_ratio:.2f}x", verdict(mtls_ratio >= 0.8)),
-        ("CPU per proxied request: nginx / one sidecar (user + system, medians)", "(report)",
-         f"{cpu_nginx:.1f} / {cpu_sidecar:.1f} us = {cpu_nginx / cpu_sidecar:.2f}x", "-"),
-        ("CPU per request on A -> sidecar -> sidecar -> B (two sidecars and B): plaintext / mTLS", "(report)",
-         f"{cpu_plain:.1f} / {cpu_mtls:.1f} us = {cpu_plain / cpu_mtls:.2f}x", "-"),
-        ("mTLS / plaintext p50 at 200 req/s, same path", "<= 1.25x",
-         f"{m['mtls']['p50']:.3f} / {m['plain']['p50']:.3f} ms = {p50_ratio:.2f}x", verdict(p50_ratio <= 1.25)),
-        ("Resident memory per idle sidecar (VmRSS, max of 2)", "<= 40 MB",
-         f"{rss:.1f} MB ({', '.join(f'{x:.1f}' for x in r['rss_mb'])})", verdict(rss <= 40)),
-        ("Shop topology start (13 processes up, certificates issued, config ACKed), median of 3", "<= 3 s",
-         f"{start:.2f} s ({', '.join(f'{x:.2f}' for x in r['shop_start'])})", verdict(start <= 3)),
+        (
+            "Saturated throughput through one sidecar / nginx",
+            ">= 0.5x",
+            f"{thr['sidecar']:.0f} / {thr['nginx']:.0f} req/s = {nginx_ratio:.2f}x",
+            verdict(nginx_ratio >= 0.5),
+        ),
+        (
+            "... and / the direct path (no proxy)",
+            "(report)",
+            f"{thr['sidecar']:.0f} / {thr['direct']:.0f} req/s = {thr['sidecar'] / thr['direct']:.2f}x",
+            "-",
+        ),
+        (
+            "mTLS / plaintext throughput, A -> sidecar -> sidecar -> B",
+            ">= 0.8x",
+            f"{m['mtls_rps']:.0f} / {m['plain_rps']:.0f} req/s = {mtls_ratio:.2f}x",
+            verdict(mtls_ratio >= 0.8),
+        ),
+        (
+            "CPU per proxied request: nginx / one sidecar (user + system, medians)",
+            "(report)",
+            f"{cpu_nginx:.1f} / {cpu_sidecar:.1f} us = {cpu_nginx / cpu_sidecar:.2f}x",
+            "-",
+        ),
+        (
+            "CPU per request on A -> sidecar -> sidecar -> B (two sidecars and B): plaintext / mTLS",
+            "(report)",
+            f"{cpu_plain:.1f} / {cpu_mtls:.1f} us = {cpu_plain / cpu_mtls:.2f}x",
+            "-",
+        ),
+        (
+            "mTLS / plaintext p50 at 200 req/s, same path",
+            "<= 1.25x",
+            f"{m['mtls']['p50']:.3f} / {m['plain']['p50']:.3f} ms = {p50_ratio:.2f}x",
+            verdict(p50_ratio <= 1.25),
+        ),
+        (
+            "Resident memory per idle sidecar (VmRSS, max of 2)",
+            "<= 40 MB",
+            f"{rss:.1f} MB ({', '.join(f'{x:.1f}' for x in r['rss_mb'])})",
+            verdict(rss <= 40),
+        ),
+        (
+            "Shop topology start (13 processes up, certificates issued, config ACKed), median of 3",
+            "<= 3 s",
+            f"{start:.2f} s ({', '.join(f'{x:.2f}' for x in r['shop_start'])})",
+            verdict(start <= 3),
+        ),
     ]
     lines = [
         "# Mesh data-plane benchmark",
@@ -366,7 +431,9 @@ def render(r: dict, *, wrk_seconds: float, latency_seconds: float) -> str:
         "",
         "Throughput rounds (req/s, interleaved; the table shows medians): "
         + "; ".join(f"{k} {', '.join(f'{x:.0f}' for x in v)}" for k, v in r["throughput_rounds"].items())
-        + "; " + "; ".join(f"{k} {', '.join(f'{x:.0f}' for x in v)}" for k, v in m["rounds"].items()) + ".",
+        + "; "
+        + "; ".join(f"{k} {', '.join(f'{x:.0f}' for x in v)}" for k, v in m["rounds"].items())
+        + ".",
         "",
         "CPU rounds (microseconds per request, same rounds): "
         + "; ".join(f"{k} {', '.join(f'{x:.1f}' for x in v)}" for k, v in r["cpu_rounds"].items())
@@ -385,8 +452,12 @@ def render(r: dict, *, wrk_seconds: float, latency_seconds: float) -> str:
     ]
     for key, title in (("profile_hop", "one plaintext hop"), ("profile_mtls", "the caller's sidecar on the mTLS path")):
         if key in r:
-            lines += [f"py-spy profile of a saturated sidecar, {title} (own time, top functions):", "",
-                      "| % samples | function |", "| --- | --- |"]
+            lines += [
+                f"py-spy profile of a saturated sidecar, {title} (own time, top functions):",
+                "",
+                "| % samples | function |",
+                "| --- | --- |",
+            ]
             lines += [f"| {pct:.1f} | `{frame}` |" for frame, pct in r[key]]
             lines.append("")
     return "\n".join(lines)

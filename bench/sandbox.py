@@ -72,7 +72,7 @@ class Site:
         self.capacity = capacity
         self.processes: list[subprocess.Popen] = []
 
-    def __enter__(self) -> "Site":
+    def __enter__(self) -> Site:
         import django
 
         django.setup()
@@ -83,11 +83,44 @@ class Site:
         connection = redis.Redis.from_url(settings.REDIS_URL)
         connection.delete(*connection.scan_iter("sandbox:*"), "sandbox")  # stale sandbox messages and streams
         call_command("migrate", verbosity=0)
-        self._spawn("uvicorn", [sys.executable, "-m", "uvicorn", "meshlearn.asgi:application", "--host", "127.0.0.1",
-                                "--port", str(self.port), "--timeout-graceful-shutdown", "2", "--no-access-log"])
-        self._spawn("worker", [sys.executable, "-m", "celery", "-A", "meshlearn", "worker", "-Q", "sandbox",
-                               "-n", f"bench@{socket.gethostname()}", "-c", str(self.capacity),
-                               "--max-tasks-per-child=1", "--without-gossip", "--without-mingle", "-l", "warning"])
+        self._spawn(
+            "uvicorn",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "meshlearn.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--timeout-graceful-shutdown",
+                "2",
+                "--no-access-log",
+            ],
+        )
+        self._spawn(
+            "worker",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "meshlearn",
+                "worker",
+                "-Q",
+                "sandbox",
+                "-n",
+                f"bench@{socket.gethostname()}",
+                "-c",
+                str(self.capacity),
+                "--max-tasks-per-child=1",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "warning",
+            ],
+        )
         from meshlearn.celery import app
 
         deadline = time.monotonic() + WAIT
@@ -98,8 +131,11 @@ class Site:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         with open(self.workdir / f"{name}.log", "ab") as log:
-            self.processes.append(subprocess.Popen(argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                                   start_new_session=True))
+            self.processes.append(
+                subprocess.Popen(
+                    argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
 
     def __exit__(self, *exc) -> None:
         from sandbox import services
@@ -153,8 +189,12 @@ class Watchers:
         while True:
             try:
                 reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.write((f"GET /sandbox/experiments/{experiment_id}/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                              f"Cookie: sessionid={session}\r\nAccept: text/event-stream\r\n\r\n").encode())
+                writer.write(
+                    (
+                        f"GET /sandbox/experiments/{experiment_id}/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        f"Cookie: sessionid={session}\r\nAccept: text/event-stream\r\n\r\n"
+                    ).encode()
+                )
                 await writer.drain()
                 while await reader.read(65536):
                     pass
@@ -200,8 +240,10 @@ def start_to_live(page, site: Site) -> float:
     button = page.get_by_role("button", name="Start the mesh")
     began = time.monotonic()
     button.click()
-    page.wait_for_function("() => { const n = document.querySelector('[data-metric=effective]');"
-                           " return n && !Number.isNaN(parseFloat(n.textContent)); }")
+    page.wait_for_function(
+        "() => { const n = document.querySelector('[data-metric=effective]');"
+        " return n && !Number.isNaN(parseFloat(n.textContent)); }"
+    )
     return time.monotonic() - began
 
 
@@ -250,16 +292,20 @@ def main() -> None:
 
         watchers = Watchers(site.port)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=os.environ.get("MESHLEARN_CHROMIUM",
-                                                                                "/usr/bin/chromium"),
-                                                 headless=True, args=["--no-sandbox", "--disable-gpu"])
+            browser = playwright.chromium.launch(
+                executable_path=os.environ.get("MESHLEARN_CHROMIUM", "/usr/bin/chromium"),
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu"],
+            )
             context, page = measured_page(browser, site, "bench-alone")
             first = start_to_live(page, site)
             timings = action_to_visible(page, actions)
             stop_measured(page, context)
             lines.append(f"| start to first live numbers (1 experiment) | {first:.2f} s |")
-            lines.append(f"| action to visible effect, p95 of {len(timings)} | {p95(timings):.2f} s "
-                         f"(median {statistics.median(timings):.2f} s) |")
+            lines.append(
+                f"| action to visible effect, p95 of {len(timings)} | {p95(timings):.2f} s "
+                f"(median {statistics.median(timings):.2f} s) |"
+            )
             print(lines[-2], lines[-1], sep="\n", flush=True)
 
             held, background = 0, 0
@@ -276,14 +322,19 @@ def main() -> None:
                 timings = action_to_visible(page, 5)
                 stop_measured(page, context)
                 ok = live <= START_TO_LIVE_LIMIT and p95(timings) <= ACTION_TO_VISIBLE_LIMIT
-                print(f"{target} running: start-to-live {live:.2f} s, action-to-visible p95 {p95(timings):.2f} s "
-                      f"-> {'holds' if ok else 'over the limit'}", flush=True)
+                print(
+                    f"{target} running: start-to-live {live:.2f} s, action-to-visible p95 {p95(timings):.2f} s "
+                    f"-> {'holds' if ok else 'over the limit'}",
+                    flush=True,
+                )
                 if not ok:
                     break
                 held = target
                 target += step
-            lines.append(f"| concurrent pair experiments at 20 req/s held (start <= 5 s, action <= 2 s) | {held}"
-                         f"{'+' if held >= maximum else ''} |")
+            lines.append(
+                f"| concurrent pair experiments at 20 req/s held (start <= 5 s, action <= 2 s) | {held}"
+                f"{'+' if held >= maximum else ''} |"
+            )
             browser.close()
         watchers.close()
     report = "\n".join(["| measure | result |", "| --- | --- |", *lines])

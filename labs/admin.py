@@ -39,7 +39,7 @@ class LabForm(forms.ModelForm):
                 self.add_error("start_commands", f"start[{index}].{problem}")
         steps = data.get("steps")
         if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
-            self.add_error("steps", f"A list of 1 to {MAX_STEPS} steps, each {{\"text\": ..., \"actions\": [...]}}.")
+            self.add_error("steps", f'A list of 1 to {MAX_STEPS} steps, each {{"text": ..., "actions": [...]}}.')
         else:
             for index, step in enumerate(steps):
                 if not isinstance(step, dict) or not isinstance(step.get("text"), str) or not step["text"].strip():
@@ -58,8 +58,10 @@ class LabForm(forms.ModelForm):
         else:
             services, edges = topology_graph(topology)
             try:
-                data["checks"] = [check_to_json(parse_check(check, field=f"checks[{index}]", services=services,
-                                                            edges=edges)) for index, check in enumerate(checks)]
+                data["checks"] = [
+                    check_to_json(parse_check(check, field=f"checks[{index}]", services=services, edges=edges))
+                    for index, check in enumerate(checks)
+                ]
             except CheckError as exc:
                 self.add_error("checks", str(exc))
         return data
@@ -77,13 +79,22 @@ class LabAdmin(admin.ModelAdmin):
     readonly_fields = ("prediction_link", "source_path", "updated_at")
     fieldsets = (
         (None, {"fields": ("title", "slug", "lesson", "order", "published", "topology", "goal")}),
-        ("Prediction", {"fields": ("prediction", "prediction_link"),
-                        "description": "A practice question (options with feedback, exactly one correct)."}),
-        ("Starting policy, steps and checks", {
-            "fields": ("start_commands", "steps", "checks"),
-            "description": "JSON. Commands use the sandbox's vocabulary, e.g. {\"action\": \"fail\", \"service\": "
-                           "\"b\", \"percent\": 50}. A check: {\"name\": \"...\", \"says\": \"...\", \"for\": 5, "
-                           "\"when\": [\"effective_success at entry >= 99%\"]}."}),
+        (
+            "Prediction",
+            {
+                "fields": ("prediction", "prediction_link"),
+                "description": "A practice question (options with feedback, exactly one correct).",
+            },
+        ),
+        (
+            "Starting policy, steps and checks",
+            {
+                "fields": ("start_commands", "steps", "checks"),
+                "description": 'JSON. Commands use the sandbox\'s vocabulary, e.g. {"action": "fail", "service": '
+                '"b", "percent": 50}. A check: {"name": "...", "says": "...", "for": 5, '
+                '"when": ["effective_success at entry >= 99%"]}.',
+            },
+        ),
         ("Explanation", {"fields": ("explanation",), "description": "Markdown, shown once the checks pass."}),
         ("Source", {"fields": ("source_path", "updated_at"), "classes": ("collapse",)}),
     )
@@ -92,9 +103,12 @@ class LabAdmin(admin.ModelAdmin):
     def prediction_link(self, lab: Lab) -> str:
         if not lab.prediction_id:
             return "Choose a question first."
-        return format_html('<a href="{}">{}</a> · <a href="{}">preview</a>',
-                           reverse("admin:quizzes_question_change", args=[lab.prediction_id]), lab.prediction.key,
-                           reverse("admin:quizzes_question_preview", args=[lab.prediction_id]))
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">preview</a>',
+            reverse("admin:quizzes_question_change", args=[lab.prediction_id]),
+            lab.prediction.key,
+            reverse("admin:quizzes_question_preview", args=[lab.prediction_id]),
+        )
 
     @admin.display(description="Page")
     def view_link(self, lab: Lab) -> str:

@@ -45,7 +45,11 @@ MAX_WINDOW_SECONDS = 120
 MAX_CONDITIONS = 6
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq,
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
 }
 OPERATOR_WORDS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "="}
 
@@ -92,7 +96,8 @@ METRICS: dict[str, Metric] = {
 
 _CONDITION = re.compile(
     r"^\s*(?P<metric>[a-z0-9_]+)(?:\[(?P<qualifier>[^\]]{1,60})\])?\s+at\s+(?P<scope>[a-z0-9-]+(?:->[a-z0-9-]+)?)"
-    r"\s*(?P<op>>=|<=|==|>|<)\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>%|ms|s)?\s*$")
+    r"\s*(?P<op>>=|<=|==|>|<)\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>%|ms|s)?\s*$"
+)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
 
 
@@ -140,7 +145,7 @@ class Reading:
 
     @property
     def text(self) -> str:
-        """"effective success at the entry 91% — needs ≥ 97%" (or "... 99% ✓")."""
+        """ "effective success at the entry 91% — needs ≥ 97%" (or "... 99% ✓")."""
         shown = "no traffic yet" if self.value is None else format_value(self.condition.metric, self.value)
         if self.holds:
             return f"{self.condition.label}: {shown} ✓"
@@ -172,8 +177,12 @@ class CheckResult:
 
     def observed(self) -> dict[str, str]:
         """{what was measured: its value in words}, kept when the check latches, to show beside the prediction."""
-        return {reading.condition.label: "no traffic" if reading.value is None
-                else format_value(reading.condition.metric, reading.value) for reading in self.readings}
+        return {
+            reading.condition.label: "no traffic"
+            if reading.value is None
+            else format_value(reading.condition.metric, reading.value)
+            for reading in self.readings
+        }
 
 
 # --------------------------------------------------------------------------- declaring
@@ -192,8 +201,9 @@ def parse_duration(value: object, field: str) -> float:
     return seconds
 
 
-def parse_condition(text: object, *, field: str, services: set[str] | None,
-                    edges: set[tuple[str, str]] | None) -> Condition:
+def parse_condition(
+    text: object, *, field: str, services: set[str] | None, edges: set[tuple[str, str]] | None
+) -> Condition:
     """One condition, checked against the lab's topology (its services and its caller -> callee edges);
     None skips that check (reading back a stored check that was validated when it was loaded)."""
     if not isinstance(text, str):
@@ -216,7 +226,9 @@ def parse_condition(text: object, *, field: str, services: set[str] | None,
     else:
         scope, source, target = "service", "", scope_text
         if services is not None and target not in services:
-            raise CheckError(field, f"service {target!r} is not in the topology (services: {', '.join(sorted(services))})")
+            raise CheckError(
+                field, f"service {target!r} is not in the topology (services: {', '.join(sorted(services))})"
+            )
     if scope not in metric.scopes:
         raise CheckError(field, f"{name} is measured {' or '.join(sorted(metric.scopes))}, not {scope}")
     if qualifier and not metric.qualifier:
@@ -243,8 +255,7 @@ def parse_condition(text: object, *, field: str, services: set[str] | None,
     return Condition(name, scope, source, target, match["op"], value, qualifier, text.strip())
 
 
-def parse_check(raw: object, *, field: str, services: set[str] | None,
-                edges: set[tuple[str, str]] | None) -> CheckSpec:
+def parse_check(raw: object, *, field: str, services: set[str] | None, edges: set[tuple[str, str]] | None) -> CheckSpec:
     if not isinstance(raw, dict):
         raise CheckError(field, "must be a mapping with name, says, for and when")
     unknown = sorted(set(raw) - {"name", "says", "for", "when"})
@@ -261,15 +272,21 @@ def parse_check(raw: object, *, field: str, services: set[str] | None,
     when = raw["when"]
     if not isinstance(when, list) or not 1 <= len(when) <= MAX_CONDITIONS:
         raise CheckError(f"{field}.when", f"must be a list of 1 to {MAX_CONDITIONS} conditions")
-    conditions = tuple(parse_condition(item, field=f"{field}.when[{index}]", services=services, edges=edges)
-                       for index, item in enumerate(when))
+    conditions = tuple(
+        parse_condition(item, field=f"{field}.when[{index}]", services=services, edges=edges)
+        for index, item in enumerate(when)
+    )
     return CheckSpec(name, says.strip(), conditions, parse_duration(raw["for"], f"{field}.for"))
 
 
 def check_to_json(check: CheckSpec) -> dict:
     """The spelling stored in the database; `check_from_json` reads it back without a topology."""
-    return {"name": check.name, "says": check.says, "for": check.for_seconds,
-            "when": [condition.text for condition in check.conditions]}
+    return {
+        "name": check.name,
+        "says": check.says,
+        "for": check.for_seconds,
+        "when": [condition.text for condition in check.conditions],
+    }
 
 
 def check_from_json(data: dict) -> CheckSpec:
@@ -298,8 +315,10 @@ def format_value(metric: str, value: float, *, precise: bool = False) -> str:
 
 
 def _edge(snapshot: Snapshot, condition: Condition) -> EdgeSnapshot | None:
-    return next((edge for edge in snapshot.edges
-                 if edge.source == condition.source and edge.destination == condition.target), None)
+    return next(
+        (edge for edge in snapshot.edges if edge.source == condition.source and edge.destination == condition.target),
+        None,
+    )
 
 
 def _service(snapshot: Snapshot, condition: Condition) -> ServiceSnapshot | None:
@@ -366,8 +385,13 @@ def measure(condition: Condition, snapshots: list[Snapshot], others: list[Event]
     if metric == "status":
         # the snapshots' recent requests are a sample (capped per interval): good for "it happened", not rates
         wanted = int(condition.qualifier)
-        return float(sum(record.status == wanted and record.source == condition.source
-                         and record.destination == condition.target for s in snapshots for record in s.recent))
+        return float(
+            sum(
+                record.status == wanted and record.source == condition.source and record.destination == condition.target
+                for s in snapshots
+                for record in s.recent
+            )
+        )
     if metric == "tls_failures":
         if condition.qualifier:
             return float(sum(x.tls_failures.get(condition.qualifier, 0) for x in edges))
@@ -382,8 +406,9 @@ def measure(condition: Condition, snapshots: list[Snapshot], others: list[Event]
     raise AssertionError(f"unmeasured metric {metric}")  # METRICS and this function list the same names
 
 
-def evaluate(check: CheckSpec, events: Iterable[Event], *, since: float = -math.inf,
-             interval: float = 1.0) -> CheckResult:
+def evaluate(
+    check: CheckSpec, events: Iterable[Event], *, since: float = -math.inf, interval: float = 1.0
+) -> CheckResult:
     """Does `check` hold over its window, counting only events after `since` (experiment seconds)?"""
     events = list(events)
     # The mesh as the learner last changed it: nothing from before the newest applied command counts.
@@ -391,8 +416,9 @@ def evaluate(check: CheckSpec, events: Iterable[Event], *, since: float = -math.
     since = max([since, *changed])
     after = [event for event in events if event.t > since]
     # a snapshot at t covers (t - interval, t]: only whole intervals after `since` count
-    snapshots = sorted((e for e in after if isinstance(e, Snapshot) and e.t - interval >= since - 1e-6),
-                       key=lambda e: e.t)
+    snapshots = sorted(
+        (e for e in after if isinstance(e, Snapshot) and e.t - interval >= since - 1e-6), key=lambda e: e.t
+    )
     if not snapshots:
         readings = tuple(Reading(c, None, False) for c in check.conditions)
         return CheckResult(False, readings, 0.0, check.for_seconds, 0.0)
@@ -425,8 +451,14 @@ class Progress:
         return cls(passed=dict((data or {}).get("passed", {})))
 
 
-def progress_update(checks: list[CheckSpec], progress: Progress, events: list[Event], *,
-                    started: float = -math.inf, interval: float = 1.0) -> tuple[Progress, CheckResult | None]:
+def progress_update(
+    checks: list[CheckSpec],
+    progress: Progress,
+    events: list[Event],
+    *,
+    started: float = -math.inf,
+    interval: float = 1.0,
+) -> tuple[Progress, CheckResult | None]:
     """Latch every check that now passes, in order; returns the new progress and the current check's result
     (None when all passed). `started` is the experiment time the lab began (earlier events do not count)."""
     passed = dict(progress.passed)

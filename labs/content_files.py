@@ -91,13 +91,24 @@ def _prediction(path: Path, raw: object, key: str, lesson: str) -> QuestionData:
         correct = option.get("correct", False)
         if not isinstance(correct, bool):
             raise ContentError(path, f"{field}.correct: must be true or false")
-        options.append(OptionData(text=_text(path, f"{field}.text", option["text"]), correct=correct,
-                                  feedback=_text(path, f"{field}.feedback", option["feedback"])))
+        options.append(
+            OptionData(
+                text=_text(path, f"{field}.text", option["text"]),
+                correct=correct,
+                feedback=_text(path, f"{field}.feedback", option["feedback"]),
+            )
+        )
     general = raw.get("general_feedback") or ""
     if not isinstance(general, str):
         raise ContentError(path, "prediction.general_feedback: must be text")
-    question = QuestionData(key=key, stem=_text(path, "prediction.stem", raw["stem"]), options=options,
-                            category=lesson, general_feedback=general.strip(), tags=["lab-prediction"])
+    question = QuestionData(
+        key=key,
+        stem=_text(path, "prediction.stem", raw["stem"]),
+        options=options,
+        category=lesson,
+        general_feedback=general.strip(),
+        tags=["lab-prediction"],
+    )
     problems = question_problems(question)
     if problems:
         raise ContentError(path, f"prediction: {problems[0]}")

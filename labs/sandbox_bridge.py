@@ -43,7 +43,8 @@ def experiment_start(*, user: AbstractBaseUser, topology: str) -> Any:
     if experiment.topology != topology:
         raise SandboxUnavailable(
             f"You already have an experiment running on the {experiment.topology} mesh. Stop it in the sandbox, "
-            f"then start this lab again.")
+            f"then start this lab again."
+        )
     return experiment
 
 
@@ -66,16 +67,22 @@ def command_send(*, experiment: Any, command: dict) -> str:
 def command_applied_at(*, experiment: Any, command_id: str) -> float | None:
     """Experiment seconds when the engine applied the command; None while it waits (or if it was refused)."""
     commands = _sandbox("models").ExperimentCommand
-    return commands.objects.filter(experiment=experiment, pk=command_id,
-                                   outcome=commands.Outcome.APPLIED).values_list("t", flat=True).first()
+    return (
+        commands.objects.filter(experiment=experiment, pk=command_id, outcome=commands.Outcome.APPLIED)
+        .values_list("t", flat=True)
+        .first()
+    )
 
 
 def command_refusal(*, experiment: Any, command_id: str) -> str:
     """Why the engine refused the command, or "" if it did not."""
     commands = _sandbox("models").ExperimentCommand
-    return commands.objects.filter(experiment=experiment, pk=command_id,
-                                   outcome=commands.Outcome.REFUSED).values_list(
-        "answer", flat=True).first() or ""
+    return (
+        commands.objects.filter(experiment=experiment, pk=command_id, outcome=commands.Outcome.REFUSED)
+        .values_list("answer", flat=True)
+        .first()
+        or ""
+    )
 
 
 def recent_events(*, experiment: Any) -> list[Event]:

@@ -65,12 +65,15 @@ def lab_overview(*, user: AbstractBaseUser | AnonymousUser, lesson: Lesson | Non
         labs = labs.filter(lesson=lesson)
     progress: dict[int, LabProgress] = {}
     if user.is_authenticated:
-        progress = {p.lab_id: p for p in LabProgress.objects.filter(user=user).only("lab_id", "completed_at",
-                                                                                   "predicted_at")}
-    return LabOverview([
-        LabItem(lab, lab.id in progress and progress[lab.id].completed_at is not None, lab.id in progress)
-        for lab in labs
-    ])
+        progress = {
+            p.lab_id: p for p in LabProgress.objects.filter(user=user).only("lab_id", "completed_at", "predicted_at")
+        }
+    return LabOverview(
+        [
+            LabItem(lab, lab.id in progress and progress[lab.id].completed_at is not None, lab.id in progress)
+            for lab in labs
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,14 @@ def prediction_options(*, lab: Lab, progress: LabProgress | None, seed: str) -> 
     for index, option_id in enumerate(order):
         option = options[option_id]
         chosen = answered and progress.option_id == option.id
-        shown.append(ShownOption(
-            public_id=str(option.public_id), letter=letter(index), text=option.text, chosen=chosen,
-            is_correct=answered and option.is_correct, feedback=option.feedback if answered else "",
-        ))
+        shown.append(
+            ShownOption(
+                public_id=str(option.public_id),
+                letter=letter(index),
+                text=option.text,
+                chosen=chosen,
+                is_correct=answered and option.is_correct,
+                feedback=option.feedback if answered else "",
+            )
+        )
     return shown

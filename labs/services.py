@@ -64,8 +64,18 @@ def labs_write(*, specs: list[LabSpec]) -> LoadReport:
                 report.updated += 1
             lab.lesson = lessons[spec.lesson]
             lab.prediction = predictions[spec.prediction.key]
-            for field in ("title", "order", "topology", "goal", "start_commands", "steps", "checks", "explanation",
-                          "source_path", "source_hash"):
+            for field in (
+                "title",
+                "order",
+                "topology",
+                "goal",
+                "start_commands",
+                "steps",
+                "checks",
+                "explanation",
+                "source_path",
+                "source_hash",
+            ):
                 setattr(lab, field, getattr(spec, field))
             lab_save(lab=lab)
     return report
@@ -98,10 +108,13 @@ def prediction_submit(*, user: AbstractBaseUser, lab: Lab, option_public_id: str
     option = next((candidate for candidate in options if candidate.public_id == public_id), None)
     if option is None:
         raise InvalidAnswer("That answer is not one of this prediction's options. Reload the page and pick one.")
-    shown = shuffled_order([candidate.id for candidate in options], seed=progress.shuffle_seed, question_id=lab.prediction_id)
+    shown = shuffled_order(
+        [candidate.id for candidate in options], seed=progress.shuffle_seed, question_id=lab.prediction_id
+    )
     # One conditional UPDATE: of two answers racing (a double click, a second tab) only the first is kept.
     updated = LabProgress.objects.filter(pk=progress.pk, predicted_at__isnull=True).update(
-        option=option, prediction_correct=option.is_correct, shown_order=shown, predicted_at=timezone.now())
+        option=option, prediction_correct=option.is_correct, shown_order=shown, predicted_at=timezone.now()
+    )
     progress.refresh_from_db()
     return PredictionResult(progress, created=bool(updated))
 
@@ -121,8 +134,10 @@ def lab_start(*, user: AbstractBaseUser, lab: Lab) -> LabProgress:
         raise LabError("Answer the prediction first: it is what you will compare with what the mesh does.")
     try:
         experiment = sandbox_bridge.experiment_start(user=user, topology=lab.topology)
-        ids = [sandbox_bridge.command_send(experiment=experiment, command=command)
-               for command in [HEAL_EVERYTHING, *lab.start_commands]]
+        ids = [
+            sandbox_bridge.command_send(experiment=experiment, command=command)
+            for command in [HEAL_EVERYTHING, *lab.start_commands]
+        ]
     except sandbox_bridge.SandboxUnavailable as exc:
         raise LabError(str(exc)) from exc
     progress.experiment_id = experiment.pk
@@ -201,18 +216,30 @@ def _status_refresh(progress: LabProgress) -> LabStatus:
         return LabStatus("not_started", "", _states(progress, None))
     if not sandbox_bridge.experiment_is_live(experiment):
         why = experiment.failure_reason or experiment.end_reason or "it ended"
-        return LabStatus("ended", f"The lab's mesh has stopped ({why}). Start the lab again to go on.",
-                         _states(progress, None), experiment)
+        return LabStatus(
+            "ended",
+            f"The lab's mesh has stopped ({why}). Start the lab again to go on.",
+            _states(progress, None),
+            experiment,
+        )
     sandbox_bridge.viewer_present(experiment=experiment)
     if progress.started_t is None:
         applied = sandbox_bridge.command_applied_at(experiment=experiment, command_id=progress.start_command_id)
         if applied is None:
             refusal = sandbox_bridge.command_refusal(experiment=experiment, command_id=progress.start_command_id)
             if refusal:
-                return LabStatus("refused", f"The mesh refused the lab's starting policy: {refusal}",
-                                 _states(progress, None), experiment)
-            return LabStatus("starting", "The mesh is starting and taking the lab's starting policy.",
-                             _states(progress, None), experiment)
+                return LabStatus(
+                    "refused",
+                    f"The mesh refused the lab's starting policy: {refusal}",
+                    _states(progress, None),
+                    experiment,
+                )
+            return LabStatus(
+                "starting",
+                "The mesh is starting and taking the lab's starting policy.",
+                _states(progress, None),
+                experiment,
+            )
         progress.started_t = applied
         progress.save(update_fields=["started_t", "updated_at"])
     progress, current = lab_checks_update(progress=progress, events=sandbox_bridge.recent_events(experiment=experiment))

@@ -98,8 +98,9 @@ def lab_press(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         if progress is None:
             raise services.LabError("Answer the prediction and start the lab first.")
-        label = services.lab_action_send(progress=progress, step=_index(request.POST.get("step")),
-                                         action=_index(request.POST.get("action")))
+        label = services.lab_action_send(
+            progress=progress, step=_index(request.POST.get("step")), action=_index(request.POST.get("action"))
+        )
     except services.LabError as exc:
         return _bad_request(request, str(exc), lab)
     message = f"Sent: {label}. The mesh answers within a second or two."
@@ -149,8 +150,11 @@ def decoder(request: HttpRequest) -> HttpResponse:
         labs = {lab.slug: lab for lab in selectors.lab_queryset().filter(slug__in=result.labs)}
     pair = topology_named("pair")
     meanings = [
-        {"meaning": meaning, "lab": labs.get(meaning.lab),
-         "action_words": command_words(meaning.action, pair) if meaning.action else ""}
+        {
+            "meaning": meaning,
+            "lab": labs.get(meaning.lab),
+            "action_words": command_words(meaning.action, pair) if meaning.action else "",
+        }
         for meaning in (result.meanings if result else [])
     ]
     context = {"nav": "decoder", "text": text, "result": result, "meanings": meanings, "sandbox_url": _sandbox_url()}

@@ -21,7 +21,13 @@ class LessonAdmin(admin.ModelAdmin):
     readonly_fields = ("preview", "source_path", "updated_at")
     fieldsets = (
         (None, {"fields": ("title", "slug", "order", "published", "minutes", "summary", "objectives")}),
-        ("Body", {"fields": ("body_markdown",), "description": "Markdown; script, event handlers and javascript: links are removed."}),
+        (
+            "Body",
+            {
+                "fields": ("body_markdown",),
+                "description": "Markdown; script, event handlers and javascript: links are removed.",
+            },
+        ),
         ("Preview", {"fields": ("preview",), "description": "Rendered as learners see it, after the last save."}),
         ("Source", {"fields": ("source_path", "updated_at"), "classes": ("collapse",)}),
     )

@@ -92,5 +92,6 @@ def lesson_reading(*, slug: str, user: AbstractBaseUser | AnonymousUser) -> Less
         ),
         slug=slug,
     )
-    return LessonReading(lesson=lesson, completed=lesson.reader_completed, last_visited_id=lesson.reader_last_visited_id)
-
+    return LessonReading(
+        lesson=lesson, completed=lesson.reader_completed, last_visited_id=lesson.reader_last_visited_id
+    )

@@ -61,7 +61,16 @@ def lessons_write(*, specs: list[LessonSpec]) -> LoadReport:
                 report.created += 1
             else:
                 report.updated += 1
-            for field in ("title", "order", "summary", "minutes", "objectives", "body_markdown", "source_path", "source_hash"):
+            for field in (
+                "title",
+                "order",
+                "summary",
+                "minutes",
+                "objectives",
+                "body_markdown",
+                "source_path",
+                "source_hash",
+            ):
                 setattr(lesson, field, getattr(spec, field))
             lesson_save(lesson=lesson)
     return report

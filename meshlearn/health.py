@@ -1,8 +1,8 @@
 """Health probes for the database and Redis, each bounded so /healthz answers quickly."""
 
+import redis
 from django.conf import settings
 from django.db import connection
-import redis
 
 
 def database_ok() -> tuple[bool, str]:

@@ -13,7 +13,12 @@ logger = logging.getLogger(__name__)
 
 # What SQLite and PostgreSQL say when a bounded wait for a lock ran out (not every OperationalError:
 # a broken connection or a bad query should still surface as the error it is).
-BUSY_MARKERS = ("database is locked", "database table is locked", "lock timeout", "canceling statement due to lock timeout")
+BUSY_MARKERS = (
+    "database is locked",
+    "database table is locked",
+    "lock timeout",
+    "canceling statement due to lock timeout",
+)
 
 
 def body_limit(max_bytes: int) -> Callable:

@@ -17,8 +17,9 @@ def ensure_instructor_group(**kwargs) -> Group:
         permission
         for permission in permissions
         if permission.codename.startswith("view_")
-        or (permission.content_type.app_label in AUTHORED_APPS
-            and permission.content_type.model not in READ_ONLY_MODELS)
+        or (
+            permission.content_type.app_label in AUTHORED_APPS and permission.content_type.model not in READ_ONLY_MODELS
+        )
     ]
     group.permissions.set(wanted)
     return group

@@ -35,15 +35,23 @@ class OptionFormSet(BaseInlineFormSet):
         if correct != 1:
             raise ValidationError(f"Mark exactly one option as correct ({correct} are marked).")
         question = self.instance  # carries the parent form's values (saved with commit=False)
-        problems = question_problems(QuestionData(
-            key=question.key, stem=question.stem, quick_check=question.quick_check,
-            tags=list(question.tags or []), difficulty=question.difficulty,
-            general_feedback=question.general_feedback, common_mistakes=list(question.common_mistakes or []),
-            options=[
-                OptionData(text=data["text"], correct=bool(data.get("is_correct")), feedback=data.get("feedback", ""))
-                for data in kept
-            ],
-        ))
+        problems = question_problems(
+            QuestionData(
+                key=question.key,
+                stem=question.stem,
+                quick_check=question.quick_check,
+                tags=list(question.tags or []),
+                difficulty=question.difficulty,
+                general_feedback=question.general_feedback,
+                common_mistakes=list(question.common_mistakes or []),
+                options=[
+                    OptionData(
+                        text=data["text"], correct=bool(data.get("is_correct")), feedback=data.get("feedback", "")
+                    )
+                    for data in kept
+                ],
+            )
+        )
         if problems:
             raise ValidationError(f"This question {problems[0]}.")
 
@@ -73,12 +81,14 @@ class ImportForm(forms.Form):
     )
     format = forms.ChoiceField(choices=[("gift", "GIFT"), ("aiken", "Aiken")])
     lesson = forms.ModelChoiceField(
-        queryset=Lesson.objects.all(), required=False,
+        queryset=Lesson.objects.all(),
+        required=False,
         help_text="For questions whose $CATEGORY is not a lesson (Moodle's categories), or that have none, "
         "and every Aiken question.",
     )
     refuse_unsupported = forms.BooleanField(
-        required=False, label="Refuse the whole file if it holds other question types",
+        required=False,
+        label="Refuse the whole file if it holds other question types",
         help_text="Otherwise the multiple-choice questions are imported and each other one is listed by line and type.",
     )
 
@@ -136,12 +146,22 @@ class QuestionAdmin(admin.ModelAdmin):
         own = [
             path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="quizzes_question_preview"),
             path("import/", self.admin_site.admin_view(self.import_view), name="quizzes_question_import"),
-            path("import/<int:pk>/", self.admin_site.admin_view(self.import_status_view),
-                 name="quizzes_question_import_status"),
-            path("import/<int:pk>/confirm/", self.admin_site.admin_view(self.import_confirm_view),
-                 name="quizzes_question_import_confirm"),
+            path(
+                "import/<int:pk>/",
+                self.admin_site.admin_view(self.import_status_view),
+                name="quizzes_question_import_status",
+            ),
+            path(
+                "import/<int:pk>/confirm/",
+                self.admin_site.admin_view(self.import_confirm_view),
+                name="quizzes_question_import_confirm",
+            ),
             path("statistics/", self.admin_site.admin_view(self.statistics_index), name="quizzes_question_statistics"),
-            path("statistics/<slug:slug>/", self.admin_site.admin_view(self.statistics_view), name="quizzes_question_statistics_lesson"),
+            path(
+                "statistics/<slug:slug>/",
+                self.admin_site.admin_view(self.statistics_view),
+                name="quizzes_question_statistics_lesson",
+            ),
         ]
         return own + super().get_urls()
 
@@ -153,8 +173,14 @@ class QuestionAdmin(admin.ModelAdmin):
             raise PermissionDenied
         question = get_object_or_404(Question, pk=pk)
         view, result = selectors.question_preview(question_id=question.pk)
-        context = {**self.admin_site.each_context(request), "title": f"Preview: {question.key}", "question": question,
-                   "view": view, "result": result, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview: {question.key}",
+            "question": question,
+            "view": view,
+            "result": result,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/quizzes/question/preview.html", context)
 
     # ------------------------------------------------------------------ import / export
@@ -164,21 +190,37 @@ class QuestionAdmin(admin.ModelAdmin):
             raise PermissionDenied
         if request.method == "POST" and _declared_size(request) > MAX_IMPORT_BYTES + IMPORT_FORM_OVERHEAD:
             # Refused on its declared size: nothing is parsed or stored (Django spools large uploads to disk).
-            refused = (f"Nothing was imported: files up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB can be imported. "
-                       "Split the file into smaller files.")
-            context = {**self.admin_site.each_context(request), "title": "Import questions", "form": ImportForm(),
-                       "refused": refused, "opts": self.model._meta}
+            refused = (
+                f"Nothing was imported: files up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB can be imported. "
+                "Split the file into smaller files."
+            )
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Import questions",
+                "form": ImportForm(),
+                "refused": refused,
+                "opts": self.model._meta,
+            }
             return TemplateResponse(request, "admin/quizzes/question/import.html", context, status=413)
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             question_import = services.question_import_start(
-                user=request.user, content=upload.read(), filename=upload.name, file_format=form.cleaned_data["format"],
-                lesson=form.cleaned_data["lesson"], refuse_unsupported=form.cleaned_data["refuse_unsupported"],
+                user=request.user,
+                content=upload.read(),
+                filename=upload.name,
+                file_format=form.cleaned_data["format"],
+                lesson=form.cleaned_data["lesson"],
+                refuse_unsupported=form.cleaned_data["refuse_unsupported"],
             )
             return redirect(question_import)
-        context = {**self.admin_site.each_context(request), "title": "Import questions", "form": form,
-                   "recent": QuestionImport.objects.select_related("created_by")[:5], "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import questions",
+            "form": form,
+            "recent": QuestionImport.objects.select_related("created_by")[:5],
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/quizzes/question/import.html", context)
 
     def import_status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -186,8 +228,13 @@ class QuestionAdmin(admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         question_import = get_object_or_404(QuestionImport.objects.select_related("lesson"), pk=pk)
-        context = {**self.admin_site.each_context(request), "title": f"Import of {question_import.filename}",
-                   "question_import": question_import, "report": question_import.report, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import of {question_import.filename}",
+            "question_import": question_import,
+            "report": question_import.report,
+            "opts": self.model._meta,
+        }
         template = "admin/quizzes/question/import_status.html"
         if getattr(request, "htmx", False):
             template += "#progress"
@@ -226,7 +273,12 @@ class QuestionAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         lessons = Lesson.objects.all()
-        context = {**self.admin_site.each_context(request), "title": "Question statistics", "lessons": lessons, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Question statistics",
+            "lessons": lessons,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/quizzes/question/statistics_index.html", context)
 
     def statistics_view(self, request: HttpRequest, slug: str) -> HttpResponse:
@@ -234,8 +286,13 @@ class QuestionAdmin(admin.ModelAdmin):
             raise PermissionDenied
         lesson = get_object_or_404(Lesson, slug=slug)
         report = statistics_report.lesson_statistics(lesson=lesson)
-        context = {**self.admin_site.each_context(request), "title": f"Statistics: {lesson.title}", "lesson": lesson,
-                   "report": report, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Statistics: {lesson.title}",
+            "lesson": lesson,
+            "report": report,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/quizzes/question/statistics.html", context)
 
 

@@ -51,18 +51,22 @@ def _question(path: Path, index: int, raw: object, category: str) -> QuestionDat
         correct = option.get("correct", False)
         if not isinstance(correct, bool):
             raise ContentError(path, f"{spot}: correct must be true or false")
-        options.append(OptionData(
-            text=_text(path, spot, option["text"], "text"),
-            correct=correct,
-            feedback=_text(path, spot, option.get("feedback"), "feedback", required=False),
-        ))
+        options.append(
+            OptionData(
+                text=_text(path, spot, option["text"], "text"),
+                correct=correct,
+                feedback=_text(path, spot, option.get("feedback"), "feedback", required=False),
+            )
+        )
     steps = []
     for number, step in enumerate(raw.get("steps") or []):
         spot = f"{where}.steps[{number}]"
         if not isinstance(step, dict):
             raise ContentError(path, f"{spot}: must be a mapping with title and body")
         require_keys(path, step, {"title", "body"}, set(), spot)
-        steps.append(StepData(title=_text(path, spot, step["title"], "title"), body=_text(path, spot, step["body"], "body")))
+        steps.append(
+            StepData(title=_text(path, spot, step["title"], "title"), body=_text(path, spot, step["body"], "body"))
+        )
     difficulty = raw.get("difficulty", "medium")
     question = QuestionData(
         key=key,

@@ -28,5 +28,9 @@ def question_to_data(question: Question) -> QuestionData:
 def questions_export(*, questions: Iterable[Question], file_format: str) -> str:
     if file_format not in EXPORTERS:
         raise ValueError(f"Unknown format {file_format!r}; use gift or aiken.")
-    queryset = Question.objects.filter(pk__in=[q.pk for q in questions]).select_related("lesson").prefetch_related("options", "steps")
+    queryset = (
+        Question.objects.filter(pk__in=[q.pk for q in questions])
+        .select_related("lesson")
+        .prefetch_related("options", "steps")
+    )
     return EXPORTERS[file_format]([question_to_data(question) for question in queryset])

@@ -58,7 +58,9 @@ class ImportReport:
 
     def as_json(self) -> dict:
         return {
-            "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
             "unsupported": [vars(item) for item in self.unsupported],
             "confirmations": [vars(item) for item in self.confirmations],
             "applied": self.applied,
@@ -69,12 +71,15 @@ def import_file_check(*, size: int, filename: str) -> None:
     """Refuse an oversized file at once, before it is read."""
     if size > MAX_IMPORT_BYTES:
         raise ContentError(
-            filename, f"is {size / 1024 / 1024:.1f} MB; files up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB can be "
-            "imported — split it into smaller files"
+            filename,
+            f"is {size / 1024 / 1024:.1f} MB; files up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB can be "
+            "imported — split it into smaller files",
         )
 
 
-def import_file_parse(*, content: bytes, file_format: str, filename: str, refuse_unsupported: bool = False) -> ParsedFile:
+def import_file_parse(
+    *, content: bytes, file_format: str, filename: str, refuse_unsupported: bool = False
+) -> ParsedFile:
     import_file_check(size=len(content), filename=filename)
     if file_format not in READERS:
         raise ContentError(filename, f"unknown format {file_format!r}; use gift or aiken")
@@ -91,7 +96,9 @@ def import_file_parse(*, content: bytes, file_format: str, filename: str, refuse
         raise ContentError(filename, f"has questions of types that cannot be imported ({listed}); only multiple choice")
     if not parsed.questions:
         if parsed.unsupported:
-            raise ContentError(filename, f"holds no multiple-choice questions ({len(parsed.unsupported)} of other types)")
+            raise ContentError(
+                filename, f"holds no multiple-choice questions ({len(parsed.unsupported)} of other types)"
+            )
         raise ContentError(filename, "holds no questions")
     return parsed
 
@@ -111,7 +118,12 @@ def _words(text: str) -> str:
 
 
 def import_plan(
-    *, parsed: ParsedFile, file_format: str, default_lesson: Lesson | None, filename: str, progress: Progress | None = None
+    *,
+    parsed: ParsedFile,
+    file_format: str,
+    default_lesson: Lesson | None,
+    filename: str,
+    progress: Progress | None = None,
 ) -> tuple[ImportReport, list[tuple[Question | None, QuestionData]]]:
     """Match, merge and validate every question; returns the report and the writes to make."""
     lessons = {lesson.slug: lesson for lesson in Lesson.objects.all()}
@@ -195,7 +207,9 @@ def _lesson_for(data: QuestionData, lessons: dict[str, Lesson], default: Lesson 
         raise ContentError(
             filename, f"line {data.line}: category {data.category!r} is not a lesson; choose the lesson to import into"
         )
-    raise ContentError(filename, f"line {data.line}: question {data.key!r} names no lesson; choose the lesson to import into")
+    raise ContentError(
+        filename, f"line {data.line}: question {data.key!r} names no lesson; choose the lesson to import into"
+    )
 
 
 def _merge(before: QuestionData, data: QuestionData, as_written: Callable[[str], str]) -> QuestionData:
@@ -241,8 +255,17 @@ def _validate(data: QuestionData, filename: str) -> None:
 def import_write(*, writes: list[tuple[Question | None, QuestionData]], lessons_by_slug: dict[str, Lesson]) -> None:
     """Write the plan with bulk statements in one short transaction: all of it, or nothing."""
     rendered = [render_markdown(data.stem) for _, data in writes]  # the slow part, outside the transaction
-    fields = ["lesson", "stem", "stem_html", "quick_check", "common_mistakes", "general_feedback", "tags",
-              "difficulty", "source_hash"]
+    fields = [
+        "lesson",
+        "stem",
+        "stem_html",
+        "quick_check",
+        "common_mistakes",
+        "general_feedback",
+        "tags",
+        "difficulty",
+        "source_hash",
+    ]
     new_questions: list[Question] = []
     changed: list[Question] = []
     for (question, data), stem_html in zip(writes, rendered):
@@ -255,13 +278,23 @@ def import_write(*, writes: list[tuple[Question | None, QuestionData]], lessons_
         (changed if question else new_questions).append(target)
     targets = {question.key: question for question in [*new_questions, *changed]}
     new_options = [
-        (order, Option(question=targets[data.key], text=option.text, is_correct=option.correct, feedback=option.feedback,
-                       order=order))
-        for _, data in writes for order, option in enumerate(data.options)
+        (
+            order,
+            Option(
+                question=targets[data.key],
+                text=option.text,
+                is_correct=option.correct,
+                feedback=option.feedback,
+                order=order,
+            ),
+        )
+        for _, data in writes
+        for order, option in enumerate(data.options)
     ]
     steps = [
         SolutionStep(question=targets[data.key], order=index, title=step.title, body=step.body)
-        for _, data in writes for index, step in enumerate(data.steps)
+        for _, data in writes
+        for index, step in enumerate(data.steps)
     ]
     with transaction.atomic():
         Question.objects.bulk_create(new_questions, batch_size=500)
@@ -311,8 +344,10 @@ def _update_rows(model: type[models.Model], rows: list[models.Model], fields: li
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(column.column)} = %s" for column in columns)
     sql = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(model._meta.pk.column)} = %s"
-    params = [[column.get_db_prep_save(getattr(row, column.attname), connection) for column in columns] + [row.pk]
-              for row in rows]
+    params = [
+        [column.get_db_prep_save(getattr(row, column.attname), connection) for column in columns] + [row.pk]
+        for row in rows
+    ]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
 
@@ -329,10 +364,12 @@ def questions_import(
 ) -> ImportReport:
     """Import a whole file, or nothing: a malformed file raises ContentError naming the line; changes
     that lose feedback or move questions come back in `confirmations` unless `confirm` is set."""
-    parsed = import_file_parse(content=content, file_format=file_format, filename=filename,
-                               refuse_unsupported=refuse_unsupported)
-    report, writes = import_plan(parsed=parsed, file_format=file_format, default_lesson=default_lesson,
-                                 filename=filename, progress=progress)
+    parsed = import_file_parse(
+        content=content, file_format=file_format, filename=filename, refuse_unsupported=refuse_unsupported
+    )
+    report, writes = import_plan(
+        parsed=parsed, file_format=file_format, default_lesson=default_lesson, filename=filename, progress=progress
+    )
     if report.confirmations and not confirm:
         return report
     import_write(writes=writes, lessons_by_slug={lesson.slug: lesson for lesson in Lesson.objects.all()})

@@ -78,7 +78,10 @@ def response_get(*, attempt: Attempt, question_id: int) -> Response:
 def next_question_id(*, attempt: Attempt) -> int | None:
     """The first question of the attempt not yet answered; questions deleted since are skipped."""
     unanswered = set(
-        learner_questions().filter(pk__in=attempt.question_ids).exclude(responses__attempt=attempt).values_list("id", flat=True)
+        learner_questions()
+        .filter(pk__in=attempt.question_ids)
+        .exclude(responses__attempt=attempt)
+        .values_list("id", flat=True)
     )
     return next((qid for qid in attempt.question_ids if qid in unanswered), None)
 
@@ -92,29 +95,49 @@ def question_view(*, attempt: Attempt, question_id: int) -> QuestionView:
     by_id = {option.id: option for option in question.options.all()}
     order = shuffled_order(list(by_id), seed=attempt.shuffle_seed, question_id=question_id)
     letters = letters_by_option(order)
-    options = [ShownOption(public_id=str(by_id[oid].public_id), text=by_id[oid].text, letter=letters[oid]) for oid in order]
+    options = [
+        ShownOption(public_id=str(by_id[oid].public_id), text=by_id[oid].text, letter=letters[oid]) for oid in order
+    ]
     return QuestionView(
-        question=question, number=attempt.question_ids.index(question_id) + 1, total=len(attempt.question_ids), options=options
+        question=question,
+        number=attempt.question_ids.index(question_id) + 1,
+        total=len(attempt.question_ids),
+        options=options,
     )
 
 
 def _graded(
-    question: Question, order: list[int], chosen_id: int | None, *, number: int, total: int, finished: bool, correct: bool | None = None
+    question: Question,
+    order: list[int],
+    chosen_id: int | None,
+    *,
+    number: int,
+    total: int,
+    finished: bool,
+    correct: bool | None = None,
 ) -> ResultView:
     by_id = {option.id: option for option in question.options.all()}
     letters = letters_by_option(order)
     options = [
         ResultOption(
-            letter=letters[oid], text=by_id[oid].text, is_correct=by_id[oid].is_correct,
-            chosen=oid == chosen_id, feedback=by_id[oid].feedback,
+            letter=letters[oid],
+            text=by_id[oid].text,
+            is_correct=by_id[oid].is_correct,
+            chosen=oid == chosen_id,
+            feedback=by_id[oid].feedback,
         )
         for oid in order
     ]
     chosen = next((option for option in options if option.chosen), None)
     return ResultView(
-        question=question, number=number, total=total, options=options,
+        question=question,
+        number=number,
+        total=total,
+        options=options,
         correct=bool(chosen and chosen.is_correct) if correct is None else correct,
-        chosen=chosen, answer=next(option for option in options if option.is_correct), finished=finished,
+        chosen=chosen,
+        answer=next(option for option in options if option.is_correct),
+        finished=finished,
     )
 
 
@@ -123,10 +146,16 @@ def result_view(*, response: Response, attempt: Attempt, finished: bool) -> Resu
     question = Question.objects.prefetch_related("options", "steps").get(pk=response.question_id)
     current = [option.id for option in question.options.all()]
     # Options added after the answer go last; options removed since are skipped.
-    order = [oid for oid in response.shown_order if oid in current] + [oid for oid in current if oid not in response.shown_order]
+    order = [oid for oid in response.shown_order if oid in current] + [
+        oid for oid in current if oid not in response.shown_order
+    ]
     return _graded(
-        question, order, response.option_id,
-        number=attempt.question_ids.index(question.id) + 1, total=len(attempt.question_ids), finished=finished,
+        question,
+        order,
+        response.option_id,
+        number=attempt.question_ids.index(question.id) + 1,
+        total=len(attempt.question_ids),
+        finished=finished,
         correct=response.is_correct,  # graded at submission; stays true even if the option is edited later
     )
 
@@ -138,7 +167,9 @@ def question_preview(*, question_id: int) -> tuple[QuestionView, ResultView]:
     order = [option.id for option in options]
     letters = letters_by_option(order)
     view = QuestionView(
-        question=question, number=1, total=1,
+        question=question,
+        number=1,
+        total=1,
         options=[ShownOption(public_id=str(o.public_id), text=o.text, letter=letters[o.id]) for o in options],
     )
     wrong = next((option.id for option in options if not option.is_correct), None)
@@ -189,14 +220,17 @@ def missed_question_ids(*, user: AbstractBaseUser) -> list[int]:
 
 def due_question_ids(*, user: AbstractBaseUser) -> list[int]:
     return list(
-        ReviewCard.objects.filter(user=user, due__lte=timezone.now(), question__in=learner_questions())
-        .values_list("question_id", flat=True)
+        ReviewCard.objects.filter(user=user, due__lte=timezone.now(), question__in=learner_questions()).values_list(
+            "question_id", flat=True
+        )
     )
 
 
 def practice_overview(*, user: AbstractBaseUser) -> dict:
     lessons = list(
-        Lesson.objects.filter(published=True).annotate(question_count=Count("questions", filter=Q(questions__published=True)))
+        Lesson.objects.filter(published=True).annotate(
+            question_count=Count("questions", filter=Q(questions__published=True))
+        )
     )
     overview = {"lessons": lessons, "question_total": sum(lesson.question_count for lesson in lessons)}
     if user.is_authenticated:
@@ -204,7 +238,9 @@ def practice_overview(*, user: AbstractBaseUser) -> dict:
         overview["due_count"] = len(due_question_ids(user=user))
         next_due = (
             ReviewCard.objects.filter(user=user, due__gt=timezone.now(), question__in=learner_questions())
-            .order_by("due").values_list("due", flat=True).first()
+            .order_by("due")
+            .values_list("due", flat=True)
+            .first()
         )
         overview["next_due"] = next_due
         # timeuntil says "0 minutes" for anything under a minute; say what is meant instead.

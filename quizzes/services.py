@@ -65,7 +65,9 @@ def _sync_options(question: Question, data: QuestionData) -> None:
     question.options.exclude(pk__in=keep).delete()
 
 
-def questions_upsert(*, questions: list[QuestionData], default_lesson: Lesson | None = None, source: str = "import") -> LoadReport:
+def questions_upsert(
+    *, questions: list[QuestionData], default_lesson: Lesson | None = None, source: str = "import"
+) -> LoadReport:
     """Create or update questions by key in one transaction: all of them, or none."""
     lessons = {lesson.slug: lesson for lesson in Lesson.objects.all()}
     report = LoadReport()
@@ -119,14 +121,23 @@ def questions_load_all(*, lesson_slugs: set[str] | None = None) -> LoadReport:
 
 
 def question_import_start(
-    *, user: AbstractBaseUser, content: bytes, filename: str, file_format: str, lesson: Lesson | None,
+    *,
+    user: AbstractBaseUser,
+    content: bytes,
+    filename: str,
+    file_format: str,
+    lesson: Lesson | None,
     refuse_unsupported: bool = False,
 ) -> QuestionImport:
     """Store an uploaded file and hand it to a Celery worker once this transaction commits.
     An oversized file is refused here, at once (ContentError)."""
     import_file_check(size=len(content), filename=filename)
     question_import = QuestionImport.objects.create(
-        created_by=user, content=content, filename=filename, file_format=file_format, lesson=lesson,
+        created_by=user,
+        content=content,
+        filename=filename,
+        file_format=file_format,
+        lesson=lesson,
         refuse_unsupported=refuse_unsupported,
     )
     _enqueue_import(question_import)
@@ -164,9 +175,13 @@ def question_import_run(*, import_id: int) -> QuestionImport | None:
 
     try:
         report = questions_import(
-            content=bytes(question_import.content), file_format=question_import.file_format,
-            default_lesson=question_import.lesson, filename=question_import.filename,
-            refuse_unsupported=question_import.refuse_unsupported, confirm=question_import.confirmed, progress=progress,
+            content=bytes(question_import.content),
+            file_format=question_import.file_format,
+            default_lesson=question_import.lesson,
+            filename=question_import.filename,
+            refuse_unsupported=question_import.refuse_unsupported,
+            confirm=question_import.confirmed,
+            progress=progress,
         )
     except ContentError as exc:
         question_import.status, question_import.error = QuestionImport.Status.FAILED, f"Nothing was imported. {exc}"
@@ -179,7 +194,8 @@ def question_import_run(*, import_id: int) -> QuestionImport | None:
     except Exception:
         # Never leave the instructor watching a bar that will not move: say so, then let Celery log it.
         QuestionImport.objects.filter(pk=import_id).update(
-            status=QuestionImport.Status.FAILED, finished_at=timezone.now(),
+            status=QuestionImport.Status.FAILED,
+            finished_at=timezone.now(),
             error="Nothing was imported: the import stopped on an unexpected error, which was logged for the operator.",
         )
         raise
@@ -249,7 +265,9 @@ def response_submit(*, attempt: Attempt, question_id: int, option_public_id: str
     options = list(Option.objects.filter(question_id=question_id, question__in=selectors.learner_questions()))
     option = next((candidate for candidate in options if candidate.public_id == public_id), None)
     if option is None:
-        raise InvalidAnswer("That answer is not one of this question's options. Reload the question and pick an option.")
+        raise InvalidAnswer(
+            "That answer is not one of this question's options. Reload the question and pick an option."
+        )
     shown = shuffled_order([candidate.id for candidate in options], seed=attempt.shuffle_seed, question_id=question_id)
     try:
         with transaction.atomic():

@@ -113,7 +113,7 @@ def _question_stats(
     ranked = sorted(answered, key=lambda pair: -pair[1])
     third = n // 3
     top = [response.option_id for response, _ in ranked[:third]]
-    bottom = [response.option_id for response, _ in ranked[n - third:]] if third else []
+    bottom = [response.option_id for response, _ in ranked[n - third :]] if third else []
 
     picked = [response.option_id for response, _ in answered if response.option_id is not None]
     unknown = set(picked) - set(options.option_ids)

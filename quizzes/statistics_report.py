@@ -37,7 +37,9 @@ def lesson_statistics(*, lesson: Lesson) -> LessonStatistics:
     """Moodle's facility, SD and discrimination per question (3 queries)."""
     questions = list(Question.objects.filter(lesson=lesson).prefetch_related("options"))
     attempt_ids = list(
-        Attempt.objects.filter(kind=Attempt.Kind.LESSON, lesson=lesson, finished_at__isnull=False).values_list("id", flat=True)
+        Attempt.objects.filter(kind=Attempt.Kind.LESSON, lesson=lesson, finished_at__isnull=False).values_list(
+            "id", flat=True
+        )
     )
     answers: dict[int, dict[int, ItemResponse]] = defaultdict(dict)
     for attempt_id, question_id, option_id, correct in Response.objects.filter(attempt_id__in=attempt_ids).values_list(
@@ -59,8 +61,11 @@ def lesson_statistics(*, lesson: Lesson) -> LessonStatistics:
             stats=question_stats,
             options=[
                 OptionRow(
-                    text=texts[option.option_id], correct=option.correct, count=option.count,
-                    top_third=option.top_third_count, bottom_third=option.bottom_third_count,
+                    text=texts[option.option_id],
+                    correct=option.correct,
+                    count=option.count,
+                    top_third=option.top_third_count,
+                    bottom_third=option.bottom_third_count,
                     never_picked=option.option_id in question_stats.unpicked_option_ids,
                     favoured_by_strong=option.favoured_by_strong_learners,
                 )

@@ -37,10 +37,16 @@ def question_problems(question: QuestionData) -> list[str]:
         problems.append(f"difficulty must be one of easy, medium, hard, got {question.difficulty!r}")
     # Letters are derived per learner from the shuffled order, so authored text must not name one.
     authored = [
-        question.stem, question.quick_check, question.general_feedback, *question.common_mistakes,
-        *(step.body for step in question.steps), *(step.title for step in question.steps),
+        question.stem,
+        question.quick_check,
+        question.general_feedback,
+        *question.common_mistakes,
+        *(step.body for step in question.steps),
+        *(step.title for step in question.steps),
         *(option.feedback for option in question.options),
     ]
     if any(LETTER_REFERENCE.search(text) for text in authored):
-        problems.append("mentions an option letter (like 'Option B'); options are shuffled, so refer to the answer by its text")
+        problems.append(
+            "mentions an option letter (like 'Option B'); options are shuffled, so refer to the answer by its text"
+        )
     return problems

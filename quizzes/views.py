@@ -55,7 +55,9 @@ def attempt_detail(request: HttpRequest, attempt_id: int) -> HttpResponse:
     attempt = selectors.attempt_get(attempt_id=attempt_id, user=request.user)
     question_id = selectors.next_question_id(attempt=attempt)
     if question_id is None:
-        return render(request, "quizzes/summary.html", {"nav": "practice", "summary": selectors.attempt_summary(attempt=attempt)})
+        return render(
+            request, "quizzes/summary.html", {"nav": "practice", "summary": selectors.attempt_summary(attempt=attempt)}
+        )
     view = selectors.question_view(attempt=attempt, question_id=question_id)
     return render(request, "quizzes/attempt.html", {"nav": "practice", "attempt": attempt, "view": view})
 
@@ -68,11 +70,15 @@ def attempt_answer(request: HttpRequest, attempt_id: int) -> HttpResponse:
     try:
         question_id = int(request.POST.get("question", ""))
     except ValueError:
-        return _bad_answer(request, "The form did not say which question you answered. Reload the page and try again.", attempt)
+        return _bad_answer(
+            request, "The form did not say which question you answered. Reload the page and try again.", attempt
+        )
     if not request.POST.get("option"):
         return _bad_answer(request, "Pick one of the options before checking your answer.", attempt)
     try:
-        submission = services.response_submit(attempt=attempt, question_id=question_id, option_public_id=request.POST["option"])
+        submission = services.response_submit(
+            attempt=attempt, question_id=question_id, option_public_id=request.POST["option"]
+        )
     except services.InvalidAnswer as exc:
         return _bad_answer(request, str(exc), attempt)
     result = selectors.result_view(response=submission.response, attempt=attempt, finished=submission.finished)
@@ -97,10 +103,14 @@ def _bad_answer(request: HttpRequest, message: str, attempt: Attempt) -> HttpRes
     if request.htmx:
         response = render(request, "quizzes/attempt.html#answer-error", {"message": message}, status=400)
         return reswap(retarget(response, "#answer-error"), "outerHTML")
-    return render(request, "quizzes/answer_error.html", {"nav": "practice", "message": message, "attempt": attempt}, status=400)
+    return render(
+        request, "quizzes/answer_error.html", {"nav": "practice", "message": message, "attempt": attempt}, status=400
+    )
 
 
 @login_required
 @require_safe
 def history(request: HttpRequest) -> HttpResponse:
-    return render(request, "quizzes/history.html", {"nav": "practice", "attempts": selectors.attempt_history(user=request.user)})
+    return render(
+        request, "quizzes/history.html", {"nav": "practice", "attempts": selectors.attempt_history(user=request.user)}
+    )

@@ -19,8 +19,20 @@ class ExperimentAdmin(admin.ModelAdmin):
     list_display = ("id", "owner", "topology", "status", "end_reason", "worker_host", "heartbeat_at", "created_at")
     list_filter = ("status", "topology", "worker_host")
     search_fields = ("owner__username",)
-    readonly_fields = ("owner", "topology", "runtime", "status", "end_reason", "worker_host", "pgid",
-                       "heartbeat_at", "created_at", "started_at", "ended_at", "result")
+    readonly_fields = (
+        "owner",
+        "topology",
+        "runtime",
+        "status",
+        "end_reason",
+        "worker_host",
+        "pgid",
+        "heartbeat_at",
+        "created_at",
+        "started_at",
+        "ended_at",
+        "result",
+    )
     inlines = [ExperimentCommandInline]
     actions = ["stop_experiments"]
 
@@ -42,8 +54,12 @@ class ExperimentAdmin(admin.ModelAdmin):
             stopped += 1
         self.message_user(request, f"Asked {stopped} experiment(s) to stop.", messages.SUCCESS)
         if unreached:
-            self.message_user(request, f"{unreached} experiment(s) could not be told to stop: Redis is not "
-                                       f"answering. Try again in a few seconds.", messages.ERROR)
+            self.message_user(
+                request,
+                f"{unreached} experiment(s) could not be told to stop: Redis is not "
+                f"answering. Try again in a few seconds.",
+                messages.ERROR,
+            )
 
 
 @admin.register(ExperimentEvent)

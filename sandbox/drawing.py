@@ -34,8 +34,9 @@ class Node:
 
     @property
     def badge_texts(self) -> list[Text]:
-        return [Text(self.x + 4, self.y + NODE_H + LINE * (index + 1), badge)
-                for index, badge in enumerate(self.badges)]
+        return [
+            Text(self.x + 4, self.y + NODE_H + LINE * (index + 1), badge) for index, badge in enumerate(self.badges)
+        ]
 
 
 @dataclass
@@ -173,8 +174,19 @@ def _edge(source: str, destination: str, position: dict, edge: EdgeSnapshot | No
         badges.append("ejected: " + ", ".join(edge.ejected))
     if edge.retries:
         badges.append(f"{edge.retries} retries")
-    return Edge(source if source != "loadgen" else "load generator", destination, x1, y1, x2, y2, label,
-                health_of(edge.effective_success), lock, badges, detail)
+    return Edge(
+        source if source != "loadgen" else "load generator",
+        destination,
+        x1,
+        y1,
+        x2,
+        y2,
+        label,
+        health_of(edge.effective_success),
+        lock,
+        badges,
+        detail,
+    )
 
 
 # --------------------------------------------------------------------------- sparklines
@@ -206,8 +218,9 @@ def command_markers(history: list[dict], commands) -> list[dict]:
     return markers
 
 
-def sparkline(title: str, history: list[dict], series: list[tuple[str, str]], *, unit: str,
-              top: float | None = None) -> Sparkline:
+def sparkline(
+    title: str, history: list[dict], series: list[tuple[str, str]], *, unit: str, top: float | None = None
+) -> Sparkline:
     """A polyline per series over the history's points; `top` fixes the scale (1 for success rates)."""
     values = [point[key] for point in history for _, key in series if point.get(key) is not None]
     ceiling = top if top is not None else max(values, default=0.0) * 1.1 or 1.0
@@ -241,8 +254,13 @@ def metrics_charts(history: list[dict], commands=()) -> list[Sparkline]:
     markers = command_markers(history, commands)
     charts = [
         sparkline("Requests per second", history, [("rps", "rps")], unit="req/s"),
-        sparkline("Success: what callers see (effective) vs what the service answered (actual)", history,
-                  [("effective", "effective"), ("actual", "actual")], unit="%", top=1.0),
+        sparkline(
+            "Success: what callers see (effective) vs what the service answered (actual)",
+            history,
+            [("effective", "effective"), ("actual", "actual")],
+            unit="%",
+            top=1.0,
+        ),
         sparkline("Latency at the entry", history, [("p50", "p50"), ("p95", "p95"), ("p99", "p99")], unit="ms"),
     ]
     for chart in charts:

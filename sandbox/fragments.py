@@ -32,11 +32,12 @@ def event_words(event: dict) -> str:
     """A notable event in plain words."""
     kind = event.get("kind")
     if kind == "started":
-        return (f"The mesh is up: {event.get('processes', 0)} processes, ready in "
-                f"{event.get('ready_seconds', 0):.1f} s.")
+        return f"The mesh is up: {event.get('processes', 0)} processes, ready in {event.get('ready_seconds', 0):.1f} s."
     if kind == "finding":
-        return f"Control-plane finding {event.get('code', '')} ({event.get('severity', '')}) on " \
-               f"{event.get('subject', '')}: {event.get('message', '')}"
+        return (
+            f"Control-plane finding {event.get('code', '')} ({event.get('severity', '')}) on "
+            f"{event.get('subject', '')}: {event.get('message', '')}"
+        )
     if kind == "applied":
         return f"Applied: {event.get('said', '')}"
     if kind == "refused":
@@ -44,12 +45,16 @@ def event_words(event: dict) -> str:
     if kind == "exited":
         how = "as asked" if event.get("expected") else "unexpectedly"
         code = event.get("code")
-        return (f"{event.get('service', '')}'s {event.get('process', '')} (replica {event.get('replica', 0)}) "
-                f"exited {how}" + (f" with code {code}." if code is not None else "."))
+        return (
+            f"{event.get('service', '')}'s {event.get('process', '')} (replica {event.get('replica', 0)}) "
+            f"exited {how}" + (f" with code {code}." if code is not None else ".")
+        )
     if kind == "nack":
-        return (f"{event.get('service', '')}-{event.get('replica', 0)} rejected configuration version "
-                f"{event.get('version', 0)} and keeps serving version {event.get('serving_version', 0)}: "
-                f"{event.get('reason', '')}")
+        return (
+            f"{event.get('service', '')}-{event.get('replica', 0)} rejected configuration version "
+            f"{event.get('version', 0)} and keeps serving version {event.get('serving_version', 0)}: "
+            f"{event.get('reason', '')}"
+        )
     if kind == "finished":
         return f"The experiment ended: {event.get('reason', '')}."
     return kind or "event"
@@ -65,15 +70,19 @@ def _flags_seen(state: ViewState) -> list[tuple[str, str, int]]:
         for attempt in record.attempts:
             for flag in attempt.flags:
                 counts.setdefault(flag, 0)
-    return [(flag, FLAG_EXPLANATIONS.get(flag, "A flag this page does not know."), counts[flag])
-            for flag in sorted(counts)]
+    return [
+        (flag, FLAG_EXPLANATIONS.get(flag, "A flag this page does not know."), counts[flag]) for flag in sorted(counts)
+    ]
 
 
 def _tls_failures(state: ViewState) -> list[tuple[str, str, int]]:
     if not state.snapshot:
         return []
-    return [(f"{edge.source} → {edge.destination}", reason, count)
-            for edge in state.snapshot.edges for reason, count in sorted(edge.tls_failures.items())]
+    return [
+        (f"{edge.source} → {edge.destination}", reason, count)
+        for edge in state.snapshot.edges
+        for reason, count in sorted(edge.tls_failures.items())
+    ]
 
 
 def fragment_context(name: str, *, facts: dict, state: ViewState, commands=(), queue=None) -> dict:

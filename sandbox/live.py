@@ -42,16 +42,26 @@ def _facts_and_commands(experiment_id: int) -> tuple[dict, list, selectors.Queue
     """The record's side of the fragments: its fields, the learner's commands and, while queued, the place in
     the queue (without it the status fragment would drop the place the page and its poll show)."""
     experiment = Experiment.objects.get(pk=experiment_id)
-    return (experiment_facts(experiment), selectors.experiment_commands(experiment=experiment),
-            selectors.queue_place(experiment=experiment))
+    return (
+        experiment_facts(experiment),
+        selectors.experiment_commands(experiment=experiment),
+        selectors.queue_place(experiment=experiment),
+    )
 
 
 def _finished_message(reason: str, url: str) -> str:
     """Tells the page the experiment ended and reloads its main part, which then shows the final numbers."""
-    return sse_message("finished", format_html(
-        '<p>The experiment ended: {}. <a href="{}">See the final numbers</a>.</p>'
-        '<div hx-get="{}" hx-trigger="load delay:300ms" hx-select="#main" hx-target="#main" '
-        'hx-swap="outerHTML"></div>', reason, url, url))
+    return sse_message(
+        "finished",
+        format_html(
+            '<p>The experiment ended: {}. <a href="{}">See the final numbers</a>.</p>'
+            '<div hx-get="{}" hx-trigger="load delay:300ms" hx-select="#main" hx-target="#main" '
+            'hx-swap="outerHTML"></div>',
+            reason,
+            url,
+            url,
+        ),
+    )
 
 
 async def _stream(experiment: Experiment):
@@ -72,8 +82,9 @@ async def _stream(experiment: Experiment):
         yield "retry: 2000\n\n"
         while True:
             if changed:
-                for name, html in render_fragments(changed, facts=facts, state=state, commands=commands,
-                                                   queue=queue).items():
+                for name, html in render_fragments(
+                    changed, facts=facts, state=state, commands=commands, queue=queue
+                ).items():
                     yield sse_message(name, html)
             if state.finished is not None:
                 yield _finished_message(state.finished.reason, facts["url"])

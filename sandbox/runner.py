@@ -123,12 +123,17 @@ class ExperimentRunner:
             await _db(services.experiment_event_record)(
                 experiment_id=self.id, kind=event.kind, t=event.t, data=asdict(event)
             )
-        await self.redis.xadd(streams.events_key(self.id), {"event": event.to_json()},
-                              maxlen=settings.SANDBOX_STREAM_MAXLEN, approximate=True)
+        await self.redis.xadd(
+            streams.events_key(self.id),
+            {"event": event.to_json()},
+            maxlen=settings.SANDBOX_STREAM_MAXLEN,
+            approximate=True,
+        )
 
     async def record_finish(self, finished: Finished) -> None:
-        await _db(services.experiment_event_record)(experiment_id=self.id, kind=finished.kind, t=finished.t,
-                                                    data={"reason": finished.reason})
+        await _db(services.experiment_event_record)(
+            experiment_id=self.id, kind=finished.kind, t=finished.t, data={"reason": finished.reason}
+        )
         result = {"engine": finished.result, "history": self.history, "last_snapshot": self.last_snapshot}
         await _db(services.experiment_finish)(experiment_id=self.id, reason=finished.reason, result=result)
         self.finished_recorded = True

@@ -68,8 +68,10 @@ def experiment_commands(*, experiment: Experiment) -> list[ExperimentCommand]:
 
 
 def experiment_notable(*, experiment: Experiment) -> list[dict]:
-    return [{"kind": event.kind, **event.data, "t": event.t} for event in ExperimentEvent.objects.filter(
-        experiment=experiment).order_by("-id")[:60]][::-1]
+    return [
+        {"kind": event.kind, **event.data, "t": event.t}
+        for event in ExperimentEvent.objects.filter(experiment=experiment).order_by("-id")[:60]
+    ][::-1]
 
 
 def experiment_state(*, experiment: Experiment) -> ViewState:

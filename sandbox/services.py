@@ -99,7 +99,8 @@ def _experiment_enqueue(*, experiment_id: int) -> None:
     except (OperationalError, redis.RedisError):
         log.warning("experiment %s could not be queued: the broker did not answer", experiment_id, exc_info=True)
         Experiment.objects.filter(pk=experiment_id, status=Experiment.Status.QUEUED).update(
-            status=Experiment.Status.FAILED, ended_at=timezone.now(),
+            status=Experiment.Status.FAILED,
+            ended_at=timezone.now(),
             end_reason="the sandbox was not answering when you started it; start again in a minute",
         )
 
@@ -119,8 +120,9 @@ def command_send(*, experiment: Experiment, command: dict) -> ExperimentCommand:
         experiment=experiment, command=command_to_json(parsed), description=describe(parsed)[:300]
     )
     try:
-        streams.command_push(streams.client(), experiment_id=experiment.pk, command=record.command,
-                             command_id=str(record.pk))
+        streams.command_push(
+            streams.client(), experiment_id=experiment.pk, command=record.command, command_id=str(record.pk)
+        )
     except redis.RedisError as exc:
         # A command the worker never got must not sit in the learner's list as "sent, waiting for the mesh".
         record.delete()
@@ -142,17 +144,17 @@ def experiment_stop(*, experiment: Experiment) -> Experiment:
         if experiment.status in Experiment.OWNED:
             # Tell the worker first: when Redis does not answer nothing has changed, and stopping again works.
             try:
-                streams.command_push(streams.client(), experiment_id=experiment.pk,
-                                     command={"action": streams.STOP}, command_id="stop")
+                streams.command_push(
+                    streams.client(), experiment_id=experiment.pk, command={"action": streams.STOP}, command_id="stop"
+                )
             except redis.RedisError as exc:
                 raise SandboxUnavailable(
                     "The sandbox is not answering right now, so the experiment was not stopped. "
                     "Try again in a few seconds."
                 ) from exc
-            Experiment.objects.filter(pk=experiment.pk, status__in=(Experiment.Status.STARTING,
-                                                                   Experiment.Status.RUNNING)).update(
-                status=Experiment.Status.STOPPING
-            )
+            Experiment.objects.filter(
+                pk=experiment.pk, status__in=(Experiment.Status.STARTING, Experiment.Status.RUNNING)
+            ).update(status=Experiment.Status.STOPPING)
     experiment.refresh_from_db()
     return experiment
 
@@ -238,10 +240,9 @@ def experiments_reap(*, host: str | None = None) -> list[int]:
         status__in=Experiment.OWNED, heartbeat_at__lt=now - timedelta(seconds=settings.SANDBOX_HEARTBEAT_TIMEOUT)
     )
     for experiment in lost:
-        changed = Experiment.objects.filter(pk=experiment.pk, status__in=Experiment.OWNED,
-                                            heartbeat_at=experiment.heartbeat_at).update(
-            status=Experiment.Status.FAILED, end_reason=WORKER_LOST, ended_at=now
-        )
+        changed = Experiment.objects.filter(
+            pk=experiment.pk, status__in=Experiment.OWNED, heartbeat_at=experiment.heartbeat_at
+        ).update(status=Experiment.Status.FAILED, end_reason=WORKER_LOST, ended_at=now)
         if not changed:
             continue  # its worker renewed the heartbeat meanwhile
         if experiment.pgid and _same_host(experiment.worker_host, host):
@@ -266,10 +267,9 @@ def experiments_reap_orphans(*, node: str) -> list[int]:
     reaped = []
     now = timezone.now()
     for experiment in Experiment.objects.filter(status__in=Experiment.OWNED, worker_host=node):
-        if Experiment.objects.filter(pk=experiment.pk, status__in=Experiment.OWNED,
-                                     heartbeat_at=experiment.heartbeat_at).update(
-            status=Experiment.Status.FAILED, end_reason=WORKER_LOST, ended_at=now
-        ):
+        if Experiment.objects.filter(
+            pk=experiment.pk, status__in=Experiment.OWNED, heartbeat_at=experiment.heartbeat_at
+        ).update(status=Experiment.Status.FAILED, end_reason=WORKER_LOST, ended_at=now):
             if experiment.pgid:
                 processes.process_group_kill(experiment.pgid)
             _streams_expire(experiment_id=experiment.pk)

@@ -52,8 +52,12 @@ def decode_command(fields: dict) -> tuple[str, dict]:
 
 
 def command_push(connection: redis.Redis, *, experiment_id: int, command: dict, command_id: str) -> None:
-    connection.xadd(commands_key(experiment_id), encode_command(command, command_id=command_id),
-                    maxlen=settings.SANDBOX_STREAM_MAXLEN, approximate=True)
+    connection.xadd(
+        commands_key(experiment_id),
+        encode_command(command, command_id=command_id),
+        maxlen=settings.SANDBOX_STREAM_MAXLEN,
+        approximate=True,
+    )
     # A stream written after the experiment ended must not live forever either.
     connection.expire(commands_key(experiment_id), settings.SANDBOX_LIFETIME + settings.SANDBOX_STREAM_TTL)
 

@@ -75,9 +75,15 @@ def experiment_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
     if experiment.is_active:
         services.viewer_present(experiment=experiment)
     topology = services.topology_get(experiment.topology)
-    return render(request, "sandbox/experiment.html", {
-        "nav": "sandbox", "actions": actions.actions_for(topology), **_page_context(experiment),
-    })
+    return render(
+        request,
+        "sandbox/experiment.html",
+        {
+            "nav": "sandbox",
+            "actions": actions.actions_for(topology),
+            **_page_context(experiment),
+        },
+    )
 
 
 @login_required
@@ -129,8 +135,9 @@ def experiment_command(request: HttpRequest, experiment_id: int) -> HttpResponse
             messages.error(request, error)
         return redirect(experiment)
     commands = selectors.experiment_commands(experiment=experiment)
-    html = render_fragments({"commands"}, facts=experiment_facts(experiment), state=ViewState(),
-                            commands=commands)["commands"]
+    html = render_fragments({"commands"}, facts=experiment_facts(experiment), state=ViewState(), commands=commands)[
+        "commands"
+    ]
     if error:
         return HttpResponse(format_html('<p class="form-error" role="alert">{}</p>', error) + html, status=400)
     return HttpResponse(html)

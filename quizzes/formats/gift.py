@@ -112,7 +112,8 @@ def read_gift(text: str) -> ParsedFile:
             size += len(line)
             if size > MAX_QUESTION_CHARACTERS:
                 raise FormatError(
-                    block[0][0], f"one question runs over {MAX_QUESTION_CHARACTERS:,} characters; "
+                    block[0][0],
+                    f"one question runs over {MAX_QUESTION_CHARACTERS:,} characters; "
                     "separate questions with a blank line",
                 )
         elif block:
@@ -142,7 +143,7 @@ class _Reader:
                     self.metadata = metadata
                 continue
             if not question_lines and stripped.startswith(CATEGORY_PREFIX):
-                self.category = _category_from_path(stripped[len(CATEGORY_PREFIX):])
+                self.category = _category_from_path(stripped[len(CATEGORY_PREFIX) :])
                 continue
             question_lines.append((number, line))
         if question_lines:
@@ -165,7 +166,7 @@ class _Reader:
         nested = _find(chars, "{", opening + 1)
         if 0 <= nested < closing:
             raise FormatError(chars[nested].line, "a second '{' before the closing '}'; write a literal brace as \\{")
-        after = chars[closing + 1:]
+        after = chars[closing + 1 :]
         for brace in "{}":
             extra = _find(after, brace)
             if extra >= 0:
@@ -183,7 +184,7 @@ class _Reader:
         stem = to_markdown(stem_text, stem_format)
         label = f"'{title}'" if title else f"'{shorten(stem_text)}'"
 
-        answer_chars, feedback_chars = _split_general_feedback(chars[opening + 1:closing])
+        answer_chars, feedback_chars = _split_general_feedback(chars[opening + 1 : closing])
         kind = _unsupported_kind(_strip(answer_chars))
         if kind:
             return Unsupported(start, kind, title or shorten(stem_text))
@@ -284,7 +285,7 @@ def _split_title(chars: Chars, start: int) -> tuple[str | None, Chars]:
     title = _text(chars[2:end]).strip()
     if not title:
         raise FormatError(start, "empty title '::::'; write a title or leave out the colons")
-    return title, chars[end + 2:]
+    return title, chars[end + 2 :]
 
 
 def _split_general_feedback(chars: Chars) -> tuple[Chars, Chars]:
@@ -292,7 +293,7 @@ def _split_general_feedback(chars: Chars) -> tuple[Chars, Chars]:
     at = _syntax(chars).rfind("####")
     if at < 0:
         return chars, []
-    return chars[:at], chars[at + 4:]
+    return chars[:at], chars[at + 4 :]
 
 
 def _unsupported_kind(answers: Chars) -> str | None:
@@ -338,9 +339,9 @@ def _read_options(answer_chars: Chars, start: int, label: str, default_format: s
         weight_match = WEIGHT.match(_syntax(body))
         weight = float(weight_match.group(1)) if weight_match else None
         if weight_match:
-            body = body[weight_match.end():]
+            body = body[weight_match.end() :]
         hash_at = _find(body, "#")
-        text_chars, feedback_chars = (body[:hash_at], body[hash_at + 1:]) if hash_at >= 0 else (body, [])
+        text_chars, feedback_chars = (body[:hash_at], body[hash_at + 1 :]) if hash_at >= 0 else (body, [])
         text = _clean_text(text_chars, default_format)
         if not text:
             raise FormatError(marker.line, f"question {label} has an option with no text after '{marker.ch}'")
@@ -369,10 +370,11 @@ def _read_general_feedback(chars: Chars, default_format: str) -> tuple[str, list
     text_format = default_format
     if prefix:
         text_format = prefix.group(1)
-        chars = _strip(chars[prefix.end():])
+        chars = _strip(chars[prefix.end() :])
 
     def markdown(text: str) -> str:
         return to_markdown(text, text_format)
+
     lines: list[Chars] = [[]]
     for c in chars:
         if c.ch == "\n" and not c.escaped:
@@ -409,7 +411,7 @@ def _marker(line: Chars) -> tuple[str | None, str]:
     for kind, pattern in (("step", STEP_MARKER), ("quick check", QUICK_CHECK_MARKER), ("mistake", MISTAKE_MARKER)):
         match = pattern.match(syntax)
         if match:
-            return kind, _text(line[match.end():]).strip()
+            return kind, _text(line[match.end() :]).strip()
     return None, ""
 
 

@@ -32,4 +32,4 @@ def split_format(text: str, default: str) -> tuple[str, str]:
     match = FORMAT_PREFIX.match(text)
     if not match:
         return text, default
-    return text[match.end():].strip(), match.group(1)
+    return text[match.end() :].strip(), match.group(1)

@@ -42,9 +42,11 @@ class Printer:
 
     def line(self, event: Event) -> str | None:
         if isinstance(event, Started):
-            return (f"mesh {event.topology!r} up in {event.ready_seconds:.2f}s; control plane {event.control_socket}; "
-                    f"entry {event.edges[0][1]} on {event.entry_ports}"
-                    + (f"; process group {event.pgid}" if event.pgid else ""))
+            return (
+                f"mesh {event.topology!r} up in {event.ready_seconds:.2f}s; control plane {event.control_socket}; "
+                f"entry {event.edges[0][1]} on {event.entry_ports}"
+                + (f"; process group {event.pgid}" if event.pgid else "")
+            )
         if isinstance(event, Finding):
             return f"  finding {event.code} [{event.severity}] {event.subject}: {event.message}"
         if isinstance(event, CommandApplied | CommandRefused):
@@ -60,21 +62,27 @@ class Printer:
             pid = f" (pid {event.pid})" if event.pid is not None else ""
             return f"  process {event.process} {event.service}-{event.replica}{pid} {how}, code {event.code}"
         if isinstance(event, ConfigNacked):
-            return (f"  NACK from {event.service}-{event.replica} for version {event.version} "
-                    f"(still serving version {event.serving_version}): {event.reason}")
+            return (
+                f"  NACK from {event.service}-{event.replica} for version {event.version} "
+                f"(still serving version {event.serving_version}): {event.reason}"
+            )
         if isinstance(event, Snapshot):
             totals = event.totals
-            return (f"t={event.t:5.1f}s rps={event.requests:5d} effective={_fmt_rate(event.effective_success)} "
-                    f"actual={_fmt_rate(event.actual_success)} p50={event.p50_ms:7.2f}ms "
-                    f"p95={event.p95_ms:7.2f}ms p99={event.p99_ms:7.2f}ms retries={totals.get('retries', 0)} "
-                    f"ejections={totals.get('ejections', 0)} tls_failures={totals.get('tls_failures', 0)} "
-                    f"open_circuits={totals.get('open_circuits', 0)} statuses={event.statuses}")
+            return (
+                f"t={event.t:5.1f}s rps={event.requests:5d} effective={_fmt_rate(event.effective_success)} "
+                f"actual={_fmt_rate(event.actual_success)} p50={event.p50_ms:7.2f}ms "
+                f"p95={event.p95_ms:7.2f}ms p99={event.p99_ms:7.2f}ms retries={totals.get('retries', 0)} "
+                f"ejections={totals.get('ejections', 0)} tls_failures={totals.get('tls_failures', 0)} "
+                f"open_circuits={totals.get('open_circuits', 0)} statuses={event.statuses}"
+            )
         if isinstance(event, Finished) and event.reason == "completed":
             result = event.result
             overall = result["summary"]
-            return (f"done: {overall['requests']} requests, effective success {_fmt_rate(overall['success_rate'])}, "
-                    f"p50 {overall['p50_ms']:.2f} ms, p99 {overall['p99_ms']:.2f} ms; actual success per service: "
-                    + ", ".join(f"{n} {_fmt_rate(c['success_rate'])}" for n, c in result["actual"].items()))
+            return (
+                f"done: {overall['requests']} requests, effective success {_fmt_rate(overall['success_rate'])}, "
+                f"p50 {overall['p50_ms']:.2f} ms, p99 {overall['p99_ms']:.2f} ms; actual success per service: "
+                + ", ".join(f"{n} {_fmt_rate(c['success_rate'])}" for n, c in result["actual"].items())
+            )
         return None
 
 
@@ -92,8 +100,14 @@ async def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     experiment = Experiment(
-        topology, runtime="in_process" if args.in_process else "process", topology_path=args.topology,
-        rate=args.rate, on_event=Printer(scenario), log_dir=args.logs, scenario=scenario, load_timeout=args.timeout,
+        topology,
+        runtime="in_process" if args.in_process else "process",
+        topology_path=args.topology,
+        rate=args.rate,
+        on_event=Printer(scenario),
+        log_dir=args.logs,
+        scenario=scenario,
+        load_timeout=args.timeout,
     )
     # SIGTERM / SIGINT ask the experiment to stop, so the mesh is torn down in order.
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -85,8 +85,9 @@ def check_runnable(topology: Topology) -> list[Finding]:
     if errors:
         listed = "; ".join(f"{f.code} ({f.subject})" for f in errors[:5])
         more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
-        raise RunRefused("topology", f"refused to run, it has error findings: {listed}{more}; "
-                                     "see `python -m sandbox.mesh analyze`")
+        raise RunRefused(
+            "topology", f"refused to run, it has error findings: {listed}{more}; see `python -m sandbox.mesh analyze`"
+        )
     return findings
 
 
@@ -118,7 +119,8 @@ def _callers(topology: Topology) -> dict[str, list[Service]]:
 def _calls(service: Service, names: set[str]) -> list[Finding]:
     return [
         _finding(
-            "MESH002", f"{service.name} -> {callee}",
+            "MESH002",
+            f"{service.name} -> {callee}",
             f"{service.name} calls {callee}, which is not a service of this topology "
             f"(known: {', '.join(sorted(names))}); every such call fails with no route (NR).",
         )
@@ -151,15 +153,18 @@ def _cycles(topology: Topology) -> list[Finding]:
             if callee not in graph:
                 continue
             if state.get(callee) == 1:
-                cycle = path[path.index(callee):] + [callee]
+                cycle = path[path.index(callee) :] + [callee]
                 key = frozenset(cycle)
                 if key not in seen_cycles:
                     seen_cycles.add(key)
-                    findings.append(_finding(
-                        "MESH008", " -> ".join(cycle),
-                        f"calls go round in a circle ({' -> '.join(cycle)}): every request would "
-                        "call itself again until a timeout or the connection limits stop it.",
-                    ))
+                    findings.append(
+                        _finding(
+                            "MESH008",
+                            " -> ".join(cycle),
+                            f"calls go round in a circle ({' -> '.join(cycle)}): every request would "
+                            "call itself again until a timeout or the connection limits stop it.",
+                        )
+                    )
             elif callee not in state:
                 state[callee] = 1
                 path.append(callee)
@@ -176,9 +181,12 @@ def _unreached(topology: Topology) -> list[Finding]:
                 reached.add(callee)
                 frontier.append(callee)
     return [
-        _finding("MESH017", service.name,
-                 f"{service.name} is not called from the entry {topology.entry}, directly or "
-                 "indirectly: the load generator's traffic never reaches it.")
+        _finding(
+            "MESH017",
+            service.name,
+            f"{service.name} is not called from the entry {topology.entry}, directly or "
+            "indirectly: the load generator's traffic never reaches it.",
+        )
         for service in topology.services
         if service.name not in reached
     ]
@@ -191,33 +199,45 @@ def _mtls(service: Service, callers: list[Service], topology: Topology) -> list[
     findings: list[Finding] = []
     if not service.sidecar:
         if service.mtls_mode != "DISABLE":
-            findings.append(_finding(
-                "MESH010", service.name,
-                f"{service.name} has no sidecar, so nothing can terminate mTLS: mtls "
-                f"{service.mtls_mode} has no effect (it is served in plaintext).",
-            ))
+            findings.append(
+                _finding(
+                    "MESH010",
+                    service.name,
+                    f"{service.name} has no sidecar, so nothing can terminate mTLS: mtls "
+                    f"{service.mtls_mode} has no effect (it is served in plaintext).",
+                )
+            )
         return findings
     if service.mtls_mode == "STRICT":
         for caller in callers:
             if not caller.sidecar:
-                findings.append(_finding(
-                    "MESH001", f"{caller.name} -> {service.name}",
-                    f"{service.name} accepts only mTLS (STRICT) but {caller.name} has no sidecar "
-                    "and sends plaintext: every call is refused at the handshake. Give "
-                    f"{caller.name} a sidecar or make {service.name} PERMISSIVE while migrating.",
-                ))
+                findings.append(
+                    _finding(
+                        "MESH001",
+                        f"{caller.name} -> {service.name}",
+                        f"{service.name} accepts only mTLS (STRICT) but {caller.name} has no sidecar "
+                        "and sends plaintext: every call is refused at the handshake. Give "
+                        f"{caller.name} a sidecar or make {service.name} PERMISSIVE while migrating.",
+                    )
+                )
     elif service.mtls_mode == "PERMISSIVE":
-        findings.append(_finding(
-            "MESH013", service.name,
-            f"{service.name} is PERMISSIVE: it also accepts plaintext, with no caller identity. "
-            "Switch to STRICT once every caller has a sidecar.",
-        ))
+        findings.append(
+            _finding(
+                "MESH013",
+                service.name,
+                f"{service.name} is PERMISSIVE: it also accepts plaintext, with no caller identity. "
+                "Switch to STRICT once every caller has a sidecar.",
+            )
+        )
     else:
-        findings.append(_finding(
-            "MESH014", service.name,
-            f"{service.name} has a sidecar but mtls DISABLE: calls to it travel in plaintext and "
-            "carry no verified identity.",
-        ))
+        findings.append(
+            _finding(
+                "MESH014",
+                service.name,
+                f"{service.name} has a sidecar but mtls DISABLE: calls to it travel in plaintext and "
+                "carry no verified identity.",
+            )
+        )
     return findings
 
 
@@ -227,9 +247,7 @@ def _mtls(service: Service, callers: list[Service], topology: Topology) -> list[
 def worst_case_backoff(retry: RetryPolicy) -> float:
     """Longest total backoff the retry layer can wait: for retry n it waits up to
     min(base * (2**n - 1), max) (Envoy's fully jittered exponential backoff)."""
-    return sum(
-        min(retry.backoff_base * ((1 << n) - 1), retry.backoff_max) for n in range(1, retry.attempts + 1)
-    )
+    return sum(min(retry.backoff_base * ((1 << n) - 1), retry.backoff_max) for n in range(1, retry.attempts + 1))
 
 
 def _retry(service: Service) -> list[Finding]:
@@ -240,40 +258,52 @@ def _retry(service: Service) -> list[Finding]:
     if retry.attempts == 0:
         return findings
     if retry.budget_ratio == 0 and retry.budget_min_per_second == 0:
-        findings.append(_finding(
-            "MESH018", service.name,
-            f"calls to {service.name} allow {retry.attempts} retries, but the retry budget is zero "
-            "(budget_ratio 0 and budget_min_per_second 0): no retry will ever be sent.",
-        ))
+        findings.append(
+            _finding(
+                "MESH018",
+                service.name,
+                f"calls to {service.name} allow {retry.attempts} retries, but the retry budget is zero "
+                "(budget_ratio 0 and budget_min_per_second 0): no retry will ever be sent.",
+            )
+        )
     if timeout is None and retry.per_try_timeout is None:
-        findings.append(_finding(
-            "MESH020", service.name,
-            f"calls to {service.name} retry up to {retry.attempts} times but have no timeout at all "
-            "(neither timeout nor per_try_timeout): a callee that hangs holds each call, and its "
-            "connection, forever, and no retry ever starts. Set a timeout.",
-        ))
+        findings.append(
+            _finding(
+                "MESH020",
+                service.name,
+                f"calls to {service.name} retry up to {retry.attempts} times but have no timeout at all "
+                "(neither timeout nor per_try_timeout): a callee that hangs holds each call, and its "
+                "connection, forever, and no retry ever starts. Set a timeout.",
+            )
+        )
         return findings
     if timeout is None:
         return findings
     if retry.per_try_timeout is None:
-        findings.append(_finding(
-            "MESH004", service.name,
-            f"calls to {service.name} retry up to {retry.attempts} times under a {timeout:g}s "
-            "request timeout, but without a per-try timeout: one hung try uses up the whole "
-            "timeout and no retry happens. Set per_try_timeout.",
-        ))
+        findings.append(
+            _finding(
+                "MESH004",
+                service.name,
+                f"calls to {service.name} retry up to {retry.attempts} times under a {timeout:g}s "
+                "request timeout, but without a per-try timeout: one hung try uses up the whole "
+                "timeout and no retry happens. Set per_try_timeout.",
+            )
+        )
         return findings
     worst = (retry.attempts + 1) * retry.per_try_timeout + worst_case_backoff(retry)
     if worst > timeout:
         # How many tries surely fit: a try that cannot start before the deadline never runs.
         fitting = int(timeout // retry.per_try_timeout) if retry.per_try_timeout else 0
-        findings.append(_finding(
-            "MESH003", service.name,
-            f"calls to {service.name}: {retry.attempts + 1} tries x {retry.per_try_timeout:g}s "
-            f"+ up to {worst_case_backoff(retry):.3g}s of backoff = {worst:.3g}s, more than the "
-            f"{timeout:g}s request timeout; when tries hang, only about {max(fitting, 1)} of them "
-            "run before the caller gets 504 (UT).",
-        ))
+        findings.append(
+            _finding(
+                "MESH003",
+                service.name,
+                f"calls to {service.name}: {retry.attempts + 1} tries x {retry.per_try_timeout:g}s "
+                f"+ up to {worst_case_backoff(retry):.3g}s of backoff = {worst:.3g}s, more than the "
+                f"{timeout:g}s request timeout; when tries hang, only about {max(fitting, 1)} of them "
+                "run before the caller gets 504 (UT).",
+            )
+        )
     return findings
 
 
@@ -294,20 +324,26 @@ def _outlier(service: Service) -> list[Finding]:
         return []
     ejectable = ejectable_replicas(service.replicas, outlier.max_ejection_percent)
     if ejectable == 0:
-        return [_finding(
-            "MESH006", service.name,
-            f"outlier detection on {service.name} counts failures but max_ejection_percent is 0: "
-            "it can never eject a replica.",
-        )]
+        return [
+            _finding(
+                "MESH006",
+                service.name,
+                f"outlier detection on {service.name} counts failures but max_ejection_percent is 0: "
+                "it can never eject a replica.",
+            )
+        ]
     if ejectable >= service.replicas:
         which = "its only replica" if service.replicas == 1 else f"all {service.replicas} replicas"
-        return [_finding(
-            "MESH005", service.name,
-            f"outlier detection on {service.name} may eject {which} "
-            f"(max_ejection_percent {outlier.max_ejection_percent}): with fewer than half "
-            "available, callers' proxies enter healthy panic and send to every replica, ejected "
-            "ones included, so detection no longer steers traffic away from a failing replica.",
-        )]
+        return [
+            _finding(
+                "MESH005",
+                service.name,
+                f"outlier detection on {service.name} may eject {which} "
+                f"(max_ejection_percent {outlier.max_ejection_percent}): with fewer than half "
+                "available, callers' proxies enter healthy panic and send to every replica, ejected "
+                "ones included, so detection no longer steers traffic away from a failing replica.",
+            )
+        ]
     return []
 
 
@@ -323,17 +359,23 @@ def _fault(service: Service) -> list[Finding]:
             parts.append(f"{fault.abort_percent:g}% aborted with {fault.abort_status}")
         if fault.delay_percent > 0 and fault.delay_seconds > 0:
             parts.append(f"{fault.delay_percent:g}% delayed by {fault.delay_seconds:g}s")
-        findings.append(_finding(
-            "MESH016", service.name,
-            f"callers' sidecars inject faults into calls to {service.name}: {', '.join(parts)}.",
-        ))
+        findings.append(
+            _finding(
+                "MESH016",
+                service.name,
+                f"callers' sidecars inject faults into calls to {service.name}: {', '.join(parts)}.",
+            )
+        )
     timeout = service.traffic.timeout.request_timeout
     if fault.delay_percent > 0 and timeout is not None and fault.delay_seconds >= timeout:
-        findings.append(_finding(
-            "MESH015", service.name,
-            f"the injected delay ({fault.delay_seconds:g}s) is not shorter than the {timeout:g}s "
-            f"request timeout: every delayed call to {service.name} ends in 504 (UT).",
-        ))
+        findings.append(
+            _finding(
+                "MESH015",
+                service.name,
+                f"the injected delay ({fault.delay_seconds:g}s) is not shorter than the {timeout:g}s "
+                f"request timeout: every delayed call to {service.name} ends in 504 (UT).",
+            )
+        )
     return findings
 
 
@@ -364,11 +406,14 @@ def _authorization(service: Service, callers: list[Service], names: set[str], to
         return []
     findings: list[Finding] = []
     if not service.sidecar:
-        findings.append(_finding(
-            "MESH009", service.name,
-            f"{service.name} has an authorization policy but no sidecar to enforce it: every "
-            "request reaches the service.",
-        ))
+        findings.append(
+            _finding(
+                "MESH009",
+                service.name,
+                f"{service.name} has an authorization policy but no sidecar to enforce it: every "
+                "request reaches the service.",
+            )
+        )
     known = set(names) | set(BUILTIN_SOURCES)
     known_ids = {topology.spiffe_id(name) for name in known}
     rules = [("allow", rule) for rule in policy.allow] + [("deny", rule) for rule in policy.deny]
@@ -377,11 +422,14 @@ def _authorization(service: Service, callers: list[Service], names: set[str], to
         for source in rule.sources:
             uses_sources = True
             if source not in known and source not in known_ids:
-                findings.append(_finding(
-                    "MESH007", service.name,
-                    f"the {kind} rule of {service.name} names source {source!r}, which is no "
-                    "workload of this topology: it never matches.",
-                ))
+                findings.append(
+                    _finding(
+                        "MESH007",
+                        service.name,
+                        f"the {kind} rule of {service.name} names source {source!r}, which is no "
+                        "workload of this topology: it never matches.",
+                    )
+                )
     if service.sidecar and uses_sources and service.mtls_mode != "STRICT":
         if service.mtls_mode == "DISABLE":
             effect = "no caller has an identity, so rules naming sources never match"
@@ -389,18 +437,24 @@ def _authorization(service: Service, callers: list[Service], names: set[str], to
         else:
             effect = "plaintext callers have no identity and are judged as anonymous"
             severity = "info"
-        findings.append(_finding(
-            "MESH012", service.name,
-            f"{service.name}'s authorization names sources but its mtls is {service.mtls_mode}: {effect}.",
-            severity,
-        ))
+        findings.append(
+            _finding(
+                "MESH012",
+                service.name,
+                f"{service.name}'s authorization names sources but its mtls is {service.mtls_mode}: {effect}.",
+                severity,
+            )
+        )
     for caller in callers:
         if _fully_denied(policy, caller.name, topology):
-            findings.append(_finding(
-                "MESH011", f"{caller.name} -> {service.name}",
-                f"{caller.name} calls {service.name} for every request it serves, but "
-                f"{service.name}'s authorization refuses all of them: they get 403 (RBAC).",
-            ))
+            findings.append(
+                _finding(
+                    "MESH011",
+                    f"{caller.name} -> {service.name}",
+                    f"{caller.name} calls {service.name} for every request it serves, but "
+                    f"{service.name}'s authorization refuses all of them: they get 403 (RBAC).",
+                )
+            )
     return findings
 
 
@@ -419,19 +473,27 @@ def _policy_reach(topology: Topology) -> list[Finding]:
                 continue
             traffic = callee.traffic
             configured = [
-                label for label, present in (
+                label
+                for label, present in (
                     ("timeout", traffic.timeout.request_timeout is not None),
                     ("retry", traffic.retry.attempts > 0),
-                    ("circuit breaker", traffic.circuit_breaker.max_connections is not None
-                     or traffic.circuit_breaker.max_pending_requests is not None),
+                    (
+                        "circuit breaker",
+                        traffic.circuit_breaker.max_connections is not None
+                        or traffic.circuit_breaker.max_pending_requests is not None,
+                    ),
                     ("outlier detection", traffic.outlier_detection.consecutive_5xx is not None),
                     ("fault injection", traffic.fault.abort_percent > 0 or traffic.fault.delay_percent > 0),
-                ) if present
+                )
+                if present
             ]
             if configured:
-                findings.append(_finding(
-                    "MESH019", f"{caller.name} -> {callee.name}",
-                    f"{callee.name}'s {', '.join(configured)} policy is applied by callers' sidecars; "
-                    f"{caller.name} has none, so its calls get none of it.",
-                ))
+                findings.append(
+                    _finding(
+                        "MESH019",
+                        f"{caller.name} -> {callee.name}",
+                        f"{callee.name}'s {', '.join(configured)} policy is applied by callers' sidecars; "
+                        f"{caller.name} has none, so its calls get none of it.",
+                    )
+                )
     return findings

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sandbox.mesh.model import Endpoint, Handler, LoadBalancer, Request, Response
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -43,9 +43,7 @@ class SpiffeIdError(ValueError):
 
 def validate_trust_domain(trust_domain: str) -> str:
     if not trust_domain or len(trust_domain) > 255 or not _TRUST_DOMAIN.match(trust_domain):
-        raise SpiffeIdError(
-            f"trust domain must be lower-case letters, digits, '.', '-' or '_', got {trust_domain!r}"
-        )
+        raise SpiffeIdError(f"trust domain must be lower-case letters, digits, '.', '-' or '_', got {trust_domain!r}")
     return trust_domain
 
 
@@ -98,12 +96,10 @@ def _to_datetime(moment: float | dt.datetime) -> dt.datetime:
         if moment.tzinfo is None:
             raise ValueError("datetimes must be timezone-aware (UTC)")
         return moment
-    return dt.datetime.fromtimestamp(moment, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(moment, tz=dt.UTC)
 
 
-def needs_rotation(
-    cert: WorkloadCertificate, now: float | dt.datetime, *, fraction: float = 0.5
-) -> bool:
+def needs_rotation(cert: WorkloadCertificate, now: float | dt.datetime, *, fraction: float = 0.5) -> bool:
     """True once `fraction` of the certificate's lifetime has passed (Istio rotates at half).
 
     Rotating well before expiry leaves room for a failed or slow renewal to be retried.
@@ -253,9 +249,7 @@ class CertificateAuthority:
             )
             # RFC 5280 4.2.1.2: a CA certificate MUST carry a subject key identifier.
             .add_extension(ski, critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
             .sign(key, hashes.SHA256())
         )
         return cls(trust_domain, key, cert, clock=clock)
@@ -294,13 +288,15 @@ class CertificateAuthority:
         the private key stays with whoever made it. Without, a key is made here (tests, tools)."""
         trust_domain, _ = parse_spiffe_id(spiffe_id)
         if trust_domain != self.trust_domain:
-            raise SpiffeIdError(
-                f"this CA signs for trust domain {self.trust_domain!r}, not {trust_domain!r}"
-            )
+            raise SpiffeIdError(f"this CA signs for trust domain {self.trust_domain!r}, not {trust_domain!r}")
         return self._sign_leaf(spiffe_id, ttl_seconds=ttl_seconds, not_before=not_before, public_key=public_key)
 
     def _sign_leaf(
-        self, spiffe_id: str, *, ttl_seconds: float, not_before: float | dt.datetime | None,
+        self,
+        spiffe_id: str,
+        *,
+        ttl_seconds: float,
+        not_before: float | dt.datetime | None,
         public_key: PublicKey | None = None,
     ) -> WorkloadCertificate:
         if not 0 < ttl_seconds <= MAX_LEAF_TTL_SECONDS:
@@ -340,9 +336,7 @@ class CertificateAuthority:
             )
             # Every sidecar is both a server (inbound) and a client (outbound).
             .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                 critical=False,
             )
             # RFC 5280 4.1.2.6: with an empty subject the SAN extension MUST be critical.
@@ -364,24 +358,28 @@ class CertificateAuthority:
 
     # ------------------------------------------------------------------ faults on purpose
 
-    def issue_expired(self, spiffe_id: str, *, expired_seconds_ago: float = 3600,
-                      public_key: PublicKey | None = None) -> WorkloadCertificate:
+    def issue_expired(
+        self, spiffe_id: str, *, expired_seconds_ago: float = 3600, public_key: PublicKey | None = None
+    ) -> WorkloadCertificate:
         """A correctly signed certificate whose validity ended `expired_seconds_ago`."""
         ttl = 3600
         start = self.now() - dt.timedelta(seconds=expired_seconds_ago + ttl)
         return self._sign_leaf(spiffe_id, ttl_seconds=ttl, not_before=start, public_key=public_key)
 
-    def issue_wrong_identity(self, spiffe_id: str, *, ttl_seconds: float = 3600,
-                             public_key: PublicKey | None = None) -> WorkloadCertificate:
+    def issue_wrong_identity(
+        self, spiffe_id: str, *, ttl_seconds: float = 3600, public_key: PublicKey | None = None
+    ) -> WorkloadCertificate:
         """A valid certificate from this CA for an identity that is not `spiffe_id`."""
         return self.issue(wrong_spiffe_id(spiffe_id), ttl_seconds=ttl_seconds, public_key=public_key)
 
-    def issue_foreign(self, spiffe_id: str, *, ttl_seconds: float = 3600,
-                      public_key: PublicKey | None = None) -> WorkloadCertificate:
+    def issue_foreign(
+        self, spiffe_id: str, *, ttl_seconds: float = 3600, public_key: PublicKey | None = None
+    ) -> WorkloadCertificate:
         """A certificate for the right identity, signed by another CA of the same trust-domain
         name: it looks right but does not chain to this root."""
-        return foreign_ca(self.trust_domain, clock=self._clock).issue(spiffe_id, ttl_seconds=ttl_seconds,
-                                                                       public_key=public_key)
+        return foreign_ca(self.trust_domain, clock=self._clock).issue(
+            spiffe_id, ttl_seconds=ttl_seconds, public_key=public_key
+        )
 
 
 def foreign_ca(trust_domain: str, *, clock: WallClock = time.time) -> CertificateAuthority:

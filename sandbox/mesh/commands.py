@@ -164,11 +164,12 @@ class Policy(Command):
     validate: bool = True
 
 
-AnyCommand = (Fail | Slow | Hang | Heal | Kill | Restart | Plaintext | Mtls | MtlsMode | Cert | Deny | Allow | Rate
-              | Policy)
+AnyCommand = (
+    Fail | Slow | Hang | Heal | Kill | Restart | Plaintext | Mtls | MtlsMode | Cert | Deny | Allow | Rate | Policy
+)
 ACTIONS: dict[str, type[Command]] = {
-    cls.action: cls for cls in (Fail, Slow, Hang, Heal, Kill, Restart, Plaintext, Mtls, MtlsMode, Cert, Deny, Allow,
-                                Rate, Policy)
+    cls.action: cls
+    for cls in (Fail, Slow, Hang, Heal, Kill, Restart, Plaintext, Mtls, MtlsMode, Cert, Deny, Allow, Rate, Policy)
 }
 
 
@@ -232,7 +233,9 @@ def _required(f: dataclasses.Field) -> bool:
 def _parse_fail(d: dict, topology: Topology | None) -> Fail:
     service = _service(d["service"], topology)
     status = _whole(d.get("status", ERROR_STATUS.default), "status", int(ERROR_STATUS.low), int(ERROR_STATUS.high))
-    return Fail(service, _number(d["percent"], "percent", 0, 100), status, _replica(d.get("replica"), service, topology))
+    return Fail(
+        service, _number(d["percent"], "percent", 0, 100), status, _replica(d.get("replica"), service, topology)
+    )
 
 
 def _parse_slow(d: dict, topology: Topology | None) -> Slow:
@@ -323,11 +326,20 @@ def _parse_policy(d: dict, topology: Topology | None) -> Policy:
 
 
 _PARSERS = {
-    "fail": _parse_fail, "slow": _parse_slow, "hang": _parse_hang, "heal": _parse_heal,
-    "kill": lambda d, t: _parse_process(Kill, d, t), "restart": lambda d, t: _parse_process(Restart, d, t),
-    "plaintext": _parse_service_only(Plaintext), "mtls": _parse_service_only(Mtls), "mtls_mode": _parse_mtls_mode,
-    "cert": _parse_cert, "deny": _parse_deny, "allow": lambda d, t: Allow(_service(d["service"], t)),
-    "rate": _parse_rate, "policy": _parse_policy,
+    "fail": _parse_fail,
+    "slow": _parse_slow,
+    "hang": _parse_hang,
+    "heal": _parse_heal,
+    "kill": lambda d, t: _parse_process(Kill, d, t),
+    "restart": lambda d, t: _parse_process(Restart, d, t),
+    "plaintext": _parse_service_only(Plaintext),
+    "mtls": _parse_service_only(Mtls),
+    "mtls_mode": _parse_mtls_mode,
+    "cert": _parse_cert,
+    "deny": _parse_deny,
+    "allow": lambda d, t: Allow(_service(d["service"], t)),
+    "rate": _parse_rate,
+    "policy": _parse_policy,
 }
 
 

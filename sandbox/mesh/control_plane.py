@@ -107,8 +107,10 @@ class ControlPlane:
             self.ca = CertificateAuthority.create(self.topology.trust_domain)
         for svc in self.topology.services:
             self.policies[svc.name] = ServicePolicy(
-                traffic=to_jsonable(svc.traffic), authorization=to_jsonable(svc.authorization),
-                mtls_mode=svc.mtls_mode, sidecar=svc.sidecar,
+                traffic=to_jsonable(svc.traffic),
+                authorization=to_jsonable(svc.authorization),
+                mtls_mode=svc.mtls_mode,
+                sidecar=svc.sidecar,
             )
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -121,8 +123,9 @@ class ControlPlane:
         directory = os.path.dirname(os.path.abspath(socket_path))
         mode = os.stat(directory).st_mode & 0o777
         if mode & 0o077:
-            raise PermissionError(f"{directory} is mode {mode:o}: the control socket needs a directory only "
-                                  "its owner can enter")
+            raise PermissionError(
+                f"{directory} is mode {mode:o}: the control socket needs a directory only its owner can enter"
+            )
         self._server = await asyncio.start_unix_server(self._on_connection, path=socket_path, limit=1 << 22)
         os.chmod(socket_path, 0o600)
         self.socket_path = socket_path
@@ -177,13 +180,21 @@ class ControlPlane:
         if policy.sidecar:
             for session in sorted(self.sessions.values(), key=lambda s: s.replica):
                 if session.service == service:
-                    found.append({"service": service, "host": "127.0.0.1", "port": session.inbound_port,
-                                  "spiffe_id": self.spiffe_id(service), "replica": session.replica})
+                    found.append(
+                        {
+                            "service": service,
+                            "host": "127.0.0.1",
+                            "port": session.inbound_port,
+                            "spiffe_id": self.spiffe_id(service),
+                            "replica": session.replica,
+                        }
+                    )
         else:
             for (name, replica), port in sorted(self.plain_endpoints.items()):
                 if name == service:
-                    found.append({"service": service, "host": "127.0.0.1", "port": port, "spiffe_id": "",
-                                  "replica": replica})
+                    found.append(
+                        {"service": service, "host": "127.0.0.1", "port": port, "spiffe_id": "", "replica": replica}
+                    )
         return found
 
     def document_for(self, session: SidecarSession, candidate: tuple[str, str, Any] | None = None) -> dict:
@@ -209,8 +220,10 @@ class ControlPlane:
             },
             "certificate": {
                 # No key: the sidecar holds the private key that matches this certificate.
-                "cert_pem": cert.cert_pem.decode(), "spiffe_id": cert.spiffe_id,
-                "not_after": cert.not_after.timestamp(), "not_before": not_before,
+                "cert_pem": cert.cert_pem.decode(),
+                "spiffe_id": cert.spiffe_id,
+                "not_after": cert.not_after.timestamp(),
+                "not_before": not_before,
                 # A changed fault tells the sidecar this is a new identity, not a routine renewal.
                 "fault": session.cert_fault,
             },
@@ -238,8 +251,11 @@ class ControlPlane:
         try:
             while True:
                 # Only a sidecar's session may idle; anyone else says what they want at once or is dropped.
-                line = await (reader.readline() if session is not None
-                              else asyncio.wait_for(reader.readline(), AUTHENTICATE_WITHIN))
+                line = await (
+                    reader.readline()
+                    if session is not None
+                    else asyncio.wait_for(reader.readline(), AUTHENTICATE_WITHIN)
+                )
                 if not line:
                     break
                 try:
@@ -360,18 +376,37 @@ class ControlPlane:
                 spiffe_id = self.spiffe_id(message.get("service", LOADGEN_IDENTITY))
                 public_key = public_key_of_csr(message.get("csr", ""), spiffe_id)
                 cert = self.ca.issue(spiffe_id, ttl_seconds=self.cert_ttl, public_key=public_key)
-                return {"ok": True, "cert_pem": cert.cert_pem.decode(), "spiffe_id": cert.spiffe_id,
-                        "not_after": cert.not_after.timestamp(), "root_pem": self.ca.root_pem.decode()}
+                return {
+                    "ok": True,
+                    "cert_pem": cert.cert_pem.decode(),
+                    "spiffe_id": cert.spiffe_id,
+                    "not_after": cert.not_after.timestamp(),
+                    "root_pem": self.ca.root_pem.decode(),
+                }
             service = message.get("service")
             if service not in self.policies:
                 return {"ok": False, "error": f"unknown service {service!r}"}
             policy = self.policies[service]
             if op == "set_traffic":
-                self._set_policy_part(service, "traffic", message["traffic"], traffic_from_dict,
-                                      f"{service}.traffic", message.get("validate", True), None)
+                self._set_policy_part(
+                    service,
+                    "traffic",
+                    message["traffic"],
+                    traffic_from_dict,
+                    f"{service}.traffic",
+                    message.get("validate", True),
+                    None,
+                )
             elif op == "set_authorization":
-                self._set_policy_part(service, "authorization", message["authorization"], authorization_from_dict,
-                                      f"{service}.authorization", message.get("validate", True), {service})
+                self._set_policy_part(
+                    service,
+                    "authorization",
+                    message["authorization"],
+                    authorization_from_dict,
+                    f"{service}.authorization",
+                    message.get("validate", True),
+                    {service},
+                )
             elif op == "set_mtls_mode":
                 if message["mode"] not in MTLS_MODES:
                     return {"ok": False, "error": f"mode must be one of {MTLS_MODES}"}
@@ -399,8 +434,9 @@ class ControlPlane:
         except (ConfigError, CsrRejected, KeyError, TypeError, ValueError) as exc:
             return {"ok": False, "error": str(exc)}
 
-    def _set_policy_part(self, service: str, part: str, value: Any, validator, path: str,
-                         validate: bool, services: set[str] | None) -> None:
+    def _set_policy_part(
+        self, service: str, part: str, value: Any, validator, path: str, validate: bool, services: set[str] | None
+    ) -> None:
         """Store a valid policy part and push it; an invalid one raises, or with validate=False is pushed
         once unchecked (so sidecars NACK it) as a candidate that never enters the store, so later
         pushes (mode changes, renewals, endpoints) are not refused because of it."""
@@ -416,10 +452,17 @@ class ControlPlane:
 
     def status(self) -> dict:
         sidecars = [
-            {"service": s.service, "replica": s.replica, "inbound_port": s.inbound_port,
-             "connected": s.writer is not None, "pushed_version": s.pushed_version, "acked_version": s.acked_version,
-             "nack": s.nack, "renewals": s.renewals,
-             "in_sync": s.writer is not None and s.acked_version >= s.pushed_version}
+            {
+                "service": s.service,
+                "replica": s.replica,
+                "inbound_port": s.inbound_port,
+                "connected": s.writer is not None,
+                "pushed_version": s.pushed_version,
+                "acked_version": s.acked_version,
+                "nack": s.nack,
+                "renewals": s.renewals,
+                "in_sync": s.writer is not None and s.acked_version >= s.pushed_version,
+            }
             for s in self.sessions.values()
         ]
         return {"version": self.version, "sidecars": sidecars, "findings": self.findings()}
@@ -467,10 +510,16 @@ def main() -> None:
         topology = load_topology(args.topology)
         ca = None
         if "ca_pem" in secrets_doc:  # the supervisor's CA: a restarted control plane signs with the same root
-            ca = CertificateAuthority.from_pem(topology.trust_domain, secrets_doc["ca_pem"].encode(),
-                                               secrets_doc["ca_key_pem"].encode())
-        plane = ControlPlane(topology, cert_ttl=args.cert_ttl, ca=ca,
-                             operator_token=secrets_doc["operator_token"], bootstrap_tokens=tokens)
+            ca = CertificateAuthority.from_pem(
+                topology.trust_domain, secrets_doc["ca_pem"].encode(), secrets_doc["ca_key_pem"].encode()
+            )
+        plane = ControlPlane(
+            topology,
+            cert_ttl=args.cert_ttl,
+            ca=ca,
+            operator_token=secrets_doc["operator_token"],
+            bootstrap_tokens=tokens,
+        )
         path = await plane.start(args.socket)
         announce(component="control_plane", socket=path, started=time.time())
         await stop.wait()

@@ -177,8 +177,8 @@ class Finished(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Started, Snapshot, CommandApplied, CommandRefused, ProcessExited, ConfigNacked,
-                              Finding, Finished)
+    cls.kind: cls
+    for cls in (Started, Snapshot, CommandApplied, CommandRefused, ProcessExited, ConfigNacked, Finding, Finished)
 }
 _NESTED = {"services": ServiceSnapshot, "edges": EdgeSnapshot, "recent": RequestRecord}
 

@@ -53,10 +53,20 @@ LOAD_TIMEOUT = 10.0  # seconds before the load generator counts a request as fai
 
 
 class Experiment:
-    def __init__(self, topology: Topology, *, runtime: str = "process", topology_path: str | None = None,
-                 rate: float = 20.0, on_event: Callable[[Event], Awaitable[None] | None], interval: float = 1.0,
-                 recent_limit: int = 50, log_dir: str | None = None, scenario: Any = None,
-                 load_timeout: float = LOAD_TIMEOUT) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        runtime: str = "process",
+        topology_path: str | None = None,
+        rate: float = 20.0,
+        on_event: Callable[[Event], Awaitable[None] | None],
+        interval: float = 1.0,
+        recent_limit: int = 50,
+        log_dir: str | None = None,
+        scenario: Any = None,
+        load_timeout: float = LOAD_TIMEOUT,
+    ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime: must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         self.topology = topology
@@ -115,8 +125,12 @@ class Experiment:
                 return await self._finish(self._stop_reason or "stopped", {})
             await self._announce()
             self.load = LoadGenerator(
-                "127.0.0.1", self.mesh.entry_ports(), rate=self.rate, host_header=self.topology.entry,
-                ssl_context=await self.mesh.entry_ssl_context(), timeout=self.load_timeout,
+                "127.0.0.1",
+                self.mesh.entry_ports(),
+                rate=self.rate,
+                host_header=self.topology.entry,
+                ssl_context=await self.mesh.entry_ssl_context(),
+                timeout=self.load_timeout,
             )
             observer = Observer(self.mesh, recent_limit=self.recent_limit)
             await observer.read()  # the baseline: counters from before the load do not count
@@ -149,8 +163,15 @@ class Experiment:
         except RunRefused as exc:
             for finding in analyze(self.topology):
                 if finding.severity == "error":
-                    await self._emit(Finding(t=0.0, code=finding.code, severity=finding.severity,
-                                             subject=finding.subject, message=finding.message))
+                    await self._emit(
+                        Finding(
+                            t=0.0,
+                            code=finding.code,
+                            severity=finding.severity,
+                            subject=finding.subject,
+                            message=finding.message,
+                        )
+                    )
             return await self._finish(f"failed: {_reason(exc)}", {})
         return None
 
@@ -187,18 +208,31 @@ class Experiment:
     async def _announce(self) -> None:
         mesh = self.mesh
         pids = mesh.pids() if hasattr(mesh, "pids") else []
-        await self._emit(Started(
-            t=0.0, topology=self.topology.name, runtime=self.runtime, ready_seconds=round(mesh.ready_seconds, 3),
-            processes=len(pids), pgid=self.pgid, services=[s.name for s in self.topology.services],
-            edges=[list(edge) for edge in edges_of(self.topology)], control_socket=mesh.control_path,
-            entry_ports=mesh.entry_ports(),
-        ))
+        await self._emit(
+            Started(
+                t=0.0,
+                topology=self.topology.name,
+                runtime=self.runtime,
+                ready_seconds=round(mesh.ready_seconds, 3),
+                processes=len(pids),
+                pgid=self.pgid,
+                services=[s.name for s in self.topology.services],
+                edges=[list(edge) for edge in edges_of(self.topology)],
+                control_socket=mesh.control_path,
+                entry_ports=mesh.entry_ports(),
+            )
+        )
         status = await self._status()
         for finding in (status or {}).get("findings", []):
-            await self._emit(Finding(
-                t=0.0, code=str(finding.get("code", "")), severity=str(finding.get("severity", "")),
-                subject=str(finding.get("subject", "")), message=str(finding.get("message", "")),
-            ))
+            await self._emit(
+                Finding(
+                    t=0.0,
+                    code=str(finding.get("code", "")),
+                    severity=str(finding.get("severity", "")),
+                    subject=str(finding.get("subject", "")),
+                    message=str(finding.get("message", "")),
+                )
+            )
 
     async def _finish(self, reason: str, result: dict) -> Finished:
         finished = Finished(t=self._t(), reason=reason, result=result)
@@ -230,8 +264,11 @@ class Experiment:
         stop_waiter = asyncio.create_task(self._stopped.wait())
         try:
             while not load_task.done() and not self._stopped.is_set():
-                await asyncio.wait({load_task, stop_waiter}, timeout=max(0.0, next_tick - time.monotonic()),
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {load_task, stop_waiter},
+                    timeout=max(0.0, next_tick - time.monotonic()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
                 if self._stopped.is_set():
                     break
                 next_tick += self.interval
@@ -249,13 +286,25 @@ class Experiment:
                 summary = window.summary()
                 reading = await observer.read()
                 services, edges, recent = observer.snapshot(
-                    reading, elapsed, entry={**summary, "flags": flags}, cert_faults=self._cert_faults,
-                    alive=self._alive())
+                    reading,
+                    elapsed,
+                    entry={**summary, "flags": flags},
+                    cert_faults=self._cert_faults,
+                    alive=self._alive(),
+                )
                 snapshot = Snapshot(
-                    t=self._t(), rate=self.load.rate, effective_success=summary["success_rate"],
-                    p50_ms=round(summary["p50_ms"], 3), p95_ms=round(summary["p95_ms"], 3),
-                    p99_ms=round(summary["p99_ms"], 3), requests=summary["requests"], services=services,
-                    edges=edges, recent=recent, statuses=summary["statuses"], actual_success=observer.called_actual(),
+                    t=self._t(),
+                    rate=self.load.rate,
+                    effective_success=summary["success_rate"],
+                    p50_ms=round(summary["p50_ms"], 3),
+                    p95_ms=round(summary["p95_ms"], 3),
+                    p99_ms=round(summary["p99_ms"], 3),
+                    requests=summary["requests"],
+                    services=services,
+                    edges=edges,
+                    recent=recent,
+                    statuses=summary["statuses"],
+                    actual_success=observer.called_actual(),
                     in_flight=self.load.in_flight,
                     totals={k: v for k, v in observer.totals.items() if isinstance(v, int)},
                     control_plane_alive=self.mesh.alive("control_plane", "control-plane", 0),
@@ -263,11 +312,15 @@ class Experiment:
                 await self._report_exits()
                 await self._report_nacks()
                 await self._emit(snapshot)
-                per_second.append({
-                    "t": round(snapshot.t, 1), **summary, "actual_success_rate": snapshot.actual_success,
-                    **{k: observer.totals[k] for k in ("retries", "ejections", "tls_failures", "open_circuits")},
-                    "in_flight": snapshot.in_flight,
-                })
+                per_second.append(
+                    {
+                        "t": round(snapshot.t, 1),
+                        **summary,
+                        "actual_success_rate": snapshot.actual_success,
+                        **{k: observer.totals[k] for k in ("retries", "ejections", "tls_failures", "open_circuits")},
+                        "in_flight": snapshot.in_flight,
+                    }
+                )
         finally:
             stop_waiter.cancel()
         return per_second
@@ -284,11 +337,18 @@ class Experiment:
 
     async def _report_exits(self) -> None:
         exits = getattr(self.mesh, "exits", [])
-        for exit_ in exits[self._seen_exits:]:
-            await self._emit(ProcessExited(
-                t=self._t(), process=exit_["kind"], service=exit_["service"], replica=exit_["replica"],
-                code=exit_["code"], expected=exit_["expected"], pid=exit_.get("pid"),
-            ))
+        for exit_ in exits[self._seen_exits :]:
+            await self._emit(
+                ProcessExited(
+                    t=self._t(),
+                    process=exit_["kind"],
+                    service=exit_["service"],
+                    replica=exit_["replica"],
+                    code=exit_["code"],
+                    expected=exit_["expected"],
+                    pid=exit_.get("pid"),
+                )
+            )
         self._seen_exits = len(exits)
 
     async def _report_nacks(self) -> None:
@@ -301,10 +361,16 @@ class Experiment:
             if key in self._seen_nacks:
                 continue
             self._seen_nacks.add(key)
-            await self._emit(ConfigNacked(
-                t=self._t(), service=sidecar["service"], replica=sidecar["replica"], version=nack.get("version") or 0,
-                serving_version=sidecar.get("acked_version", 0), reason=nack.get("reason", ""),
-            ))
+            await self._emit(
+                ConfigNacked(
+                    t=self._t(),
+                    service=sidecar["service"],
+                    replica=sidecar["replica"],
+                    version=nack.get("version") or 0,
+                    serving_version=sidecar.get("acked_version", 0),
+                    reason=nack.get("reason", ""),
+                )
+            )
 
     async def _status(self) -> dict | None:
         """The control plane's status, or None while it cannot be reached (killed, restarting)."""
@@ -344,8 +410,16 @@ class Experiment:
         await self._emit(CommandApplied(t=self._t(), command=outcome["command"], said=said, id=id))
         if self.runtime == "in_process" and isinstance(command, Kill):
             # No process ends in this runtime; say so anyway, as the process runtime would.
-            await self._emit(ProcessExited(t=self._t(), process=command.target, service=command.service,
-                                           replica=command.replica, code=None, expected=True))
+            await self._emit(
+                ProcessExited(
+                    t=self._t(),
+                    process=command.target,
+                    service=command.service,
+                    replica=command.replica,
+                    code=None,
+                    expected=True,
+                )
+            )
         return outcome
 
     async def _refused(self, command: dict, reason: str, id_: str) -> dict:
@@ -363,28 +437,50 @@ class Experiment:
             began = self._t()
             outcome = await self.apply({"action": step.action, **step.args}, id=f"scenario:{index}")
             # applied_at: when the step began (its schedule); done_at: when the mesh had carried it out.
-            self.steps.append({"at": step.at, "action": step.action, "did": outcome["said"] or describe_step(step),
-                               "error": outcome["error"], "applied_at": began, "done_at": self._t()})
+            self.steps.append(
+                {
+                    "at": step.at,
+                    "action": step.action,
+                    "did": outcome["said"] or describe_step(step),
+                    "error": outcome["error"],
+                    "applied_at": began,
+                    "done_at": self._t(),
+                }
+            )
 
     def _steps_not_reached(self, duration: float | None) -> None:
         if self.scenario is None:
             return
         until = f"the end of the run at {duration:g}s" if duration is not None else "the run was stopped"
-        for step in self.scenario.steps[len(self.steps):]:
-            self.steps.append({"at": step.at, "action": step.action, "did": describe_step(step),
-                               "error": f"not applied: {until}", "applied_at": None, "done_at": None})
+        for step in self.scenario.steps[len(self.steps) :]:
+            self.steps.append(
+                {
+                    "at": step.at,
+                    "action": step.action,
+                    "did": describe_step(step),
+                    "error": f"not applied: {until}",
+                    "applied_at": None,
+                    "done_at": None,
+                }
+            )
 
     # ------------------------------------------------------------------ helpers
 
-    async def _result(self, duration: float | None, samples: list, per_second: list[dict],
-                      observer: Observer) -> dict:
+    async def _result(self, duration: float | None, samples: list, per_second: list[dict], observer: Observer) -> dict:
         actual = {}
         for name, counts in observer.actual.items():
             actual[name] = {**counts, "success_rate": counts["ok"] / counts["requests"] if counts["requests"] else None}
         return {
-            "topology": self.topology.name, "duration": duration, "rate": self.rate,
-            "start_seconds": self.mesh.ready_seconds, "summary": summarize(samples), "per_second": per_second,
-            "actual": actual, "sidecars": observer.totals, "scenario": self.steps, "commands": self.commands,
+            "topology": self.topology.name,
+            "duration": duration,
+            "rate": self.rate,
+            "start_seconds": self.mesh.ready_seconds,
+            "summary": summarize(samples),
+            "per_second": per_second,
+            "actual": actual,
+            "sidecars": observer.totals,
+            "scenario": self.steps,
+            "commands": self.commands,
             "control_plane": await self._status() or {"error": "control plane unreachable"},
         }
 
@@ -421,4 +517,3 @@ async def _cancel(*tasks: asyncio.Task | None) -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-

@@ -76,8 +76,9 @@ class StrictLoader(yaml.SafeLoader):
         try:
             if self._depth > MAX_NESTING:
                 mark = self.peek_event().start_mark
-                raise _Refusal(f"line {mark.line + 1}, column {mark.column + 1}",
-                               f"nested more than {MAX_NESTING} levels deep")
+                raise _Refusal(
+                    f"line {mark.line + 1}, column {mark.column + 1}", f"nested more than {MAX_NESTING} levels deep"
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -96,8 +97,9 @@ def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool 
         except TypeError:
             raise _Refusal(_where(key_node), "a key must be a plain value, not a list or a mapping") from None
         if key in seen:
-            raise _Refusal(_where(key_node),
-                           f"duplicate key {key!r} (first given on line {seen[key].start_mark.line + 1})")
+            raise _Refusal(
+                _where(key_node), f"duplicate key {key!r} (first given on line {seen[key].start_mark.line + 1})"
+            )
         seen[key] = key_node
     loader.flatten_mapping(node)
     return loader.construct_mapping(node, deep=deep)

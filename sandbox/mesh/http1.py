@@ -32,10 +32,23 @@ from sandbox.mesh.model import Request, Response, UpstreamError
 __all__ = ["MAX_BODY_BYTES", "MAX_HEADER_BYTES", "ListenerLimits", "ProtocolError", "Request", "Response"]
 
 REASONS = {
-    100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
-    404: "Not Found", 408: "Request Timeout", 413: "Content Too Large", 417: "Expectation Failed",
-    429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-    501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+    100: "Continue",
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    417: "Expectation Failed",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 POOL_IDLE_SECONDS = 30.0  # below the servers' idle timeout, so a pooled connection is not closed under us
@@ -46,8 +59,17 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 # Hop-by-hop headers a proxy must not forward (RFC 9110 7.6.1), plus the length it recomputes and the
 # expectation it met itself (a client asking for 100 Continue got it from this hop).
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "content-length",
-     "expect"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "content-length",
+        "expect",
+    }
 )
 
 
@@ -72,7 +94,6 @@ def encode_response(response: Response, *, keep_alive: bool = True) -> bytes:
     return "".join(lines).encode("latin-1") + response.body
 
 
-
 def wants_close(headers: dict[str, str]) -> bool:
     value = headers.get("connection")
     return value is not None and "close" in (token.strip() for token in value.lower().split(","))
@@ -93,7 +114,11 @@ class ServerConnection(asyncio.Protocol):
     """
 
     def __init__(
-        self, handle: RequestHandler, *, slot: Slot | None = None, limits: ListenerLimits | None = None,
+        self,
+        handle: RequestHandler,
+        *,
+        slot: Slot | None = None,
+        limits: ListenerLimits | None = None,
         on_open: Callable[[ServerConnection], None] | None = None,
         on_close: Callable[[ServerConnection, Exception | None], None] | None = None,
     ) -> None:
@@ -202,7 +227,8 @@ class ServerConnection(asyncio.Protocol):
             response = await self.handle(request, self)
         except Exception as exc:  # noqa: BLE001 - a bug in a handler: answer, close, and say what happened
             asyncio.get_running_loop().call_exception_handler(
-                {"message": "HTTP handler failed", "exception": exc, "protocol": self})
+                {"message": "HTTP handler failed", "exception": exc, "protocol": self}
+            )
             response = Response(500, {"connection": "close"}, b"internal error\n")
         if self._closed:
             return
@@ -234,8 +260,9 @@ class ServerConnection(asyncio.Protocol):
         if self._closed:
             return
         if reason == "timeout" and self._reading_request:
-            self.transport.write(encode_response(Response(408, body=b"request not received in time\n"),
-                                                 keep_alive=False))
+            self.transport.write(
+                encode_response(Response(408, body=b"request not received in time\n"), keep_alive=False)
+            )
         self._closed = True
         if reason == "timeout":
             self.transport.close()
@@ -348,8 +375,9 @@ class Connection(asyncio.Protocol):
         self.parser.feed_eof()
         self._check()  # a close ends a body delimited by it ...
         if not waiter.done():  # ... or leaves the response incomplete
-            waiter.set_exception(_StaleConnection() if not self.received
-                                 else ProtocolError("connection closed inside the response"))
+            waiter.set_exception(
+                _StaleConnection() if not self.received else ProtocolError("connection closed inside the response")
+            )
 
     def _check(self) -> None:
         waiter = self.waiter
@@ -444,11 +472,13 @@ class ConnectionPool:
     async def _open(self) -> tuple[asyncio.BaseTransport, Connection]:
         loop = asyncio.get_running_loop()
         if self.handshake_slots is None:
-            return await loop.create_connection(Connection, self.host, self.port, ssl=self.ssl_context,
-                                                server_hostname="" if self.ssl_context else None)
+            return await loop.create_connection(
+                Connection, self.host, self.port, ssl=self.ssl_context, server_hostname="" if self.ssl_context else None
+            )
         async with self.handshake_slots:
-            return await loop.create_connection(Connection, self.host, self.port, ssl=self.ssl_context,
-                                                server_hostname="")
+            return await loop.create_connection(
+                Connection, self.host, self.port, ssl=self.ssl_context, server_hostname=""
+            )
 
     async def request(self, request: Request, host_header: str, *, timeout: float | None = None) -> Response:
         """Send one request and read its response; connection problems become UpstreamError."""
@@ -530,8 +560,15 @@ class TlsConnectError(UpstreamError):
 
 
 async def simple_request(
-    host: str, port: int, method: str = "GET", path: str = "/", *, headers: dict[str, str] | None = None,
-    body: bytes = b"", timeout: float = 5.0, ssl_context: ssl.SSLContext | None = None,
+    host: str,
+    port: int,
+    method: str = "GET",
+    path: str = "/",
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    timeout: float = 5.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Response:
     """One request on a fresh connection (admin endpoints, tests)."""
     pool = ConnectionPool(host, port, ssl_context=ssl_context, connect_timeout=timeout)

@@ -174,7 +174,7 @@ class _Parser:
             return None
         if end + 4 > MAX_HEADER_BYTES:
             raise ProtocolError("message head too large", 431)
-        self._buf = buf[end + 4:]
+        self._buf = buf[end + 4 :]
         return buf[:end].split(b"\r\n")
 
     def _check_partial_head(self, buf: bytes) -> None:
@@ -252,9 +252,9 @@ class _Parser:
                     size = self._body_left
                     if len(buf) - pos < size + 2:
                         return None
-                    if buf[pos + size:pos + size + 2] != b"\r\n":
+                    if buf[pos + size : pos + size + 2] != b"\r\n":
                         raise ProtocolError("chunk data not followed by CRLF")
-                    self._chunks.append(buf[pos:pos + size])
+                    self._chunks.append(buf[pos : pos + size])
                     pos += size + 2
                     self._chunk_state = "size"
                 else:  # trailer section: lines until an empty one, capped like a head, then dropped
@@ -294,7 +294,7 @@ class RequestParser(_Parser):
         while buf.startswith(b"\r\n", start):
             start += 2
         space = buf.find(b" ", start)
-        method = buf[start:space if space >= 0 else len(buf)]
+        method = buf[start : space if space >= 0 else len(buf)]
         if method not in (b"", b"\r") and not _TOKEN_CHARS.issuperset(method):
             raise ProtocolError("invalid method")
         newline = buf.find(b"\n", start)

@@ -84,8 +84,12 @@ class Listener:
     """Accept on `sock` and hand each connection to `on_socket(conn, slot)`, which owns both from then on."""
 
     def __init__(
-        self, sock: socket.socket, on_socket: Callable[[socket.socket, Slot], None],
-        limits: ListenerLimits | None = None, *, name: str = "listener",
+        self,
+        sock: socket.socket,
+        on_socket: Callable[[socket.socket, Slot], None],
+        limits: ListenerLimits | None = None,
+        *,
+        name: str = "listener",
     ) -> None:
         self.sock = sock
         self.on_socket = on_socket
@@ -118,8 +122,12 @@ class Listener:
         return True, ""
 
     def status(self) -> dict:
-        return {"connections": len(self.slots), "max_connections": self.limits.max_connections,
-                "accept_error": self.accept_error, **self.counts}
+        return {
+            "connections": len(self.slots),
+            "max_connections": self.limits.max_connections,
+            "accept_error": self.accept_error,
+            **self.counts,
+        }
 
     def close(self) -> None:
         """Stop accepting and expire every open connection."""
@@ -172,8 +180,9 @@ class Listener:
             except Exception as exc:  # noqa: BLE001 - a bug for one connection must not end the listener
                 slot.release()
                 conn.close()
-                self._loop.call_exception_handler({"message": f"{self.name}: connection setup failed",
-                                                   "exception": exc})
+                self._loop.call_exception_handler(
+                    {"message": f"{self.name}: connection setup failed", "exception": exc}
+                )
 
     def _back_off(self, exc: OSError) -> None:
         self.counts["accept_failures"] += 1
@@ -216,6 +225,7 @@ class Listener:
             try:
                 slot.expire("timeout")
             except Exception as exc:  # noqa: BLE001 - one connection's failure must not stop the sweep
-                self._loop.call_exception_handler({"message": f"{self.name}: expiring a connection failed",
-                                                   "exception": exc})
+                self._loop.call_exception_handler(
+                    {"message": f"{self.name}: expiring a connection failed", "exception": exc}
+                )
         self._schedule_sweep()

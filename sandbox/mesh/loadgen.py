@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from sandbox.mesh import http1
 from sandbox.mesh.model import Request, UpstreamError
@@ -63,8 +63,16 @@ class Window:
 
 class LoadGenerator:
     def __init__(
-        self, host: str, ports: list[int], *, rate: float, host_header: str, path: str = "/",
-        ssl_context: ssl.SSLContext | None = None, timeout: float = 10.0, max_in_flight: int = 512,
+        self,
+        host: str,
+        ports: list[int],
+        *,
+        rate: float,
+        host_header: str,
+        path: str = "/",
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = 10.0,
+        max_in_flight: int = 512,
     ) -> None:
         self.pools = [http1.ConnectionPool(host, port, ssl_context=ssl_context) for port in ports]
         self.rate = rate
@@ -92,7 +100,7 @@ class LoadGenerator:
                 flags = response.headers.get("x-mesh-flags", "")
             except UpstreamError as exc:
                 status, flags = 0, exc.flag
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 status, flags = 0, "timeout"
             except Exception as exc:  # noqa: BLE001 - a request that failed in an unforeseen way is still a failure
                 status, flags = 0, type(exc).__name__

@@ -13,8 +13,17 @@ from sandbox.mesh import schema
 from sandbox.mesh.model import AuthorizationPolicy, Endpoint, TrafficPolicy
 from sandbox.mesh.schema import MTLS_MODES, SchemaError
 
-__all__ = ["MTLS_MODES", "ConfigError", "Destination", "SidecarConfig", "authorization_from_dict",
-           "endpoint_from_dict", "sidecar_config_from_dict", "to_jsonable", "traffic_from_dict"]
+__all__ = [
+    "MTLS_MODES",
+    "ConfigError",
+    "Destination",
+    "SidecarConfig",
+    "authorization_from_dict",
+    "endpoint_from_dict",
+    "sidecar_config_from_dict",
+    "to_jsonable",
+    "traffic_from_dict",
+]
 
 # A pushed value the sidecar cannot apply: the same error, and the same message, as a bad topology.
 ConfigError = SchemaError
@@ -63,8 +72,13 @@ def authorization_from_dict(data: Any, path: str = "authorization") -> Authoriza
 def endpoint_from_dict(data: Any, path: str) -> Endpoint:
     data = _check_keys(data, _fields(Endpoint), path)
     try:
-        return Endpoint(service=str(data["service"]), host=str(data["host"]), port=int(data["port"]),
-                        spiffe_id=str(data.get("spiffe_id", "")), replica=int(data.get("replica", 0)))
+        return Endpoint(
+            service=str(data["service"]),
+            host=str(data["host"]),
+            port=int(data["port"]),
+            spiffe_id=str(data.get("spiffe_id", "")),
+            replica=int(data.get("replica", 0)),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: bad endpoint ({exc})") from exc
 
@@ -92,8 +106,11 @@ class SidecarConfig:
 
 
 def sidecar_config_from_dict(doc: Any) -> SidecarConfig:
-    doc = _check_keys(doc, {"version", "service", "mtls_mode", "outbound_tls", "authorization", "destinations",
-                            "certificate", "root_pem"}, "config")
+    doc = _check_keys(
+        doc,
+        {"version", "service", "mtls_mode", "outbound_tls", "authorization", "destinations", "certificate", "root_pem"},
+        "config",
+    )
     mtls_mode = schema.TLS["mtls"].parse(doc.get("mtls_mode"), "config.mtls_mode")
     outbound_tls = schema.TLS["outbound_tls"].parse(doc.get("outbound_tls", True), "config.outbound_tls")
     destinations = {}

@@ -7,8 +7,9 @@ Changes here must be additive: other modules are built against these names.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Literal
+from typing import Literal
 
 # --------------------------------------------------------------------------- messages
 

@@ -80,8 +80,15 @@ class Observer:
         self._outbound_tls: dict[str, bool] = {s.name: True for s in self.topology.services}
         # Since the start of the run: what each service's replicas answered, and the sidecars' counters.
         self.actual: dict[str, dict[str, int]] = {s.name: {"requests": 0, "ok": 0} for s in self.topology.services}
-        self.totals: dict[str, Any] = {"retries": 0, "ejections": 0, "tls_failures": 0, "uo": 0, "by_flag": {},
-                                       "tls_reasons": {}, "open_circuits": 0}
+        self.totals: dict[str, Any] = {
+            "retries": 0,
+            "ejections": 0,
+            "tls_failures": 0,
+            "uo": 0,
+            "by_flag": {},
+            "tls_reasons": {},
+            "open_circuits": 0,
+        }
         self._interval: dict[str, tuple[int, int]] = {}  # the last interval's (answered, 2xx) per service
         self._callers: dict[str, set[str]] = {}
         for source, destination in self.edges:
@@ -116,8 +123,9 @@ class Observer:
 
     async def _get_json(self, port: int, path: str) -> Any:
         # The admin APIs answer the experiment's operator only.
-        response = await http1.simple_request("127.0.0.1", port, "GET", path, headers=self.mesh.admin_headers(),
-                                              timeout=READ_TIMEOUT)
+        response = await http1.simple_request(
+            "127.0.0.1", port, "GET", path, headers=self.mesh.admin_headers(), timeout=READ_TIMEOUT
+        )
         if response.status != 200:
             raise OSError(f"{path}: {response.status}")
         return json.loads(response.body)
@@ -128,8 +136,13 @@ class Observer:
         if stats.get("last_seq", 0) < cursor:
             cursor = 0  # a new sidecar process numbers its records from 1 again
         response = await http1.simple_request(
-            "127.0.0.1", port, "GET", f"/access-log?since={cursor}&limit={self.recent_limit}",
-            headers=self.mesh.admin_headers(), timeout=READ_TIMEOUT)
+            "127.0.0.1",
+            port,
+            "GET",
+            f"/access-log?since={cursor}&limit={self.recent_limit}",
+            headers=self.mesh.admin_headers(),
+            timeout=READ_TIMEOUT,
+        )
         records = [json.loads(line) for line in response.body.decode().splitlines() if line.strip()]
         # Records after stats was read are numbered above its last_seq: they come next time, not twice.
         records = [r for r in records if r.get("seq", 0) <= stats.get("last_seq", 0)]
@@ -146,8 +159,9 @@ class Observer:
         if sum(now.values()) < sum(before.values()):
             before = {}  # a restarted app counts from zero
         self._prev_apps[key] = now
-        return {status: count - before.get(status, 0) for status, count in now.items()
-                if count - before.get(status, 0) > 0}
+        return {
+            status: count - before.get(status, 0) for status, count in now.items() if count - before.get(status, 0) > 0
+        }
 
     def _sidecar_delta(self, key: tuple[str, int], stats: dict | None) -> dict | None:
         """This interval's counters of one sidecar: series, latency, retries, overflows, TLS failures."""
@@ -173,9 +187,15 @@ class Observer:
 
     # ------------------------------------------------------------------ snapshot
 
-    def snapshot(self, reading: Reading, elapsed: float, *, entry: dict, cert_faults: dict[str, str],
-                 alive: dict[str, dict[str, bool]]) -> tuple[list[ServiceSnapshot], list[EdgeSnapshot],
-                                                            list[RequestRecord]]:
+    def snapshot(
+        self,
+        reading: Reading,
+        elapsed: float,
+        *,
+        entry: dict,
+        cert_faults: dict[str, str],
+        alive: dict[str, dict[str, bool]],
+    ) -> tuple[list[ServiceSnapshot], list[EdgeSnapshot], list[RequestRecord]]:
         """Services, edges and new request records for one interval of `elapsed` seconds. `entry` is the
         load generator's view of the entry edge (rps, success, percentiles, flags)."""
         elapsed = max(elapsed, 1e-6)
@@ -187,8 +207,9 @@ class Observer:
                     self._modes[service] = r.stats["mtls_mode"]
                 if r.stats.get("outbound_tls") is not None:
                     self._outbound_tls[service] = bool(r.stats["outbound_tls"])
-        services = [self._service(svc, apps, sidecars, elapsed, cert_faults, alive, reading)
-                    for svc in self.topology.services]
+        services = [
+            self._service(svc, apps, sidecars, elapsed, cert_faults, alive, reading) for svc in self.topology.services
+        ]
         self._add_totals(sidecars)
         edges = [self._edge(source, destination, apps, sidecars, elapsed, entry) for source, destination in self.edges]
         return services, edges, self._recent(reading)
@@ -218,9 +239,15 @@ class Observer:
         else:
             fault = ", ".join(f"replica {i}: {text}" for i, text in enumerate(faults) if text)
         return ServiceSnapshot(
-            name=svc.name, replicas=svc.replicas, rps=round(total / elapsed, 2), actual_success=_success(ok, total),
+            name=svc.name,
+            replicas=svc.replicas,
+            rps=round(total / elapsed, 2),
+            actual_success=_success(ok, total),
             mtls_mode=self._modes.get(svc.name, svc.mtls_mode) if svc.sidecar else "DISABLE",
-            alive=alive.get(svc.name, {}), fault=fault, cert_fault=cert_faults.get(svc.name, ""), tls_failures=tls,
+            alive=alive.get(svc.name, {}),
+            fault=fault,
+            cert_fault=cert_faults.get(svc.name, ""),
+            tls_failures=tls,
         )
 
     def _add_totals(self, sidecars: dict[tuple[str, int], dict | None]) -> None:
@@ -280,10 +307,17 @@ class Observer:
         if source == LOADGEN:
             mtls = identified > 0 if actual_total else callee.sidecar and callee.mtls_mode != "DISABLE"
             return EdgeSnapshot(
-                source=source, destination=destination, rps=round(entry["requests"] / max(elapsed, 1e-6), 2),
-                effective_success=entry["success_rate"], actual_success=_success(actual_ok, actual_total),
-                p50_ms=round(entry["p50_ms"], 3), p95_ms=round(entry["p95_ms"], 3), p99_ms=round(entry["p99_ms"], 3),
-                tls_failures=tls, flags=entry.get("flags", {}), mtls=bool(mtls),
+                source=source,
+                destination=destination,
+                rps=round(entry["requests"] / max(elapsed, 1e-6), 2),
+                effective_success=entry["success_rate"],
+                actual_success=_success(actual_ok, actual_total),
+                p50_ms=round(entry["p50_ms"], 3),
+                p95_ms=round(entry["p95_ms"], 3),
+                p99_ms=round(entry["p99_ms"], 3),
+                tls_failures=tls,
+                flags=entry.get("flags", {}),
+                mtls=bool(mtls),
             )
         caller = self.topology.service(source)
         refused_by_callee, tls = tls, {}
@@ -297,7 +331,7 @@ class Observer:
             delta = sidecars.get((source, replica))
             if delta is None:
                 continue
-            for (direction, src, dst, status, flag_text), count in delta["series"].items():
+            for (direction, _src, dst, status, flag_text), count in delta["series"].items():
                 if direction == "outbound" and dst == destination:
                     total += count
                     ok += count if 200 <= int(status) < 300 else 0
@@ -326,17 +360,26 @@ class Observer:
         else:
             mtls = callee.sidecar and self._outbound_tls.get(source, True) and caller.sidecar
         return EdgeSnapshot(
-            source=source, destination=destination, rps=round(total / max(elapsed, 1e-6), 2),
-            effective_success=_success(ok, total), actual_success=_success(actual_ok, actual_total),
+            source=source,
+            destination=destination,
+            rps=round(total / max(elapsed, 1e-6), 2),
+            effective_success=_success(ok, total),
+            actual_success=_success(actual_ok, actual_total),
             p50_ms=round(quantile_ms(bounds, latency, 0.50), 3) if latency else 0.0,
             p95_ms=round(quantile_ms(bounds, latency, 0.95), 3) if latency else 0.0,
             p99_ms=round(quantile_ms(bounds, latency, 0.99), 3) if latency else 0.0,
-            retries=retries, retry_budget_exhausted=exhausted, circuit=circuit, pending_overflow=overflows,
-            ejected=sorted(ejected), tls_failures=tls, flags=flags, mtls=bool(mtls),
+            retries=retries,
+            retry_budget_exhausted=exhausted,
+            circuit=circuit,
+            pending_overflow=overflows,
+            ejected=sorted(ejected),
+            tls_failures=tls,
+            flags=flags,
+            mtls=bool(mtls),
         )
 
     def _endpoint_name(self, address: str) -> str:
-        """"127.0.0.1:40123" -> "b-1" (the replica whose inbound, or app when it has no sidecar, listens there)."""
+        """ "127.0.0.1:40123" -> "b-1" (the replica whose inbound, or app when it has no sidecar, listens there)."""
         port = int(address.rsplit(":", 1)[1]) if ":" in address else -1
         for (service, replica), rep in self.mesh.replicas.items():
             if port in (rep.inbound_port, rep.app_port) and port:
@@ -358,7 +401,7 @@ class Observer:
                     continue
                 found.append((record.get("time", 0.0), self._record(service, replica, record)))
         found.sort(key=lambda pair: pair[0])
-        return [record for _, record in found[-self.recent_limit:]] if self.recent_limit > 0 else []
+        return [record for _, record in found[-self.recent_limit :]] if self.recent_limit > 0 else []
 
     def _record(self, service: str, replica: int, r: dict) -> RequestRecord:
         flags = [] if r.get("flags", "-") == "-" else r["flags"].split(",")
@@ -366,25 +409,58 @@ class Observer:
         endpoint = self._endpoint_name(r["upstream"]) if r.get("upstream", "-") != "-" else ""
         tries = r.get("tries") or []
         if tries:
-            attempts = [Attempt(status=t.get("status", 0), flags=list(t.get("flags", [])),
-                                endpoint=self._endpoint_name(t["endpoint"]) if t.get("endpoint") else "",
-                                backoff_ms=round(t.get("backoff_ms", 0.0), 3),
-                                duration_ms=round(t.get("duration_ms", 0.0), 3)) for t in tries]
+            attempts = [
+                Attempt(
+                    status=t.get("status", 0),
+                    flags=list(t.get("flags", [])),
+                    endpoint=self._endpoint_name(t["endpoint"]) if t.get("endpoint") else "",
+                    backoff_ms=round(t.get("backoff_ms", 0.0), 3),
+                    duration_ms=round(t.get("duration_ms", 0.0), 3),
+                )
+                for t in tries
+            ]
         else:
-            attempts = [Attempt(status=r.get("status", 0), flags=flags, endpoint=endpoint,
-                                duration_ms=round(r.get("duration_ms", 0.0), 3))] if r.get("attempts", 0) else []
+            attempts = (
+                [
+                    Attempt(
+                        status=r.get("status", 0),
+                        flags=flags,
+                        endpoint=endpoint,
+                        duration_ms=round(r.get("duration_ms", 0.0), 3),
+                    )
+                ]
+                if r.get("attempts", 0)
+                else []
+            )
         inbound = r.get("direction") == "inbound"
-        source = r.get("source", "") if not inbound or r.get("source") in self.names else (
-            LOADGEN if r.get("source") == LOADGEN else r.get("source", "unknown"))
+        source = (
+            r.get("source", "")
+            if not inbound or r.get("source") in self.names
+            else (LOADGEN if r.get("source") == LOADGEN else r.get("source", "unknown"))
+        )
         destination = r.get("destination", "")
-        mtls = (r.get("source") not in ("", "unknown")) if inbound else bool(
-            self._outbound_tls.get(service, True) and destination in self.names
-            and self.topology.service(destination).sidecar)
+        mtls = (
+            (r.get("source") not in ("", "unknown"))
+            if inbound
+            else bool(
+                self._outbound_tls.get(service, True)
+                and destination in self.names
+                and self.topology.service(destination).sidecar
+            )
+        )
         return RequestRecord(
-            id=f"{service}-{replica}:{r.get('seq', 0)}", source=source, destination=destination,
-            method=r.get("method", ""), path=r.get("path", ""), status=r.get("status", 0), flags=flags,
-            duration_ms=round(r.get("duration_ms", 0.0), 3), attempts=attempts, mtls=mtls,
-            trace_id=parsed[0] if parsed else "", detail=r.get("detail", ""),
+            id=f"{service}-{replica}:{r.get('seq', 0)}",
+            source=source,
+            destination=destination,
+            method=r.get("method", ""),
+            path=r.get("path", ""),
+            status=r.get("status", 0),
+            flags=flags,
+            duration_ms=round(r.get("duration_ms", 0.0), 3),
+            attempts=attempts,
+            mtls=mtls,
+            trace_id=parsed[0] if parsed else "",
+            detail=r.get("detail", ""),
         )
 
 

@@ -34,11 +34,11 @@ def _decode_unreserved(path: str) -> str:
             continue
         escape = path[i + 1 : i + 3]
         if len(escape) < 2 or not set(escape) <= _HEX:
-            raise PathRefused(f"invalid percent escape {path[i:i + 3]!r}")
+            raise PathRefused(f"invalid percent escape {path[i : i + 3]!r}")
         decoded = chr(int(escape, 16))
         if decoded in "/\\":
             # An encoded separator means one path to the proxy and another to many applications.
-            raise PathRefused(f"encoded path separator {path[i:i + 3]!r}")
+            raise PathRefused(f"encoded path separator {path[i : i + 3]!r}")
         out.append(decoded if decoded in _UNRESERVED else "%" + escape.upper())
         i += 3
     return "".join(out)

@@ -13,7 +13,7 @@ import resource
 import signal
 import socket
 import sys
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 PR_SET_PDEATHSIG = 1
 READY_PREFIX = "MESH-READY "
@@ -94,7 +94,7 @@ def announce(**info: object) -> None:
 
 def bind_listener(port: int = 0) -> socket.socket:
     """A listening socket on 127.0.0.1; tries the requested port (a restart keeps its port), else any port."""
-    for candidate in ([port, 0] if port else [0]):
+    for candidate in [port, 0] if port else [0]:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -116,7 +116,7 @@ async def close_server(server: asyncio.AbstractServer, writers) -> None:
         writer.transport.abort()
     try:
         await asyncio.wait_for(server.wait_closed(), 1.0)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
 
 

@@ -191,7 +191,9 @@ def expect_choice(value: Any, path: str, choices: tuple[str, ...]) -> str:
 def expect_name(value: Any, path: str) -> str:
     """A DNS label: topology, service and namespace names."""
     if not isinstance(value, str) or not _DNS_LABEL.fullmatch(value):
-        raise SchemaError(path, f"must be lower-case letters, digits and '-', starting with a letter, got {show(value)}")
+        raise SchemaError(
+            path, f"must be lower-case letters, digits and '-', starting with a letter, got {show(value)}"
+        )
     return value
 
 
@@ -288,8 +290,9 @@ class Field:
             return expect_choice(value, path, self.choices)
         if kind == "conditions":
             return _retry_on(value, path)
-        item = {"sources": _source, "paths": _request_path,
-                "methods": lambda v, p: expect_choice(v, p, HTTP_METHODS)}[kind]
+        item = {"sources": _source, "paths": _request_path, "methods": lambda v, p: expect_choice(v, p, HTTP_METHODS)}[
+            kind
+        ]
         return tuple(item(v, f"{path}[{i}]") for i, v in enumerate(expect_list(value, path)))
 
     def form(self) -> dict[str, Any]:
@@ -297,63 +300,210 @@ class Field:
         default = self.default
         if isinstance(default, frozenset):
             default = [c for c in self.choices if c in default]
-        return {"key": self.key, "name": self.name, "kind": self.kind, "label": self.label, "help": self.help,
-                "unit": self.unit, "min": self.low, "max": self.high, "default": default,
-                "choices": list(self.choices), "required": self.required}
+        return {
+            "key": self.key,
+            "name": self.name,
+            "kind": self.kind,
+            "label": self.label,
+            "help": self.help,
+            "unit": self.unit,
+            "min": self.low,
+            "max": self.high,
+            "default": default,
+            "choices": list(self.choices),
+            "required": self.required,
+        }
 
 
 TRAFFIC_FIELDS: tuple[Field, ...] = (
-    Field("load_balancer", "choice", "Load balancer", "how callers pick a replica", default="round_robin",
-          choices=LOAD_BALANCERS),
-    Field("timeout", "duration", "Request timeout", "the whole call, retries included; then 504 UT", unit="s",
-          low=0.001, high=300.0),
-    Field("retry.attempts", "whole", "Retries", "retries after the first try", low=0, high=10, default=0,
-          required=True),
-    Field("retry.per_try_timeout", "duration", "Per-try timeout", "each try's own deadline", unit="s",
-          low=0.001, high=300.0),
-    Field("retry.retry_on", "conditions", "Retry on", "which failures are retried",
-          default=RetryPolicy().retry_on, choices=RETRY_CONDITIONS),
-    Field("retry.backoff_base", "duration", "Backoff base", "jittered exponential backoff starts here", unit="s",
-          low=0.001, high=10.0, default=RetryPolicy().backoff_base),
-    Field("retry.backoff_max", "duration", "Backoff cap", "the longest backoff; not below the base", unit="s",
-          low=0.001, high=60.0, default=RetryPolicy().backoff_max),
-    Field("retry.budget_ratio", "number", "Retry budget", "retries may add at most this fraction of requests",
-          low=0.0, high=1.0, default=RetryPolicy().budget_ratio),
-    Field("retry.budget_min_per_second", "number", "Retry budget floor", "plus this many retries per second",
-          unit="/s", low=0.0, high=10_000.0, default=RetryPolicy().budget_min_per_second),
-    Field("circuit_breaker.max_connections", "whole", "Max connections", "requests in flight to the service",
-          low=1, high=100_000),
-    Field("circuit_breaker.max_pending_requests", "whole", "Max pending", "waiting beyond that; more get 503 UO",
-          low=1, high=100_000),
-    Field("outlier_detection.consecutive_5xx", "whole", "Consecutive 5xx", "failures in a row that eject a replica",
-          low=1, high=1000, required=True),
-    Field("outlier_detection.base_ejection_time", "duration", "Ejection time",
-          "ejected this long, times the number of ejections", unit="s", low=0.001, high=3600.0,
-          default=OutlierDetectionPolicy().base_ejection_time),
-    Field("outlier_detection.max_ejection_percent", "whole", "Max ejected", "share of replicas out at once",
-          unit="%", low=0, high=100, default=OutlierDetectionPolicy().max_ejection_percent),
-    Field("fault.abort.percent", "number", "Abort percent", "share answered by the caller's sidecar (FI)",
-          unit="%", low=0.0, high=100.0, default=0.0, required=True),
+    Field(
+        "load_balancer",
+        "choice",
+        "Load balancer",
+        "how callers pick a replica",
+        default="round_robin",
+        choices=LOAD_BALANCERS,
+    ),
+    Field(
+        "timeout",
+        "duration",
+        "Request timeout",
+        "the whole call, retries included; then 504 UT",
+        unit="s",
+        low=0.001,
+        high=300.0,
+    ),
+    Field(
+        "retry.attempts", "whole", "Retries", "retries after the first try", low=0, high=10, default=0, required=True
+    ),
+    Field(
+        "retry.per_try_timeout",
+        "duration",
+        "Per-try timeout",
+        "each try's own deadline",
+        unit="s",
+        low=0.001,
+        high=300.0,
+    ),
+    Field(
+        "retry.retry_on",
+        "conditions",
+        "Retry on",
+        "which failures are retried",
+        default=RetryPolicy().retry_on,
+        choices=RETRY_CONDITIONS,
+    ),
+    Field(
+        "retry.backoff_base",
+        "duration",
+        "Backoff base",
+        "jittered exponential backoff starts here",
+        unit="s",
+        low=0.001,
+        high=10.0,
+        default=RetryPolicy().backoff_base,
+    ),
+    Field(
+        "retry.backoff_max",
+        "duration",
+        "Backoff cap",
+        "the longest backoff; not below the base",
+        unit="s",
+        low=0.001,
+        high=60.0,
+        default=RetryPolicy().backoff_max,
+    ),
+    Field(
+        "retry.budget_ratio",
+        "number",
+        "Retry budget",
+        "retries may add at most this fraction of requests",
+        low=0.0,
+        high=1.0,
+        default=RetryPolicy().budget_ratio,
+    ),
+    Field(
+        "retry.budget_min_per_second",
+        "number",
+        "Retry budget floor",
+        "plus this many retries per second",
+        unit="/s",
+        low=0.0,
+        high=10_000.0,
+        default=RetryPolicy().budget_min_per_second,
+    ),
+    Field(
+        "circuit_breaker.max_connections",
+        "whole",
+        "Max connections",
+        "requests in flight to the service",
+        low=1,
+        high=100_000,
+    ),
+    Field(
+        "circuit_breaker.max_pending_requests",
+        "whole",
+        "Max pending",
+        "waiting beyond that; more get 503 UO",
+        low=1,
+        high=100_000,
+    ),
+    Field(
+        "outlier_detection.consecutive_5xx",
+        "whole",
+        "Consecutive 5xx",
+        "failures in a row that eject a replica",
+        low=1,
+        high=1000,
+        required=True,
+    ),
+    Field(
+        "outlier_detection.base_ejection_time",
+        "duration",
+        "Ejection time",
+        "ejected this long, times the number of ejections",
+        unit="s",
+        low=0.001,
+        high=3600.0,
+        default=OutlierDetectionPolicy().base_ejection_time,
+    ),
+    Field(
+        "outlier_detection.max_ejection_percent",
+        "whole",
+        "Max ejected",
+        "share of replicas out at once",
+        unit="%",
+        low=0,
+        high=100,
+        default=OutlierDetectionPolicy().max_ejection_percent,
+    ),
+    Field(
+        "fault.abort.percent",
+        "number",
+        "Abort percent",
+        "share answered by the caller's sidecar (FI)",
+        unit="%",
+        low=0.0,
+        high=100.0,
+        default=0.0,
+        required=True,
+    ),
     Field("fault.abort.status", "whole", "Abort status", "the status those get", low=400, high=599, default=503),
-    Field("fault.delay.percent", "number", "Delay percent", "share held before being sent (DI)", unit="%",
-          low=0.0, high=100.0, default=0.0, required=True),
-    Field("fault.delay.duration", "duration", "Delay", "how long they are held", unit="s", low=0.0, high=60.0,
-          default=0.0, required=True),
+    Field(
+        "fault.delay.percent",
+        "number",
+        "Delay percent",
+        "share held before being sent (DI)",
+        unit="%",
+        low=0.0,
+        high=100.0,
+        default=0.0,
+        required=True,
+    ),
+    Field(
+        "fault.delay.duration",
+        "duration",
+        "Delay",
+        "how long they are held",
+        unit="s",
+        low=0.0,
+        high=60.0,
+        default=0.0,
+        required=True,
+    ),
 )
 
 BEHAVIOUR_FIELDS: tuple[Field, ...] = (
     Field("latency", "duration", "Latency", "added before answering", unit="s", low=0.0, high=60.0, default=0.0),
-    Field("error_rate", "number", "Error rate", "fraction of requests answered with error_status", low=0.0,
-          high=1.0, default=0.0),
+    Field(
+        "error_rate",
+        "number",
+        "Error rate",
+        "fraction of requests answered with error_status",
+        low=0.0,
+        high=1.0,
+        default=0.0,
+    ),
     Field("error_status", "whole", "Error status", "the status of those answers", low=400, high=599, default=503),
     Field("hang", "boolean", "Hang", "accept and never answer", default=False),
 )
 
 TLS_FIELDS: tuple[Field, ...] = (
-    Field("mtls", "choice", "mTLS mode", "what the service's inbound sidecar accepts", default="STRICT",
-          choices=MTLS_MODES),
-    Field("outbound_tls", "boolean", "Outbound mTLS", "false: the workload's sidecar calls peers in plaintext",
-          default=True),
+    Field(
+        "mtls",
+        "choice",
+        "mTLS mode",
+        "what the service's inbound sidecar accepts",
+        default="STRICT",
+        choices=MTLS_MODES,
+    ),
+    Field(
+        "outbound_tls",
+        "boolean",
+        "Outbound mTLS",
+        "false: the workload's sidecar calls peers in plaintext",
+        default=True,
+    ),
 )
 
 AUTHORIZATION_RULE_FIELDS: tuple[Field, ...] = (
@@ -368,8 +518,14 @@ TLS: dict[str, Field] = {f.key: f for f in TLS_FIELDS}
 
 # The runtime's behaviour patch (sidecar admin / supervisor) writes latency in milliseconds: same
 # field, same bounds, another unit.
-_LATENCY_MS = dataclasses.replace(BEHAVIOUR["latency"], key="latency_ms", kind="number", unit="ms",
-                                  low=BEHAVIOUR["latency"].low * 1000, high=BEHAVIOUR["latency"].high * 1000)
+_LATENCY_MS = dataclasses.replace(
+    BEHAVIOUR["latency"],
+    key="latency_ms",
+    kind="number",
+    unit="ms",
+    low=BEHAVIOUR["latency"].low * 1000,
+    high=BEHAVIOUR["latency"].high * 1000,
+)
 
 
 # --------------------------------------------------------------------------- generic group parsing
@@ -379,7 +535,7 @@ def _children(fields: tuple[Field, ...], prefix: str) -> list[str]:
     names: list[str] = []
     for f in fields:
         if f.key.startswith(prefix):
-            head = f.key[len(prefix):].split(".", 1)[0]
+            head = f.key[len(prefix) :].split(".", 1)[0]
             if head not in names:
                 names.append(head)
     return names
@@ -418,11 +574,16 @@ def parse_traffic(data: Any, path: str = "traffic") -> TrafficPolicy:
         # An unset cap follows a base set above it, so `backoff_base: 500ms` alone is valid.
         cap = v.get("retry.backoff_max", max(defaults.backoff_max, base))
         if cap < base:
-            raise SchemaError(f"{path}.retry.backoff_max",
-                              f"must not be below backoff_base ({format_duration(base)}), got {format_duration(cap)}")
+            raise SchemaError(
+                f"{path}.retry.backoff_max",
+                f"must not be below backoff_base ({format_duration(base)}), got {format_duration(cap)}",
+            )
         retry = RetryPolicy(
-            attempts=v["retry.attempts"], per_try_timeout=v.get("retry.per_try_timeout"),
-            retry_on=v.get("retry.retry_on", defaults.retry_on), backoff_base=base, backoff_max=cap,
+            attempts=v["retry.attempts"],
+            per_try_timeout=v.get("retry.per_try_timeout"),
+            retry_on=v.get("retry.retry_on", defaults.retry_on),
+            backoff_base=base,
+            backoff_max=cap,
             budget_ratio=v.get("retry.budget_ratio", defaults.budget_ratio),
             budget_min_per_second=v.get("retry.budget_min_per_second", defaults.budget_min_per_second),
         )
@@ -460,21 +621,31 @@ def dump_traffic(policy: TrafficPolicy) -> dict[str, Any]:
     retry = policy.retry
     if retry != RetryPolicy():
         out["retry"] = {
-            "attempts": retry.attempts, "retry_on": [c for c in RETRY_CONDITIONS if c in retry.retry_on],
-            "backoff_base": retry.backoff_base, "backoff_max": retry.backoff_max,
-            "budget_ratio": retry.budget_ratio, "budget_min_per_second": retry.budget_min_per_second,
+            "attempts": retry.attempts,
+            "retry_on": [c for c in RETRY_CONDITIONS if c in retry.retry_on],
+            "backoff_base": retry.backoff_base,
+            "backoff_max": retry.backoff_max,
+            "budget_ratio": retry.budget_ratio,
+            "budget_min_per_second": retry.budget_min_per_second,
         }
         if retry.per_try_timeout is not None:
             out["retry"]["per_try_timeout"] = retry.per_try_timeout
     breaker = policy.circuit_breaker
-    limits = {k: v for k, v in (("max_connections", breaker.max_connections),
-                                ("max_pending_requests", breaker.max_pending_requests)) if v is not None}
+    limits = {
+        k: v
+        for k, v in (
+            ("max_connections", breaker.max_connections),
+            ("max_pending_requests", breaker.max_pending_requests),
+        )
+        if v is not None
+    }
     if limits:
         out["circuit_breaker"] = limits
     outlier = policy.outlier_detection
     if outlier.consecutive_5xx is not None:
         out["outlier_detection"] = {
-            "consecutive_5xx": outlier.consecutive_5xx, "base_ejection_time": outlier.base_ejection_time,
+            "consecutive_5xx": outlier.consecutive_5xx,
+            "base_ejection_time": outlier.base_ejection_time,
             "max_ejection_percent": outlier.max_ejection_percent,
         }
     fault = policy.fault

@@ -29,7 +29,7 @@ from sandbox.mesh.schema import parse_behaviour_patch
 ADMIN_PREFIX = "/_mesh/"
 
 
-def behaviour_from_dict(data: dict, base: Behaviour = Behaviour()) -> Behaviour:
+def behaviour_from_dict(data: dict, base: Behaviour = Behaviour()) -> Behaviour:  # noqa: B008 - frozen, so one shared default is safe
     """`base` with the changes of `data` ({latency_ms, error_rate, error_status, hang}, any subset),
     checked by the policy schema: the same bounds as a topology's `behaviour`, and "false" is no boolean."""
     return replace(base, **parse_behaviour_patch(data))
@@ -39,8 +39,15 @@ class ServiceApp:
     """One replica of a demo service."""
 
     def __init__(
-        self, name: str, replica: int = 0, *, behaviour: Behaviour = Behaviour(), calls: tuple[str, ...] = (),
-        outbound_port: int | None = None, direct: dict[str, list[int]] | None = None, seed: int | None = None,
+        self,
+        name: str,
+        replica: int = 0,
+        *,
+        behaviour: Behaviour = Behaviour(),  # noqa: B008 - Behaviour is frozen
+        calls: tuple[str, ...] = (),
+        outbound_port: int | None = None,
+        direct: dict[str, list[int]] | None = None,
+        seed: int | None = None,
         admin_token_digest: str = "",
     ) -> None:
         self.name = name
@@ -90,7 +97,9 @@ class ServiceApp:
         if behaviour.latency_ms > 0:
             await asyncio.sleep(behaviour.latency_ms / 1000)
         if behaviour.error_rate > 0 and self.rng.random() < behaviour.error_rate:
-            return Response(behaviour.error_status, {"content-type": "text/plain"}, f"{self.name}: injected error\n".encode())
+            return Response(
+                behaviour.error_status, {"content-type": "text/plain"}, f"{self.name}: injected error\n".encode()
+            )
         results = []
         for destination in self.calls:
             status, detail = await self._call(destination, request)
@@ -132,7 +141,7 @@ class ServiceApp:
             return Response(401, {"www-authenticate": "Bearer"}, b"the operator token is required\n")
         if not token_matches_digest(token, self._admin_token_digest):
             return Response(403, body=b"forbidden\n")
-        what = request.path[len(ADMIN_PREFIX):]
+        what = request.path[len(ADMIN_PREFIX) :]
         try:
             if what == "behaviour" and request.method == "POST":
                 self.behaviour = behaviour_from_dict(json.loads(request.body or b"{}"), self.behaviour)
@@ -152,8 +161,11 @@ class ServiceApp:
         except (ValueError, TypeError) as exc:
             return Response(400, body=f"{exc}\n".encode())
         state = {
-            "service": self.name, "replica": self.replica, "behaviour": asdict(self.behaviour),
-            "requests": sum(self.counts.values()), "by_status": {str(k): v for k, v in self.counts.items()},
+            "service": self.name,
+            "replica": self.replica,
+            "behaviour": asdict(self.behaviour),
+            "requests": sum(self.counts.values()),
+            "by_status": {str(k): v for k, v in self.counts.items()},
             "outbound_port": self.outbound_port,
         }
         return Response(200, {"content-type": "application/json"}, json.dumps(state).encode())
@@ -173,9 +185,13 @@ def main() -> None:
 
     async def run(stop: asyncio.Event) -> None:
         app = ServiceApp(
-            args.name, args.replica, behaviour=behaviour_from_dict(json.loads(args.behaviour)),
-            calls=tuple(c for c in args.calls.split(",") if c), outbound_port=args.outbound_port or None,
-            direct=json.loads(args.direct), admin_token_digest=secrets_doc["admin_token_digest"],
+            args.name,
+            args.replica,
+            behaviour=behaviour_from_dict(json.loads(args.behaviour)),
+            calls=tuple(c for c in args.calls.split(",") if c),
+            outbound_port=args.outbound_port or None,
+            direct=json.loads(args.direct),
+            admin_token_digest=secrets_doc["admin_token_digest"],
         )
         port = await app.start(args.port)
         announce(component="service", service=args.name, replica=args.replica, port=port)

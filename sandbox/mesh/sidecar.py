@@ -116,11 +116,14 @@ def _certificate(doc: dict, key_pem: bytes) -> WorkloadCertificate:
     import datetime as dt
 
     def stamp(value: float | None) -> dt.datetime | None:
-        return None if value is None else dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
+        return None if value is None else dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
 
     return WorkloadCertificate(
-        cert_pem=doc["cert_pem"].encode(), key_pem=key_pem, spiffe_id=doc["spiffe_id"],
-        not_after=stamp(doc.get("not_after")), not_before=stamp(doc.get("not_before")),
+        cert_pem=doc["cert_pem"].encode(),
+        key_pem=key_pem,
+        spiffe_id=doc["spiffe_id"],
+        not_after=stamp(doc.get("not_after")),
+        not_before=stamp(doc.get("not_before")),
     )
 
 
@@ -176,9 +179,19 @@ class KeyRing:
 
 
 class Sidecar:
-    def __init__(self, service: str, replica: int, app_port: int, control_path: str, *, token: str,
-                 admin_token_digest: str, seed: int | None = None, limits: ListenerLimits | None = None,
-                 upstream_limits: UpstreamLimits | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        replica: int,
+        app_port: int,
+        control_path: str,
+        *,
+        token: str,
+        admin_token_digest: str,
+        seed: int | None = None,
+        limits: ListenerLimits | None = None,
+        upstream_limits: UpstreamLimits | None = None,
+    ) -> None:
         self.service = service
         self.replica = replica
         self.app_port = app_port
@@ -195,8 +208,9 @@ class Sidecar:
         self.ports: dict[str, int] = {}
         self.limits = limits or ListenerLimits()
         bounds = upstream_limits or UpstreamLimits()
-        self.upstream_admission = CircuitBreaker(CircuitBreakerPolicy(max_connections=bounds.max_in_flight,
-                                                                      max_pending_requests=bounds.max_pending))
+        self.upstream_admission = CircuitBreaker(
+            CircuitBreakerPolicy(max_connections=bounds.max_in_flight, max_pending_requests=bounds.max_pending)
+        )
         self.outbound_handshakes = asyncio.Semaphore(bounds.max_tls_handshakes)
         self._inbound_handshakes = asyncio.Semaphore(bounds.max_inbound_handshakes)
         self.telemetry.admission = self.upstream_admission  # in /metrics: in flight, waiting, refused
@@ -272,8 +286,9 @@ class Sidecar:
                 outbound[name] = kept
             else:
                 outbound[name] = (dest.traffic, self._make_outbound(name, dest.traffic))
-        inbound = inbound_stack(authorization=config.authorization, forward=self._forward_to_app,
-                                telemetry=self.telemetry)
+        inbound = inbound_stack(
+            authorization=config.authorization, forward=self._forward_to_app, telemetry=self.telemetry
+        )
         return Applied(config, server_ssl, permissive_ssl, client_ssl, inbound, outbound)
 
     def _make_outbound(self, name: str, policy: TrafficPolicy):
@@ -289,8 +304,15 @@ class Sidecar:
         if state is None:
             state = self._dest_states[name] = DestinationState(name)
         return outbound_stack(
-            policy=policy, endpoints=endpoints, send=self._send_upstream, clock=time.monotonic,
-            sleep=asyncio.sleep, rng=self.rng, telemetry=self.telemetry, destination=name, state=state,
+            policy=policy,
+            endpoints=endpoints,
+            send=self._send_upstream,
+            clock=time.monotonic,
+            sleep=asyncio.sleep,
+            rng=self.rng,
+            telemetry=self.telemetry,
+            destination=name,
+            state=state,
         )
 
     def apply(self, doc: dict) -> tuple[bool, str]:
@@ -310,8 +332,10 @@ class Sidecar:
             for pool in self._upstream_pools.values():
                 pool.close()
             self._upstream_pools.clear()
-        if old is not None and (old.config.certificate.get("fault") != applied.config.certificate.get("fault")
-                                or MODE_STRENGTH[applied.config.mtls_mode] > MODE_STRENGTH[old.config.mtls_mode]):
+        if old is not None and (
+            old.config.certificate.get("fault") != applied.config.certificate.get("fault")
+            or MODE_STRENGTH[applied.config.mtls_mode] > MODE_STRENGTH[old.config.mtls_mode]
+        ):
             # A new (faulty or repaired) identity or a stricter mode must meet peers now, not whenever
             # their keep-alive connections close. A routine renewal only applies to new handshakes:
             # established connections drain, as in Envoy.
@@ -331,8 +355,14 @@ class Sidecar:
                 continue
             delay = 0.05
             self._control_writer = writer
-            hello = {"type": "hello", "service": self.service, "replica": self.replica,
-                     "inbound_port": self.ports["inbound"], "token": self._token, "csr": self.keys.current_csr()}
+            hello = {
+                "type": "hello",
+                "service": self.service,
+                "replica": self.replica,
+                "inbound_port": self.ports["inbound"],
+                "token": self._token,
+                "csr": self.keys.current_csr(),
+            }
             writer.write(json.dumps(hello).encode() + b"\n")
             try:
                 while line := await reader.readline():
@@ -401,8 +431,11 @@ class Sidecar:
 
     async def _outbound_request(self, request: Request, _writer: asyncio.StreamWriter) -> Response:
         applied = self.applied
-        destination = request.headers.get("host", "").rsplit(":", 1)[0] if ":" in request.headers.get("host", "") \
+        destination = (
+            request.headers.get("host", "").rsplit(":", 1)[0]
+            if ":" in request.headers.get("host", "")
             else request.headers.get("host", "")
+        )
         request.destination = destination
         if applied is None:
             return Response(503, body=b"sidecar has no configuration yet\n", flags={"NR"})
@@ -427,8 +460,13 @@ class Sidecar:
                     except tls.PeerIdentityError as exc:
                         raise http1.TlsConnectError(exc, str(exc)) from exc
 
-            pool = http1.ConnectionPool(endpoint.host, endpoint.port, ssl_context=applied.client_ssl if use_tls else None,
-                                        on_connect=hook, handshake_slots=self.outbound_handshakes)
+            pool = http1.ConnectionPool(
+                endpoint.host,
+                endpoint.port,
+                ssl_context=applied.client_ssl if use_tls else None,
+                on_connect=hook,
+                handshake_slots=self.outbound_handshakes,
+            )
             self._upstream_pools[key] = pool
         return pool
 
@@ -440,16 +478,20 @@ class Sidecar:
         pool = self._pool_for(endpoint, use_tls, applied)
         admission = self.upstream_admission
         if not admission.try_acquire() and not await admission.acquire():
-            raise UpstreamError("UO", f"sidecar overloaded: {admission.active} upstream requests in flight "
-                                      f"(at most {admission.max_connections}), {admission.pending} waiting "
-                                      f"(at most {admission.max_pending_requests})")
+            raise UpstreamError(
+                "UO",
+                f"sidecar overloaded: {admission.active} upstream requests in flight "
+                f"(at most {admission.max_connections}), {admission.pending} waiting "
+                f"(at most {admission.max_pending_requests})",
+            )
         try:
             return await pool.request(request, endpoint.service)
         except http1.TlsConnectError as exc:
             reason = tls.classify_handshake_error(exc.original, side="client")
             self.telemetry.record_tls_failure(reason, direction="outbound", peer=endpoint.service)
-            raise UpstreamError("UF", f"TLS error: {tls.describe_handshake_error(exc.original)}",
-                                "connect-failure") from exc
+            raise UpstreamError(
+                "UF", f"TLS error: {tls.describe_handshake_error(exc.original)}", "connect-failure"
+            ) from exc
         finally:
             admission.release()
 
@@ -524,21 +566,24 @@ class Sidecar:
             self._inbound_connections.add(connection)
 
         def protocol() -> http1.ServerConnection:
-            return http1.ServerConnection(self._inbound_request, slot=slot, on_open=opened,
-                                          on_close=self._inbound_closed)
+            return http1.ServerConnection(
+                self._inbound_request, slot=slot, on_open=opened, on_close=self._inbound_closed
+            )
 
         try:
             if use_tls:
                 # Handshakes take turns: a burst of them at once would each take longer than its timeout on a
                 # busy core, and all fail together. A waiting client is bounded by its slot's read timeout.
                 async with self._inbound_handshakes:
-                    await loop.connect_accepted_socket(protocol, conn, ssl=context,
-                                                       ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+                    await loop.connect_accepted_socket(
+                        protocol, conn, ssl=context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
+                    )
             else:
                 await loop.connect_accepted_socket(protocol, conn)
         except (TimeoutError, ssl.SSLError, OSError, ConnectionError) as exc:
-            self._handshake_failed(tls.classify_handshake_error(exc, side="server"),
-                                   tls.describe_handshake_error(exc, side="server"))
+            self._handshake_failed(
+                tls.classify_handshake_error(exc, side="server"), tls.describe_handshake_error(exc, side="server")
+            )
             slot.release()
             conn.close()
 
@@ -555,8 +600,9 @@ class Sidecar:
         # TLS 1.3 checks the client certificate after the client thinks the handshake is done,
         # so a refused client certificate surfaces here, on the first read.
         if isinstance(exc, ssl.SSLError):
-            self._handshake_failed(tls.classify_handshake_error(exc, side="server"),
-                                   tls.describe_handshake_error(exc, side="server"))
+            self._handshake_failed(
+                tls.classify_handshake_error(exc, side="server"), tls.describe_handshake_error(exc, side="server")
+            )
 
     def _handshake_failed(self, reason: str, detail: str, peer: str = "") -> None:
         self.telemetry.record_tls_failure(reason, direction="inbound", peer=peer)
@@ -567,15 +613,21 @@ class Sidecar:
         if request.source_identity:
             request.headers["x-forwarded-client-cert"] = f"URI={request.source_identity}"
         try:
-            return await self._app_pool.request(request, request.headers.get("host", self.service),
-                                                timeout=self.app_timeout)
+            return await self._app_pool.request(
+                request, request.headers.get("host", self.service), timeout=self.app_timeout
+            )
         except UpstreamError as exc:
-            return Response(503, body=f"local app unreachable: {exc.reason}\n".encode(), flags={exc.flag},
-                            detail=exc.reason)
-        except asyncio.TimeoutError:
+            return Response(
+                503, body=f"local app unreachable: {exc.reason}\n".encode(), flags={exc.flag}, detail=exc.reason
+            )
+        except TimeoutError:
             # Without a bound a hung app would hold this connection (and its task) for ever.
-            return Response(504, body=b"local app timed out\n", flags={"UT"},
-                            detail=f"local app gave no response within {self.app_timeout:g}s")
+            return Response(
+                504,
+                body=b"local app timed out\n",
+                flags={"UT"},
+                detail=f"local app gave no response within {self.app_timeout:g}s",
+            )
 
     # ------------------------------------------------------------------ admin
 
@@ -583,8 +635,10 @@ class Sidecar:
         """Ready when configured and every data-path listener can take a connection now (not out of files)."""
         if self.applied is None:
             return Response(503, body=b"waiting for config\n")
-        for healthy, why in (self.inbound_listener.healthy() if self.inbound_listener else (False, "not started"),
-                             self._outbound_server.healthy()):
+        for healthy, why in (
+            self.inbound_listener.healthy() if self.inbound_listener else (False, "not started"),
+            self._outbound_server.healthy(),
+        ):
             if not healthy:
                 return Response(503, body=f"{why}\n".encode())
         return Response(200, body=b"ready\n")
@@ -598,8 +652,11 @@ class Sidecar:
             if not token_matches_digest(token, self._admin_token_digest):
                 return Response(403, body=b"forbidden\n")
         if path == "/metrics":
-            return Response(200, {"content-type": "text/plain; version=0.0.4; charset=utf-8"},
-                            self.telemetry.render_prometheus().encode())
+            return Response(
+                200,
+                {"content-type": "text/plain; version=0.0.4; charset=utf-8"},
+                self.telemetry.render_prometheus().encode(),
+            )
         if path == "/access-log":
             # ?since=<seq> returns only records after that number (each record read once); ?limit=N the newest N.
             try:
@@ -609,14 +666,20 @@ class Sidecar:
             except ValueError:
                 return Response(400, body=b"since and limit must be whole numbers\n")
             records = self.telemetry.access_log(limit, since=since)
-            return Response(200, {"content-type": "application/x-ndjson"},
-                            "".join(json.dumps(r.as_dict()) + "\n" for r in records).encode())
+            return Response(
+                200,
+                {"content-type": "application/x-ndjson"},
+                "".join(json.dumps(r.as_dict()) + "\n" for r in records).encode(),
+            )
         if path == "/ready":
             return self._readiness()
         if path == "/config":
             applied = self.applied
             state = {
-                "service": self.service, "replica": self.replica, "ports": self.ports, "app_port": self.app_port,
+                "service": self.service,
+                "replica": self.replica,
+                "ports": self.ports,
+                "app_port": self.app_port,
                 "version": applied.config.version if applied else None,
                 "mtls_mode": applied.config.mtls_mode if applied else None,
                 "outbound_tls": applied.config.outbound_tls if applied else None,
@@ -626,8 +689,11 @@ class Sidecar:
             return Response(200, {"content-type": "application/json"}, json.dumps(state).encode())
         if path == "/stats":
             applied = self.applied
-            totals = {**self.telemetry.totals(), "mtls_mode": applied.config.mtls_mode if applied else None,
-                      "outbound_tls": applied.config.outbound_tls if applied else None}
+            totals = {
+                **self.telemetry.totals(),
+                "mtls_mode": applied.config.mtls_mode if applied else None,
+                "outbound_tls": applied.config.outbound_tls if applied else None,
+            }
             return Response(200, {"content-type": "application/json"}, json.dumps(totals).encode())
         if path == "/app-port" and request.method == "POST":
             try:
@@ -657,8 +723,14 @@ def main() -> None:
     secrets_doc = read_secrets()
 
     async def run(stop: asyncio.Event) -> None:
-        sidecar = Sidecar(args.service, args.replica, args.app_port, args.control_socket,
-                          token=secrets_doc["bootstrap_token"], admin_token_digest=secrets_doc["admin_token_digest"])
+        sidecar = Sidecar(
+            args.service,
+            args.replica,
+            args.app_port,
+            args.control_socket,
+            token=secrets_doc["bootstrap_token"],
+            admin_token_digest=secrets_doc["admin_token_digest"],
+        )
         ports = await sidecar.start(args.inbound_port, args.outbound_port, args.admin_port)
         announce(component="sidecar", service=args.service, replica=args.replica, **ports)
         await stop.wait()

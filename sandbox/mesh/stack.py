@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 from sandbox.mesh.balancer import Balancer, BalancerStats, balancer_layer, make_balancer, no_route_response
 from sandbox.mesh.layers.access import access_layer
@@ -149,14 +149,10 @@ def outbound_stack(
     )
     handler = attempt_layer(handler, clock=clock)
     if state.budget is not None:
-        handler = retry_layer(
-            handler, policy.retry, budget=state.budget, sleep=sleep, rng=rng, stats=state.retry_stats
-        )
+        handler = retry_layer(handler, policy.retry, budget=state.budget, sleep=sleep, rng=rng, stats=state.retry_stats)
     handler = fault_layer(handler, policy.fault, sleep=sleep, rng=rng)
     handler = timeout_layer(handler, policy.timeout.request_timeout, scope="request")
-    return access_layer(
-        handler, telemetry=telemetry, direction="outbound", clock=clock, destination=state.destination
-    )
+    return access_layer(handler, telemetry=telemetry, direction="outbound", clock=clock, destination=state.destination)
 
 
 def inbound_stack(
@@ -172,9 +168,7 @@ def inbound_stack(
     handler = upstream_errors_as_responses(forward)
     handler = authorization_layer(handler, authorization)
     handler = inbound_path_layer(handler)
-    return access_layer(
-        handler, telemetry=telemetry, direction="inbound", clock=clock, destination=telemetry.workload
-    )
+    return access_layer(handler, telemetry=telemetry, direction="inbound", clock=clock, destination=telemetry.workload)
 
 
 def no_route_stack(*, telemetry: SidecarTelemetry, clock: Clock = time.monotonic) -> Handler:

@@ -102,8 +102,9 @@ class MeshBase:
         self.started_at = 0.0
         self.ready_seconds = 0.0
         self.operator_token = new_token()
-        self.bootstrap_tokens = {(svc.name, i): new_token()
-                                 for svc in topology.services if svc.sidecar for i in range(svc.replicas)}
+        self.bootstrap_tokens = {
+            (svc.name, i): new_token() for svc in topology.services if svc.sidecar for i in range(svc.replicas)
+        }
         # mkdtemp makes the directory mode 0700: only this user can reach the control socket at all.
         self.run_dir = tempfile.mkdtemp(prefix="mesh-run-")
         self.control_path = os.path.join(self.run_dir, "control.sock")
@@ -141,8 +142,11 @@ class MeshBase:
         deadline = time.monotonic() + timeout
         while True:
             sidecars = (await self.status())["sidecars"]
-            if all(s["in_sync"] or (s["nack"] and s["nack"]["version"] == s["pushed_version"])
-                   for s in sidecars if s["connected"]):
+            if all(
+                s["in_sync"] or (s["nack"] and s["nack"]["version"] == s["pushed_version"])
+                for s in sidecars
+                if s["connected"]
+            ):
                 return True
             if time.monotonic() > deadline:
                 return False
@@ -163,7 +167,8 @@ class MeshBase:
             status = await self.status()
             sidecars = status["sidecars"]
             settled = [
-                s for s in sidecars
+                s
+                for s in sidecars
                 if s["connected"] and (s["in_sync"] or (s["nack"] and s["nack"]["version"] == s["pushed_version"]))
             ]
             if len(settled) >= expected and len(sidecars) >= expected:
@@ -203,8 +208,14 @@ class MeshBase:
         results = []
         for (name, index), rep in sorted(self.replicas.items()):
             if name == service and (replica is None or replica == index):
-                response = await http1.simple_request("127.0.0.1", rep.app_port, "POST", "/_mesh/behaviour",
-                                                      headers=self.admin_headers(), body=json.dumps(fields).encode())
+                response = await http1.simple_request(
+                    "127.0.0.1",
+                    rep.app_port,
+                    "POST",
+                    "/_mesh/behaviour",
+                    headers=self.admin_headers(),
+                    body=json.dumps(fields).encode(),
+                )
                 if response.status != 200:
                     raise MeshError(response.body.decode())
                 results.append(json.loads(response.body))
@@ -219,8 +230,9 @@ class MeshBase:
         for (name, _index), rep in sorted(self.replicas.items()):
             if name == service:
                 try:
-                    response = await http1.simple_request("127.0.0.1", rep.app_port, "GET", "/_mesh/stats",
-                                                          headers=self.admin_headers(), timeout=2)
+                    response = await http1.simple_request(
+                        "127.0.0.1", rep.app_port, "GET", "/_mesh/stats", headers=self.admin_headers(), timeout=2
+                    )
                     stats.append(json.loads(response.body))
                 except (TimeoutError, OSError, Exception):
                     stats.append({"service": name, "requests": 0, "by_status": {}, "down": True})
@@ -228,13 +240,17 @@ class MeshBase:
 
     async def sidecar_admin(self, service: str, replica: int, path: str) -> http1.Response:
         rep = self.replicas[(service, replica)]
-        return await http1.simple_request("127.0.0.1", rep.admin_port, "GET", path, headers=self.admin_headers(),
-                                          timeout=3)
+        return await http1.simple_request(
+            "127.0.0.1", rep.admin_port, "GET", path, headers=self.admin_headers(), timeout=3
+        )
 
     def entry_ports(self) -> list[int]:
         entry = self.topology.service(self.topology.entry)
-        return [r.inbound_port if r.sidecar else r.app_port
-                for (name, _), r in sorted(self.replicas.items()) if name == entry.name]
+        return [
+            r.inbound_port if r.sidecar else r.app_port
+            for (name, _), r in sorted(self.replicas.items())
+            if name == entry.name
+        ]
 
     async def entry_ssl_context(self) -> ssl.SSLContext | None:
         """mTLS client context for the load generator (as the `loadgen` identity) if the entry needs it."""
@@ -248,8 +264,9 @@ class MeshBase:
         from sandbox.mesh.sidecar import _certificate
 
         cert = await self.client_certificate(service)
-        return tls.client_context(_certificate({**cert, "not_after": time.time() + 3600}, cert["key_pem"].encode()),
-                                  cert["root_pem"].encode())
+        return tls.client_context(
+            _certificate({**cert, "not_after": time.time() + 3600}, cert["key_pem"].encode()), cert["root_pem"].encode()
+        )
 
     def _direct_targets(self) -> dict[str, list[int]]:
         """For workloads without a sidecar: where each service answers (its inbound if it has a sidecar)."""
@@ -266,8 +283,14 @@ class MeshBase:
                 body = {"outbound_port": rep.outbound_port}
             else:
                 body = {"direct": {c: direct.get(c, []) for c in svc.calls}}
-            await http1.simple_request("127.0.0.1", rep.app_port, "POST", "/_mesh/wiring", headers=self.admin_headers(),
-                                       body=json.dumps(body).encode())
+            await http1.simple_request(
+                "127.0.0.1",
+                rep.app_port,
+                "POST",
+                "/_mesh/wiring",
+                headers=self.admin_headers(),
+                body=json.dumps(body).encode(),
+            )
         for rep in self.replicas.values():
             if not rep.sidecar:
                 await self.operate("register_endpoint", service=rep.service, replica=rep.replica, port=rep.app_port)
@@ -290,8 +313,9 @@ class Child:
 
 
 class ProcessMesh(MeshBase):
-    def __init__(self, topology: Topology, topology_path: str | Path, *, cert_ttl: float = 3600.0,
-                 log_dir: str | None = None) -> None:
+    def __init__(
+        self, topology: Topology, topology_path: str | Path, *, cert_ttl: float = 3600.0, log_dir: str | None = None
+    ) -> None:
         super().__init__(topology)
         self.topology_path = str(Path(topology_path).resolve())
         self.cert_ttl = cert_ttl
@@ -311,8 +335,13 @@ class ProcessMesh(MeshBase):
 
         ca = CertificateAuthority.create(topology.trust_domain)
         self._ca_secrets = {"ca_pem": ca.root_pem.decode(), "ca_key_pem": ca.root_key_pem.decode()}
-        self._env = {**os.environ, "MESH_PARENT_PID": str(os.getpid()), "PYTHONPATH": str(REPO_ROOT),
-                     SECRETS_ENV: "1", **bytecode_env()}
+        self._env = {
+            **os.environ,
+            "MESH_PARENT_PID": str(os.getpid()),
+            "PYTHONPATH": str(REPO_ROOT),
+            SECRETS_ENV: "1",
+            **bytecode_env(),
+        }
 
     def pids(self) -> list[int]:
         return [c.process.pid for c in self.children.values() if c.process and c.process.returncode is None]
@@ -336,9 +365,16 @@ class ProcessMesh(MeshBase):
         group = {"process_group": 0 if self.pgid is None else self.pgid}
         try:
             child.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", f"sandbox.mesh.{child.kind}", *child.argv,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
-                env={**self._env, **child.env}, cwd=str(REPO_ROOT), **group,
+                sys.executable,
+                "-m",
+                f"sandbox.mesh.{child.kind}",
+                *child.argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                env={**self._env, **child.env},
+                cwd=str(REPO_ROOT),
+                **group,
             )
         finally:
             if log_path is not None:
@@ -359,7 +395,7 @@ class ProcessMesh(MeshBase):
                     tail = self._stderr_tail(child, log_path)
                     raise MeshError(f"{child.kind} {child.service}-{child.replica} exited before it was ready:\n{tail}")
                 if line.startswith(READY_PREFIX.encode()):
-                    child.info = json.loads(line[len(READY_PREFIX):])
+                    child.info = json.loads(line[len(READY_PREFIX) :])
                     break
         except TimeoutError as exc:
             raise MeshError(f"{child.kind} {child.service}-{child.replica} not ready in {READY_TIMEOUT}s") from exc
@@ -372,51 +408,101 @@ class ProcessMesh(MeshBase):
             pass
         code = await process.wait()
         if not self._stopping:
-            self.exits.append({"kind": child.kind, "service": child.service, "replica": child.replica,
-                               "pid": process.pid, "code": code, "at": time.monotonic() - self.started_at,
-                               "expected": process.pid in self._killed})
+            self.exits.append(
+                {
+                    "kind": child.kind,
+                    "service": child.service,
+                    "replica": child.replica,
+                    "pid": process.pid,
+                    "code": code,
+                    "at": time.monotonic() - self.started_at,
+                    "expected": process.pid in self._killed,
+                }
+            )
 
     def _secrets_for(self, child: Child) -> dict:
         """Each component gets only what it needs."""
         if child.kind == "control_plane":
             # The CA's root key too: the mesh's CA is made here, so a restarted control plane signs with it.
-            return {"operator_token": self.operator_token, **self._ca_secrets,
-                    "bootstrap_tokens": [{"service": name, "replica": index, "token": token}
-                                         for (name, index), token in self.bootstrap_tokens.items()]}
+            return {
+                "operator_token": self.operator_token,
+                **self._ca_secrets,
+                "bootstrap_tokens": [
+                    {"service": name, "replica": index, "token": token}
+                    for (name, index), token in self.bootstrap_tokens.items()
+                ],
+            }
         digest = token_digest(self.operator_token)
         if child.kind == "sidecar":
-            return {"bootstrap_token": self.bootstrap_tokens[(child.service, child.replica)],
-                    "admin_token_digest": digest}
+            return {
+                "bootstrap_token": self.bootstrap_tokens[(child.service, child.replica)],
+                "admin_token_digest": digest,
+            }
         return {"admin_token_digest": digest}
 
     def _control_plane_child(self) -> Child:
-        return Child("control_plane", "control-plane", 0,
-                     ["--topology", self.topology_path, "--socket", self.control_path,
-                      "--cert-ttl", str(self.cert_ttl)])
+        return Child(
+            "control_plane",
+            "control-plane",
+            0,
+            ["--topology", self.topology_path, "--socket", self.control_path, "--cert-ttl", str(self.cert_ttl)],
+        )
 
     def _service_argv(self, name: str, replica: int, port: int = 0) -> list[str]:
         svc = self.topology.service(name)
-        return ["--name", name, "--replica", str(replica), "--port", str(port),
-                "--behaviour", json.dumps(to_jsonable(svc.behaviour)), "--calls", ",".join(svc.calls)]
+        return [
+            "--name",
+            name,
+            "--replica",
+            str(replica),
+            "--port",
+            str(port),
+            "--behaviour",
+            json.dumps(to_jsonable(svc.behaviour)),
+            "--calls",
+            ",".join(svc.calls),
+        ]
 
     def _sidecar_argv(self, rep: Replica) -> list[str]:
-        return ["--service", rep.service, "--replica", str(rep.replica), "--app-port", str(rep.app_port),
-                "--control-socket", self.control_path, "--inbound-port", str(rep.inbound_port),
-                "--outbound-port", str(rep.outbound_port), "--admin-port", str(rep.admin_port)]
+        return [
+            "--service",
+            rep.service,
+            "--replica",
+            str(rep.replica),
+            "--app-port",
+            str(rep.app_port),
+            "--control-socket",
+            self.control_path,
+            "--inbound-port",
+            str(rep.inbound_port),
+            "--outbound-port",
+            str(rep.outbound_port),
+            "--admin-port",
+            str(rep.admin_port),
+        ]
 
     async def start(self, timeout: float = 15.0) -> None:
         self.started_at = time.monotonic()
         try:
             await self._spawn(self._control_plane_child())
-            services = [Child("service", s.name, i, self._service_argv(s.name, i))
-                        for s in self.topology.services for i in range(s.replicas)]
+            services = [
+                Child("service", s.name, i, self._service_argv(s.name, i))
+                for s in self.topology.services
+                for i in range(s.replicas)
+            ]
             infos = await asyncio.gather(*(self._spawn(c) for c in services))
             for child, info in zip(services, infos):
                 self.replicas[(child.service, child.replica)] = Replica(
-                    child.service, child.replica, app_port=info["port"],
-                    sidecar=self.topology.service(child.service).sidecar)
-            sidecars = [Child("sidecar", r.service, r.replica, self._sidecar_argv(r))
-                        for r in self.replicas.values() if r.sidecar]
+                    child.service,
+                    child.replica,
+                    app_port=info["port"],
+                    sidecar=self.topology.service(child.service).sidecar,
+                )
+            sidecars = [
+                Child("sidecar", r.service, r.replica, self._sidecar_argv(r))
+                for r in self.replicas.values()
+                if r.sidecar
+            ]
             infos = await asyncio.gather(*(self._spawn(c) for c in sidecars))
             for child, info in zip(sidecars, infos):
                 rep = self.replicas[(child.service, child.replica)]
@@ -447,13 +533,20 @@ class ProcessMesh(MeshBase):
             await self.kill(kind, service, replica)
         rep = self.replicas[(service, replica)]
         if kind == "service":
-            info = await self._spawn(Child("service", service, replica, self._service_argv(service, replica, rep.app_port)))
+            info = await self._spawn(
+                Child("service", service, replica, self._service_argv(service, replica, rep.app_port))
+            )
             if info["port"] != rep.app_port:
                 rep.app_port = info["port"]
                 if rep.sidecar:
-                    await http1.simple_request("127.0.0.1", rep.admin_port, "POST", "/app-port",
-                                               headers=self.admin_headers(),
-                                               body=json.dumps({"port": rep.app_port}).encode())
+                    await http1.simple_request(
+                        "127.0.0.1",
+                        rep.admin_port,
+                        "POST",
+                        "/app-port",
+                        headers=self.admin_headers(),
+                        body=json.dumps({"port": rep.app_port}).encode(),
+                    )
             await self._wire_services()
         elif kind == "sidecar":
             info = await self._spawn(Child("sidecar", service, replica, self._sidecar_argv(rep)))
@@ -533,13 +626,22 @@ class InProcessMesh(MeshBase):
         # The sidecars run in this event loop, so it gets the sidecar process's TLS alert behaviour.
         send_tls_alerts_on_handshake_failure()
         self.started_at = time.monotonic()
-        self.control_plane = ControlPlane(self.topology, cert_ttl=self.cert_ttl, operator_token=self.operator_token,
-                                          bootstrap_tokens=dict(self.bootstrap_tokens))
+        self.control_plane = ControlPlane(
+            self.topology,
+            cert_ttl=self.cert_ttl,
+            operator_token=self.operator_token,
+            bootstrap_tokens=dict(self.bootstrap_tokens),
+        )
         await self.control_plane.start(self.control_path)
         for svc in self.topology.services:
             for i in range(svc.replicas):
-                app = ServiceApp(svc.name, i, behaviour=svc.behaviour, calls=svc.calls,
-                                 admin_token_digest=token_digest(self.operator_token))
+                app = ServiceApp(
+                    svc.name,
+                    i,
+                    behaviour=svc.behaviour,
+                    calls=svc.calls,
+                    admin_token_digest=token_digest(self.operator_token),
+                )
                 self.apps[(svc.name, i)] = app
                 self.replicas[(svc.name, i)] = Replica(svc.name, i, app_port=await app.start(), sidecar=svc.sidecar)
         for key, rep in self.replicas.items():
@@ -547,7 +649,11 @@ class InProcessMesh(MeshBase):
                 sidecar = self._sidecar(rep)
                 self.sidecars[key] = sidecar
                 ports = await sidecar.start()
-                rep.inbound_port, rep.outbound_port, rep.admin_port = ports["inbound"], ports["outbound"], ports["admin"]
+                rep.inbound_port, rep.outbound_port, rep.admin_port = (
+                    ports["inbound"],
+                    ports["outbound"],
+                    ports["admin"],
+                )
         await self._wire_services()
         await self.wait_in_sync(timeout)
         self.ready_seconds = time.monotonic() - self.started_at
@@ -555,9 +661,14 @@ class InProcessMesh(MeshBase):
     def _sidecar(self, rep: Replica):
         from sandbox.mesh.sidecar import Sidecar
 
-        return Sidecar(rep.service, rep.replica, rep.app_port, self.control_path,
-                       token=self.bootstrap_tokens[(rep.service, rep.replica)],
-                       admin_token_digest=token_digest(self.operator_token))
+        return Sidecar(
+            rep.service,
+            rep.replica,
+            rep.app_port,
+            self.control_path,
+            token=self.bootstrap_tokens[(rep.service, rep.replica)],
+            admin_token_digest=token_digest(self.operator_token),
+        )
 
     async def kill(self, kind: str, service: str, replica: int = 0) -> None:
         if kind == "control_plane":
@@ -581,14 +692,17 @@ class InProcessMesh(MeshBase):
                 await self.control_plane.stop()
             self._down.discard((kind, service, replica))
             # Same socket (the sidecars know it), same CA and tokens, as the process runtime's restart.
-            self.control_plane = ControlPlane(self.topology, cert_ttl=self.cert_ttl, ca=self.control_plane.ca,
-                                              operator_token=self.operator_token,
-                                              bootstrap_tokens=dict(self.bootstrap_tokens))
+            self.control_plane = ControlPlane(
+                self.topology,
+                cert_ttl=self.cert_ttl,
+                ca=self.control_plane.ca,
+                operator_token=self.operator_token,
+                bootstrap_tokens=dict(self.bootstrap_tokens),
+            )
             await self.control_plane.start(self.control_path)
             for rep in self.replicas.values():
                 if not rep.sidecar:
-                    await self.operate("register_endpoint", service=rep.service, replica=rep.replica,
-                                       port=rep.app_port)
+                    await self.operate("register_endpoint", service=rep.service, replica=rep.replica, port=rep.app_port)
             await self.replay_operator_changes()
             await self.wait_in_sync()
             return
@@ -601,9 +715,14 @@ class InProcessMesh(MeshBase):
             await self.wait_in_sync()
         else:
             svc = self.topology.service(service)
-            app = ServiceApp(service, replica, behaviour=svc.behaviour, calls=svc.calls,
-                             outbound_port=rep.outbound_port or None,
-                             admin_token_digest=token_digest(self.operator_token))
+            app = ServiceApp(
+                service,
+                replica,
+                behaviour=svc.behaviour,
+                calls=svc.calls,
+                outbound_port=rep.outbound_port or None,
+                admin_token_digest=token_digest(self.operator_token),
+            )
             self.apps[(service, replica)] = app
             await app.start(rep.app_port)
 

@@ -13,8 +13,9 @@ import random
 import re
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 from sandbox.mesh.layers.authorization import service_of
 from sandbox.mesh.model import Request, Response
@@ -41,7 +42,20 @@ FLAG_ORDER = tuple(FLAG_EXPLANATIONS)
 
 # Prometheus-style latency buckets in seconds, fine at the low end where a proxy hop lives.
 LATENCY_BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 
@@ -326,8 +340,8 @@ class SidecarTelemetry:
         if since is not None:
             # Numbers rise by one per record, so the new ones are the last (last_seq - since).
             new = max(0, self.last_seq - since)
-            records = records[len(records) - min(new, len(records)):]
-        return records if limit is None else records[len(records) - min(limit, len(records)):]
+            records = records[len(records) - min(new, len(records)) :]
+        return records if limit is None else records[len(records) - min(limit, len(records)) :]
 
     def render_access_log(self, limit: int | None = None) -> str:
         return "".join(record.render() + "\n" for record in self.access_log(limit))
@@ -418,8 +432,12 @@ class SidecarTelemetry:
         _family(out, "mesh_requests_total", "counter", "Requests handled, by status and response flags.")
         for (direction, source, destination, status, flags), count in sorted(self.requests.items()):
             labels = _labels(
-                workload=workload, direction=direction, source=source, destination=destination,
-                status=str(status), response_flags=flags,
+                workload=workload,
+                direction=direction,
+                source=source,
+                destination=destination,
+                status=str(status),
+                response_flags=flags,
             )
             out.append(f"mesh_requests_total{labels} {count}")
 
@@ -441,35 +459,91 @@ class SidecarTelemetry:
                 if core is not None:
                     out.append(f"{name}{_labels(workload=workload, destination=destination)} {value(core)}")
 
-        per_destination("mesh_retries_total", "counter", "Retries sent (not counting first tries).",
-                        "retry_stats", lambda stats: stats.retries)
-        per_destination("mesh_retry_budget_exhausted_total", "counter", "Retries refused by the retry budget.",
-                        "retry_stats", lambda stats: stats.budget_exhausted)
-        per_destination("mesh_outlier_ejections_total", "counter", "Endpoints ejected by outlier detection.",
-                        "outliers", lambda detector: detector.ejections_total)
-        per_destination("mesh_outlier_ejected_endpoints", "gauge", "Endpoints ejected right now.",
-                        "outliers", lambda detector: detector.ejected_count())
-        per_destination("mesh_lb_healthy_panic_total", "counter",
-                        "Tries sent to any endpoint because fewer than half were available (healthy panic).",
-                        "balancer_stats", lambda stats: stats.panic_requests)
-        per_destination("mesh_circuit_breaker_open", "gauge", "1 while the circuit breaker refuses new requests.",
-                        "breaker", lambda breaker: int(breaker.is_open))
-        per_destination("mesh_circuit_breaker_active_requests", "gauge", "Requests holding an upstream connection.",
-                        "breaker", lambda breaker: breaker.active)
-        per_destination("mesh_circuit_breaker_pending_requests", "gauge", "Requests waiting for a connection.",
-                        "breaker", lambda breaker: breaker.pending)
-        per_destination("mesh_circuit_breaker_overflow_total", "counter", "Requests refused by the breaker (UO).",
-                        "breaker", lambda breaker: breaker.rejected)
+        per_destination(
+            "mesh_retries_total",
+            "counter",
+            "Retries sent (not counting first tries).",
+            "retry_stats",
+            lambda stats: stats.retries,
+        )
+        per_destination(
+            "mesh_retry_budget_exhausted_total",
+            "counter",
+            "Retries refused by the retry budget.",
+            "retry_stats",
+            lambda stats: stats.budget_exhausted,
+        )
+        per_destination(
+            "mesh_outlier_ejections_total",
+            "counter",
+            "Endpoints ejected by outlier detection.",
+            "outliers",
+            lambda detector: detector.ejections_total,
+        )
+        per_destination(
+            "mesh_outlier_ejected_endpoints",
+            "gauge",
+            "Endpoints ejected right now.",
+            "outliers",
+            lambda detector: detector.ejected_count(),
+        )
+        per_destination(
+            "mesh_lb_healthy_panic_total",
+            "counter",
+            "Tries sent to any endpoint because fewer than half were available (healthy panic).",
+            "balancer_stats",
+            lambda stats: stats.panic_requests,
+        )
+        per_destination(
+            "mesh_circuit_breaker_open",
+            "gauge",
+            "1 while the circuit breaker refuses new requests.",
+            "breaker",
+            lambda breaker: int(breaker.is_open),
+        )
+        per_destination(
+            "mesh_circuit_breaker_active_requests",
+            "gauge",
+            "Requests holding an upstream connection.",
+            "breaker",
+            lambda breaker: breaker.active,
+        )
+        per_destination(
+            "mesh_circuit_breaker_pending_requests",
+            "gauge",
+            "Requests waiting for a connection.",
+            "breaker",
+            lambda breaker: breaker.pending,
+        )
+        per_destination(
+            "mesh_circuit_breaker_overflow_total",
+            "counter",
+            "Requests refused by the breaker (UO).",
+            "breaker",
+            lambda breaker: breaker.rejected,
+        )
 
         admission = self.admission
         if admission is not None:
             for name, kind, help_text, value in (
-                ("mesh_sidecar_upstream_requests", "gauge", "Upstream requests in flight, all destinations.",
-                 admission.active),
-                ("mesh_sidecar_upstream_pending_requests", "gauge", "Upstream requests waiting for a place.",
-                 admission.pending),
-                ("mesh_sidecar_upstream_overflow_total", "counter",
-                 "Upstream requests refused (UO) because the sidecar was at its bound.", admission.rejected),
+                (
+                    "mesh_sidecar_upstream_requests",
+                    "gauge",
+                    "Upstream requests in flight, all destinations.",
+                    admission.active,
+                ),
+                (
+                    "mesh_sidecar_upstream_pending_requests",
+                    "gauge",
+                    "Upstream requests waiting for a place.",
+                    admission.pending,
+                ),
+                (
+                    "mesh_sidecar_upstream_overflow_total",
+                    "counter",
+                    "Upstream requests refused (UO) because the sidecar was at its bound.",
+                    admission.rejected,
+                ),
             ):
                 _family(out, name, kind, help_text)
                 out.append(f"{name}{_labels(workload=workload)} {value}")

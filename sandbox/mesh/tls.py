@@ -15,7 +15,8 @@ import functools
 import os
 import ssl
 import tempfile
-from typing import Collection, Iterator, Literal, Protocol
+from collections.abc import Collection, Iterator
+from typing import Literal, Protocol
 
 from cryptography import x509
 
@@ -119,9 +120,7 @@ def _base_context(protocol: int, cert: WorkloadCertificate | None, root_pem: byt
     return context
 
 
-def server_context(
-    cert: WorkloadCertificate, root_pem: bytes, *, require_client_cert: bool = True
-) -> ssl.SSLContext:
+def server_context(cert: WorkloadCertificate, root_pem: bytes, *, require_client_cert: bool = True) -> ssl.SSLContext:
     """The inbound side. STRICT needs `require_client_cert=True`; with False a client without a
     certificate is let in (its identity is then None) but a presented one is still verified."""
     context = _base_context(ssl.PROTOCOL_TLS_SERVER, cert, root_pem)

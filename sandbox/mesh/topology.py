@@ -85,8 +85,17 @@ from sandbox.mesh.schema import (
     show,
 )
 
-__all__ = ["HTTP_METHODS", "LOAD_BALANCERS", "MTLS_MODES", "TopologyError", "dump_topology", "load_topology",
-           "parse_duration", "parse_topology", "shipped_topology_path"]
+__all__ = [
+    "HTTP_METHODS",
+    "LOAD_BALANCERS",
+    "MTLS_MODES",
+    "TopologyError",
+    "dump_topology",
+    "load_topology",
+    "parse_duration",
+    "parse_topology",
+    "shipped_topology_path",
+]
 
 TOPOLOGIES_DIR = Path(__file__).resolve().parent / "topologies"
 
@@ -121,8 +130,9 @@ def load_topology(path_or_text: str | os.PathLike[str]) -> Topology:
 
 def parse_topology(data: Any) -> Topology:
     """Validate already-decoded data (YAML or JSON) and build the Topology."""
-    doc = expect_mapping(data, "(top level)", required=("name", "entry", "services"),
-                         optional=("trust_domain", "namespace"))
+    doc = expect_mapping(
+        data, "(top level)", required=("name", "entry", "services"), optional=("trust_domain", "namespace")
+    )
     name = expect_name(doc["name"], "name")
     trust_domain = doc.get("trust_domain", "meshlearn.local")
     if not isinstance(trust_domain, str):
@@ -162,8 +172,12 @@ def parse_topology(data: Any) -> Topology:
 
 
 def _service(raw: Any, path: str) -> Service:
-    doc = expect_mapping(raw, path, required=("name",), optional=(
-        "replicas", "calls", "sidecar", "mtls", "behaviour", "traffic", "authorization"))
+    doc = expect_mapping(
+        raw,
+        path,
+        required=("name",),
+        optional=("replicas", "calls", "sidecar", "mtls", "behaviour", "traffic", "authorization"),
+    )
     name = expect_name(doc["name"], f"{path}.name")
     replicas = expect_whole(doc.get("replicas", 1), f"{path}.replicas", 1, MAX_REPLICAS_PER_SERVICE)
     calls: list[str] = []
@@ -183,8 +197,14 @@ def _service(raw: Any, path: str) -> Service:
         schema.parse_authorization(doc["authorization"], f"{path}.authorization") if "authorization" in doc else None
     )
     return Service(
-        name=name, replicas=replicas, behaviour=behaviour, calls=tuple(calls), sidecar=sidecar,
-        mtls_mode=mtls, traffic=traffic, authorization=authorization,  # type: ignore[arg-type]
+        name=name,
+        replicas=replicas,
+        behaviour=behaviour,
+        calls=tuple(calls),
+        sidecar=sidecar,
+        mtls_mode=mtls,
+        traffic=traffic,
+        authorization=authorization,  # type: ignore[arg-type]
     )
 
 

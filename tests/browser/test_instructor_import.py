@@ -5,7 +5,6 @@ from celery.contrib.testing.worker import start_worker
 from playwright.sync_api import expect
 
 from meshlearn.celery import app
-
 from tests.factories import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -32,8 +32,10 @@ def test_learner_misses_a_seed_question_reads_why_and_gets_it_right_on_retry(pag
     # The letters this learner sees beside the options before answering.
     letter_of = {
         # the letter itself, after the "Option " that only screen readers hear
-        name: page.locator("label.option", has_text=name).locator(".option-letter")
-        .evaluate("e => e.lastChild.textContent").strip()
+        name: page.locator("label.option", has_text=name)
+        .locator(".option-letter")
+        .evaluate("e => e.lastChild.textContent")
+        .strip()
         for name in (WRONG, RIGHT)
     }
     page.get_by_label(re.compile(WRONG)).check()

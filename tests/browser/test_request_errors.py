@@ -26,7 +26,9 @@ def test_an_answer_too_large_for_the_server_shows_its_413_message(page, live_ser
     console = []
     page.on("console", lambda message: console.append(message.text))
     # The browser sends a body larger than the answer view accepts; the real server refuses it with 413.
-    page.route("**/answer/", lambda route: route.continue_(post_data=(route.request.post_data or "") + "&pad=" + "x" * 10_000))
+    page.route(
+        "**/answer/", lambda route: route.continue_(post_data=(route.request.post_data or "") + "&pad=" + "x" * 10_000)
+    )
     page.locator("label.option").first.click()
     page.get_by_role("button", name="Check answer").click()
 
@@ -50,8 +52,10 @@ def test_a_busy_server_answer_tells_the_learner_to_try_again(page, live_server, 
     from django.template.loader import render_to_string
 
     busy = render_to_string("503_busy.html")
-    page.route("**/answer/", lambda route: route.fulfill(status=503, body=busy, content_type="text/html",
-                                                          headers={"Retry-After": "2"}))
+    page.route(
+        "**/answer/",
+        lambda route: route.fulfill(status=503, body=busy, content_type="text/html", headers={"Retry-After": "2"}),
+    )
     page.locator("label.option").first.click()
     page.get_by_role("button", name="Check answer").click()
 

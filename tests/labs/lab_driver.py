@@ -53,8 +53,14 @@ def run_lab(slug: str, *, runtime: str, rate: float = 20.0, only_labels: set[str
     async def body() -> None:
         experiment: Experiment
         progress = Progress()
-        state = {"phase": "starting", "check": 0, "started": None, "watch_from": None, "pressed": None,
-                 "pending": set()}
+        state = {
+            "phase": "starting",
+            "check": 0,
+            "started": None,
+            "watch_from": None,
+            "pressed": None,
+            "pending": set(),
+        }
 
         def submit(commands: list[dict], prefix: str) -> None:
             ids = [f"{prefix}-{index}" for index in range(len(commands))]
@@ -93,8 +99,11 @@ def run_lab(slug: str, *, runtime: str, rate: float = 20.0, only_labels: set[str
                     return
                 if event.t - state["watch_from"] >= checks[index].for_seconds + WITHOUT_MARGIN:
                     outcome.unpressed_reasons[name] = current.why_not if current else []
-                    buttons = [action["command"] for action in action_steps[index]["actions"]
-                               if only_labels is None or action["label"] in only_labels]
+                    buttons = [
+                        action["command"]
+                        for action in action_steps[index]["actions"]
+                        if only_labels is None or action["label"] in only_labels
+                    ]
                     state["phase"] = "pressing"
                     submit(buttons, f"step-{index}")
                 return
@@ -111,8 +120,13 @@ def run_lab(slug: str, *, runtime: str, rate: float = 20.0, only_labels: set[str
                 outcome.why_not[name] = current.why_not if current else []
                 experiment.stop("gave up")
 
-        experiment = Experiment(topology, runtime=runtime, topology_path=str(shipped_topology_path(spec.topology)),
-                                rate=rate, on_event=on_event)
+        experiment = Experiment(
+            topology,
+            runtime=runtime,
+            topology_path=str(shipped_topology_path(spec.topology)),
+            rate=rate,
+            on_event=on_event,
+        )
         finished: Finished = await experiment.run(duration=bound)
         outcome.finished = finished.reason
         outcome.last_phase = f"{state['phase']} check {state['check']}"

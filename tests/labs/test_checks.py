@@ -18,40 +18,88 @@ SERVICES = {"a", "b"}
 EDGES = {("loadgen", "a"), ("a", "b")}
 
 
-def snap(t, *, effective=1.0, actual_b=1.0, retries=0, rps=20.0, p99=5.0, flags=None, tls=None, ejected=(),
-         circuit="closed", overflow=0, edge_effective=None, statuses=()):
+def snap(
+    t,
+    *,
+    effective=1.0,
+    actual_b=1.0,
+    retries=0,
+    rps=20.0,
+    p99=5.0,
+    flags=None,
+    tls=None,
+    ejected=(),
+    circuit="closed",
+    overflow=0,
+    edge_effective=None,
+    statuses=(),
+):
     return Snapshot(
-        recent=[RequestRecord(id=f"{t}-{i}", source="a", destination="b", method="GET", path="/", status=status)
-                for i, status in enumerate(statuses)],
-        t=t, rate=rps, effective_success=effective, p50_ms=2.0, p95_ms=p99 / 2, p99_ms=p99, requests=int(rps),
-        services=[ServiceSnapshot("a", 1, rps, 1.0, "STRICT"), ServiceSnapshot("b", 1, rps + retries, actual_b, "STRICT")],
+        recent=[
+            RequestRecord(id=f"{t}-{i}", source="a", destination="b", method="GET", path="/", status=status)
+            for i, status in enumerate(statuses)
+        ],
+        t=t,
+        rate=rps,
+        effective_success=effective,
+        p50_ms=2.0,
+        p95_ms=p99 / 2,
+        p99_ms=p99,
+        requests=int(rps),
+        services=[
+            ServiceSnapshot("a", 1, rps, 1.0, "STRICT"),
+            ServiceSnapshot("b", 1, rps + retries, actual_b, "STRICT"),
+        ],
         edges=[
             EdgeSnapshot("loadgen", "a", rps, effective, effective, 2.0, p99 / 2, p99),
-            EdgeSnapshot("a", "b", rps, edge_effective if edge_effective is not None else effective, actual_b, 2.0,
-                         p99 / 2, p99, retries=retries, flags=flags or {}, tls_failures=tls or {},
-                         ejected=list(ejected), circuit=circuit, pending_overflow=overflow),
+            EdgeSnapshot(
+                "a",
+                "b",
+                rps,
+                edge_effective if edge_effective is not None else effective,
+                actual_b,
+                2.0,
+                p99 / 2,
+                p99,
+                retries=retries,
+                flags=flags or {},
+                tls_failures=tls or {},
+                ejected=list(ejected),
+                circuit=circuit,
+                pending_overflow=overflow,
+            ),
         ],
     )
 
 
 def check(*when, seconds="5s", name="c"):
-    return parse_check({"name": name, "says": "it happened", "for": seconds, "when": list(when)},
-                       field="checks[0]", services=SERVICES, edges=EDGES)
+    return parse_check(
+        {"name": name, "says": "it happened", "for": seconds, "when": list(when)},
+        field="checks[0]",
+        services=SERVICES,
+        edges=EDGES,
+    )
 
 
 SHIELDED = ("effective_success at entry >= 97%", "actual_success at b <= 60%", "retries at a->b > 0")
 
 
-@pytest.mark.parametrize("snapshots, passes", [
-    ([snap(t) for t in range(1, 11)], False),  # healthy mesh: nothing to see
-    ([snap(t, actual_b=0.5) for t in range(1, 11)], False),  # b fails but no retries: the caller sees it
-    ([snap(t, effective=0.5, actual_b=0.5) for t in range(1, 11)], False),
-    ([snap(t, effective=0.99, actual_b=0.5, retries=12) for t in range(1, 11)], True),
-    ([snap(t, effective=0.99, actual_b=0.5, retries=12) for t in range(1, 4)], False),  # only 3 of 5 s
-    # four good seconds and one bad one: the window's weighted rate decides (0.99*4 + 0.8) / 5 = 95.2%
-    ([snap(t, effective=0.99, actual_b=0.5, retries=12) for t in range(1, 5)]
-     + [snap(5, effective=0.8, actual_b=0.5, retries=12)], False),
-])
+@pytest.mark.parametrize(
+    "snapshots, passes",
+    [
+        ([snap(t) for t in range(1, 11)], False),  # healthy mesh: nothing to see
+        ([snap(t, actual_b=0.5) for t in range(1, 11)], False),  # b fails but no retries: the caller sees it
+        ([snap(t, effective=0.5, actual_b=0.5) for t in range(1, 11)], False),
+        ([snap(t, effective=0.99, actual_b=0.5, retries=12) for t in range(1, 11)], True),
+        ([snap(t, effective=0.99, actual_b=0.5, retries=12) for t in range(1, 4)], False),  # only 3 of 5 s
+        # four good seconds and one bad one: the window's weighted rate decides (0.99*4 + 0.8) / 5 = 95.2%
+        (
+            [snap(t, effective=0.99, actual_b=0.5, retries=12) for t in range(1, 5)]
+            + [snap(5, effective=0.8, actual_b=0.5, retries=12)],
+            False,
+        ),
+    ],
+)
 def test_retries_hide_failures_table(snapshots, passes):
     assert evaluate(check(*SHIELDED), snapshots).passed is passes
 
@@ -73,28 +121,43 @@ def test_no_traffic_is_not_a_pass():
     assert not result.passed and result.why_not[0].endswith("no traffic yet — needs ≤ 60%")
 
 
-@pytest.mark.parametrize("condition, snapshots, passes", [
-    ("p99_ms at entry <= 1100ms", [snap(t, p99=900) for t in range(1, 6)], True),
-    ("p99_ms at entry <= 1.1s", [snap(t, p99=900) for t in range(1, 5)] + [snap(5, p99=2500)], False),  # worst second
-    ("p99_ms at entry >= 150ms", [snap(t, p99=5) for t in range(1, 5)] + [snap(5, p99=400)], False),  # every second
-    ("p99_ms at entry >= 150ms", [snap(t, p99=400) for t in range(1, 6)], True),
-    ("flag[UT] at a->b > 0", [snap(t, flags={"UT": 3}) for t in range(1, 6)], True),
-    ("flag[UT] at a->b > 0", [snap(t, flags={"URX": 3}) for t in range(1, 6)], False),
-    ("tls_failures[certificate expired] at a->b >= 5", [snap(t, tls={"certificate expired": 2}) for t in range(1, 6)], True),
-    ("tls_failures[certificate expired] at a->b >= 5", [snap(t, tls={"unknown ca": 2}) for t in range(1, 6)], False),
-    ("tls_failures at a->b >= 5", [snap(t, tls={"unknown ca": 2}) for t in range(1, 6)], True),
-    ("ejected at a->b >= 1", [snap(t, ejected=["b-0"] if t == 3 else []) for t in range(1, 6)], True),
-    ("circuit_open at a->b >= 2", [snap(t, circuit="open" if t > 3 else "closed") for t in range(1, 6)], True),
-    ("overflow at a->b > 10", [snap(t, overflow=3) for t in range(1, 6)], True),
-    ("retry_ratio at a->b > 1.5", [snap(t, retries=40, rps=20) for t in range(1, 6)], True),
-    ("retry_ratio at a->b <= 1.2", [snap(t, retries=40, rps=20) for t in range(1, 6)], False),
-    ("rps at b >= 20", [snap(t) for t in range(1, 6)], True),
-    ("status[403] at a->b > 0", [snap(t, statuses=[200, 200]) for t in range(1, 6)], False),
-    ("status[403] at a->b > 0", [snap(t, statuses=[403] if t == 4 else [200]) for t in range(1, 6)], True),
-    ("mtls at a->b >= 100%", [snap(t) for t in range(1, 6)], False),  # the synthetic edge is plaintext
-    ("mtls at a->b <= 0%", [snap(t) for t in range(1, 6)], True),
-    ("strict at b >= 100%", [snap(t) for t in range(1, 6)], True),
-])
+@pytest.mark.parametrize(
+    "condition, snapshots, passes",
+    [
+        ("p99_ms at entry <= 1100ms", [snap(t, p99=900) for t in range(1, 6)], True),
+        (
+            "p99_ms at entry <= 1.1s",
+            [snap(t, p99=900) for t in range(1, 5)] + [snap(5, p99=2500)],
+            False,
+        ),  # worst second
+        ("p99_ms at entry >= 150ms", [snap(t, p99=5) for t in range(1, 5)] + [snap(5, p99=400)], False),  # every second
+        ("p99_ms at entry >= 150ms", [snap(t, p99=400) for t in range(1, 6)], True),
+        ("flag[UT] at a->b > 0", [snap(t, flags={"UT": 3}) for t in range(1, 6)], True),
+        ("flag[UT] at a->b > 0", [snap(t, flags={"URX": 3}) for t in range(1, 6)], False),
+        (
+            "tls_failures[certificate expired] at a->b >= 5",
+            [snap(t, tls={"certificate expired": 2}) for t in range(1, 6)],
+            True,
+        ),
+        (
+            "tls_failures[certificate expired] at a->b >= 5",
+            [snap(t, tls={"unknown ca": 2}) for t in range(1, 6)],
+            False,
+        ),
+        ("tls_failures at a->b >= 5", [snap(t, tls={"unknown ca": 2}) for t in range(1, 6)], True),
+        ("ejected at a->b >= 1", [snap(t, ejected=["b-0"] if t == 3 else []) for t in range(1, 6)], True),
+        ("circuit_open at a->b >= 2", [snap(t, circuit="open" if t > 3 else "closed") for t in range(1, 6)], True),
+        ("overflow at a->b > 10", [snap(t, overflow=3) for t in range(1, 6)], True),
+        ("retry_ratio at a->b > 1.5", [snap(t, retries=40, rps=20) for t in range(1, 6)], True),
+        ("retry_ratio at a->b <= 1.2", [snap(t, retries=40, rps=20) for t in range(1, 6)], False),
+        ("rps at b >= 20", [snap(t) for t in range(1, 6)], True),
+        ("status[403] at a->b > 0", [snap(t, statuses=[200, 200]) for t in range(1, 6)], False),
+        ("status[403] at a->b > 0", [snap(t, statuses=[403] if t == 4 else [200]) for t in range(1, 6)], True),
+        ("mtls at a->b >= 100%", [snap(t) for t in range(1, 6)], False),  # the synthetic edge is plaintext
+        ("mtls at a->b <= 0%", [snap(t) for t in range(1, 6)], True),
+        ("strict at b >= 100%", [snap(t) for t in range(1, 6)], True),
+    ],
+)
 def test_metric_table(condition, snapshots, passes):
     assert evaluate(check(condition), snapshots).passed is passes
 
@@ -132,21 +195,24 @@ def test_events_before_the_lab_started_do_not_count():
     assert progress_update([c], Progress(), events, started=2.5)[0].passed == {}
 
 
-@pytest.mark.parametrize("condition, field_problem", [
-    ("effective_success at a->c >= 99%", "edge 'a->c' is not in the topology"),
-    ("effective_success at zz >= 99%", "not entry or edge"),  # placeholder replaced below
-    ("speed at entry >= 1", "unknown metric 'speed'"),
-    ("effective_success at entry >= 99", "is a rate: write a percentage"),
-    ("effective_success at entry >= 120%", "must be from 0% to 100%"),
-    ("p99_ms at entry <= 50%", "is a latency"),
-    ("retries at a->b > 3ms", "is a plain number"),
-    ("flag at a->b > 0", "needs a flag in brackets"),
-    ("status[40x] at a->b > 0", "takes an HTTP status like 403"),
-    ("retries[UT] at a->b > 0", "takes no [..] qualifier"),
-    ("actual_success at entry >= 10%", "is measured edge or service, not entry"),
-    ("effective success >= 99%", "is not '<metric> at"),
-    (42, "must be a condition like"),
-])
+@pytest.mark.parametrize(
+    "condition, field_problem",
+    [
+        ("effective_success at a->c >= 99%", "edge 'a->c' is not in the topology"),
+        ("effective_success at zz >= 99%", "not entry or edge"),  # placeholder replaced below
+        ("speed at entry >= 1", "unknown metric 'speed'"),
+        ("effective_success at entry >= 99", "is a rate: write a percentage"),
+        ("effective_success at entry >= 120%", "must be from 0% to 100%"),
+        ("p99_ms at entry <= 50%", "is a latency"),
+        ("retries at a->b > 3ms", "is a plain number"),
+        ("flag at a->b > 0", "needs a flag in brackets"),
+        ("status[40x] at a->b > 0", "takes an HTTP status like 403"),
+        ("retries[UT] at a->b > 0", "takes no [..] qualifier"),
+        ("actual_success at entry >= 10%", "is measured edge or service, not entry"),
+        ("effective success >= 99%", "is not '<metric> at"),
+        (42, "must be a condition like"),
+    ],
+)
 def test_bad_conditions_name_the_field_and_the_reason(condition, field_problem):
     if field_problem == "not entry or edge":
         field_problem = "service 'zz' is not in the topology"
@@ -156,14 +222,17 @@ def test_bad_conditions_name_the_field_and_the_reason(condition, field_problem):
     assert field_problem in caught.value.reason
 
 
-@pytest.mark.parametrize("raw, where", [
-    ({"name": "x", "says": "s", "for": "0s", "when": ["retries at a->b > 0"]}, "checks[0].for"),
-    ({"name": "x", "says": "s", "for": "500s", "when": ["retries at a->b > 0"]}, "checks[0].for"),
-    ({"name": "x", "says": "s", "for": "5s", "when": []}, "checks[0].when"),
-    ({"name": "X Y", "says": "s", "for": "5s", "when": ["retries at a->b > 0"]}, "checks[0].name"),
-    ({"name": "x", "says": "s", "for": "5s"}, "checks[0]"),
-    ({"name": "x", "says": "s", "for": "5s", "when": ["retries at a->b > 0"], "extra": 1}, "checks[0]"),
-])
+@pytest.mark.parametrize(
+    "raw, where",
+    [
+        ({"name": "x", "says": "s", "for": "0s", "when": ["retries at a->b > 0"]}, "checks[0].for"),
+        ({"name": "x", "says": "s", "for": "500s", "when": ["retries at a->b > 0"]}, "checks[0].for"),
+        ({"name": "x", "says": "s", "for": "5s", "when": []}, "checks[0].when"),
+        ({"name": "X Y", "says": "s", "for": "5s", "when": ["retries at a->b > 0"]}, "checks[0].name"),
+        ({"name": "x", "says": "s", "for": "5s"}, "checks[0]"),
+        ({"name": "x", "says": "s", "for": "5s", "when": ["retries at a->b > 0"], "extra": 1}, "checks[0]"),
+    ],
+)
 def test_bad_checks_name_the_field(raw, where):
     with pytest.raises(CheckError) as caught:
         parse_check(raw, field="checks[0]", services=SERVICES, edges=EDGES)

@@ -5,60 +5,105 @@ import pytest
 from labs.decoder import MAX_INPUT_CHARS, decode
 from sandbox.mesh.telemetry import FLAG_EXPLANATIONS
 
-MESH_LINE = ('[2026-12-01T14:00:00.123Z] outbound "GET /checkout HTTP/1.1" 503 UF,URX 95 12.1 "127.0.0.1:4000" '
-             'a -> b attempts=4 "connection refused: [Errno 111] Connect call failed" traceparent=-')
-ISTIO_LINE = ('[2024-05-02T10:11:12.345Z] "GET /productpage HTTP/1.1" 503 UF,URX '
-              'upstream_reset_before_response_started{connection_failure,TLS_error:|268435581:SSL_routines:'
-              'OPENSSL_internal:CERTIFICATE_VERIFY_FAILED} - "-" 0 91 12 - "-" "curl/8.0" "abc" "reviews:9080" '
-              '"10.0.0.5:9080" outbound|9080||reviews.default.svc.cluster.local - 10.0.0.4:9080 10.0.0.3:51234 - default')
-INBOUND_RBAC = ('[2026-12-01T14:00:01.000Z] inbound "GET / HTTP/1.1" 403 RBAC 19 0.4 "-" a -> b attempts=1 '
-                '"RBAC: GET / from spiffe://meshlearn.local/ns/default/sa/a denied: deny rule 0" traceparent=-')
+MESH_LINE = (
+    '[2026-12-01T14:00:00.123Z] outbound "GET /checkout HTTP/1.1" 503 UF,URX 95 12.1 "127.0.0.1:4000" '
+    'a -> b attempts=4 "connection refused: [Errno 111] Connect call failed" traceparent=-'
+)
+ISTIO_LINE = (
+    '[2024-05-02T10:11:12.345Z] "GET /productpage HTTP/1.1" 503 UF,URX '
+    "upstream_reset_before_response_started{connection_failure,TLS_error:|268435581:SSL_routines:"
+    'OPENSSL_internal:CERTIFICATE_VERIFY_FAILED} - "-" 0 91 12 - "-" "curl/8.0" "abc" "reviews:9080" '
+    '"10.0.0.5:9080" outbound|9080||reviews.default.svc.cluster.local - 10.0.0.4:9080 10.0.0.3:51234 - default'
+)
+INBOUND_RBAC = (
+    '[2026-12-01T14:00:01.000Z] inbound "GET / HTTP/1.1" 403 RBAC 19 0.4 "-" a -> b attempts=1 '
+    '"RBAC: GET / from spiffe://meshlearn.local/ns/default/sa/a denied: deny rule 0" traceparent=-'
+)
 
 
 def kinds(text):
     return [(m.kind, m.token) for m in decode(text).meanings]
 
 
-@pytest.mark.parametrize("text, expected_tokens, side_words, lab", [
-    # bare flags and flag combinations
-    ("UF", ["UF"], "caller", "kill-sidecar"),
-    ("UF,URX", ["UF", "URX"], "caller", "kill-sidecar"),
-    ("UO", ["UO"], "caller", "circuit-breaker"),
-    ("UT", ["UT"], "caller", "delay-timeout"),
-    ("UH", ["UH"], "caller", "outlier-ejection"),
-    ("URX,UT", ["URX", "UT"], "caller", "retries-hide-flaky"),
-    ("FI", ["FI"], "caller", "abort-fault"),
-    ("RBAC", ["RBAC"], "callee", "authorization-deny"),
-    ("503 UC,URX", ["UC", "URX", "503"], "caller", "kill-sidecar"),
-    # TLS error strings, as OpenSSL, Python and Envoy print them
-    ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)",
-     ["certificate has expired"], "verifying side", "bad-certificate"),
-    ("certificate has expired", ["certificate has expired"], "verifying side", "bad-certificate"),
-    ("[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca (_ssl.c:2580)", ["UNKNOWN_CA"],
-     "verifying side", "bad-certificate"),
-    ("unknown ca", ["unknown ca"], "verifying side", "bad-certificate"),
-    ("certificate verify failed: unable to get local issuer certificate",
-     ["unable to get local issuer certificate"], "verifying side", "bad-certificate"),
-    ("spiffe id mismatch: expected spiffe://meshlearn.local/ns/default/sa/b, got spiffe://meshlearn.local/ns/default/sa/c",
-     ["spiffe id mismatch"], "caller", "bad-certificate"),
-    ("[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)", ["WRONG_VERSION_NUMBER"], "client",
-     "strict-mtls-plaintext"),
-    ("[SSL: HTTP_REQUEST] http request (_ssl.c:1006)", ["HTTP_REQUEST"], "callee", "strict-mtls-plaintext"),
-    ("400 The plain HTTP request was sent to HTTPS port", ["plain HTTP request was sent to HTTPS port"], "callee",
-     "strict-mtls-plaintext"),
-    ("http request sent to https port", ["http request sent to https port"], "callee", "strict-mtls-plaintext"),
-    ("[SSL: PEER_DID_NOT_RETURN_A_CERTIFICATE] peer did not return a certificate",
-     ["PEER_DID_NOT_RETURN_A_CERTIFICATE"], "callee", "strict-mtls-plaintext"),
-    ("tlsv1 alert", ["tlsv1 alert"], "either", "bad-certificate"),
-    ("CERTIFICATE_VERIFY_FAILED", ["CERTIFICATE_VERIFY_FAILED"], "either", "bad-certificate"),
-    ("sslv3 alert certificate expired", ["sslv3 alert certificate expired"], "verifying side", "bad-certificate"),
-    # Envoy response-code details
-    ("upstream_reset_before_response_started{connection_failure}",
-     ["upstream_reset_before_response_started{connection_failure}"], "caller", "kill-sidecar"),
-    ("upstream_per_try_timeout", ["upstream_per_try_timeout"], "caller", "per-try-timeout"),
-    ("rbac_access_denied_matched_policy[none]", ["rbac_access_denied_matched_policy[none]"], "callee",
-     "authorization-deny"),
-])
+@pytest.mark.parametrize(
+    "text, expected_tokens, side_words, lab",
+    [
+        # bare flags and flag combinations
+        ("UF", ["UF"], "caller", "kill-sidecar"),
+        ("UF,URX", ["UF", "URX"], "caller", "kill-sidecar"),
+        ("UO", ["UO"], "caller", "circuit-breaker"),
+        ("UT", ["UT"], "caller", "delay-timeout"),
+        ("UH", ["UH"], "caller", "outlier-ejection"),
+        ("URX,UT", ["URX", "UT"], "caller", "retries-hide-flaky"),
+        ("FI", ["FI"], "caller", "abort-fault"),
+        ("RBAC", ["RBAC"], "callee", "authorization-deny"),
+        ("503 UC,URX", ["UC", "URX", "503"], "caller", "kill-sidecar"),
+        # TLS error strings, as OpenSSL, Python and Envoy print them
+        (
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)",
+            ["certificate has expired"],
+            "verifying side",
+            "bad-certificate",
+        ),
+        ("certificate has expired", ["certificate has expired"], "verifying side", "bad-certificate"),
+        (
+            "[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca (_ssl.c:2580)",
+            ["UNKNOWN_CA"],
+            "verifying side",
+            "bad-certificate",
+        ),
+        ("unknown ca", ["unknown ca"], "verifying side", "bad-certificate"),
+        (
+            "certificate verify failed: unable to get local issuer certificate",
+            ["unable to get local issuer certificate"],
+            "verifying side",
+            "bad-certificate",
+        ),
+        (
+            "spiffe id mismatch: expected spiffe://meshlearn.local/ns/default/sa/b, got spiffe://meshlearn.local/ns/default/sa/c",
+            ["spiffe id mismatch"],
+            "caller",
+            "bad-certificate",
+        ),
+        (
+            "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)",
+            ["WRONG_VERSION_NUMBER"],
+            "client",
+            "strict-mtls-plaintext",
+        ),
+        ("[SSL: HTTP_REQUEST] http request (_ssl.c:1006)", ["HTTP_REQUEST"], "callee", "strict-mtls-plaintext"),
+        (
+            "400 The plain HTTP request was sent to HTTPS port",
+            ["plain HTTP request was sent to HTTPS port"],
+            "callee",
+            "strict-mtls-plaintext",
+        ),
+        ("http request sent to https port", ["http request sent to https port"], "callee", "strict-mtls-plaintext"),
+        (
+            "[SSL: PEER_DID_NOT_RETURN_A_CERTIFICATE] peer did not return a certificate",
+            ["PEER_DID_NOT_RETURN_A_CERTIFICATE"],
+            "callee",
+            "strict-mtls-plaintext",
+        ),
+        ("tlsv1 alert", ["tlsv1 alert"], "either", "bad-certificate"),
+        ("CERTIFICATE_VERIFY_FAILED", ["CERTIFICATE_VERIFY_FAILED"], "either", "bad-certificate"),
+        ("sslv3 alert certificate expired", ["sslv3 alert certificate expired"], "verifying side", "bad-certificate"),
+        # Envoy response-code details
+        (
+            "upstream_reset_before_response_started{connection_failure}",
+            ["upstream_reset_before_response_started{connection_failure}"],
+            "caller",
+            "kill-sidecar",
+        ),
+        ("upstream_per_try_timeout", ["upstream_per_try_timeout"], "caller", "per-try-timeout"),
+        (
+            "rbac_access_denied_matched_policy[none]",
+            ["rbac_access_denied_matched_policy[none]"],
+            "callee",
+            "authorization-deny",
+        ),
+    ],
+)
 def test_each_known_input_is_explained_with_its_side_and_lab(text, expected_tokens, side_words, lab):
     result = decode(text)
     tokens = [m.token for m in result.meanings]
@@ -128,21 +173,52 @@ def test_input_is_bounded():
     assert result.meanings[0].token == "UF"
 
 
-@pytest.mark.parametrize("direction, status, flags, detail, expected", [
-    ("outbound", 503, "UF,URX", "connection refused: [Errno 111] Connect call failed; 3 retries exhausted",
-     ["Response flag UF", "Response flag URX", "Status 503"]),
-    ("outbound", 504, "UT", "per-try timeout of 200 ms exceeded", ["Response flag UT", "Status 504"]),
-    ("outbound", 503, "UO", "circuit breaker: 5 active, 2 pending", ["Response flag UO", "Status 503"]),
-    ("inbound", 403, "RBAC", "RBAC: GET / from spiffe://meshlearn.local/ns/default/sa/a denied: deny rule 0",
-     ["Response flag RBAC", "Status 403"]),
-    ("inbound", 0, "-", "TLS handshake failed: certificate expired", ["TLS handshake failure: certificate expired"]),
-])
+@pytest.mark.parametrize(
+    "direction, status, flags, detail, expected",
+    [
+        (
+            "outbound",
+            503,
+            "UF,URX",
+            "connection refused: [Errno 111] Connect call failed; 3 retries exhausted",
+            ["Response flag UF", "Response flag URX", "Status 503"],
+        ),
+        ("outbound", 504, "UT", "per-try timeout of 200 ms exceeded", ["Response flag UT", "Status 504"]),
+        ("outbound", 503, "UO", "circuit breaker: 5 active, 2 pending", ["Response flag UO", "Status 503"]),
+        (
+            "inbound",
+            403,
+            "RBAC",
+            "RBAC: GET / from spiffe://meshlearn.local/ns/default/sa/a denied: deny rule 0",
+            ["Response flag RBAC", "Status 403"],
+        ),
+        (
+            "inbound",
+            0,
+            "-",
+            "TLS handshake failed: certificate expired",
+            ["TLS handshake failure: certificate expired"],
+        ),
+    ],
+)
 def test_the_meshs_own_access_log_lines_decode(direction, status, flags, detail, expected):
     from sandbox.mesh.telemetry import AccessLogRecord
 
-    line = AccessLogRecord(time=1764597600.5, direction=direction, method="GET", path="/", source="a",
-                           destination="b", upstream="127.0.0.1:4000", status=status, flags=flags, duration_ms=3.2,
-                           attempts=4, detail=detail, traceparent="").render()
+    line = AccessLogRecord(
+        time=1764597600.5,
+        direction=direction,
+        method="GET",
+        path="/",
+        source="a",
+        destination="b",
+        upstream="127.0.0.1:4000",
+        status=status,
+        flags=flags,
+        duration_ms=3.2,
+        attempts=4,
+        detail=detail,
+        traceparent="",
+    ).render()
     result = decode(line)
     titles = [meaning.title for meaning in result.meanings]
     for title in expected:

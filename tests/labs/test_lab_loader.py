@@ -39,22 +39,41 @@ def test_loading_twice_changes_nothing(course):
     assert list(Lab.objects.values_list("slug", "updated_at")) == before
 
 
-@pytest.mark.parametrize("edit, problem", [
-    (lambda t: t.replace("topology: pair", "topology: mesh"), "topology: must be one of pair, shop, got 'mesh'"),
-    (lambda t: t.replace("lesson: why-service-mesh", "lesson: nowhere"), "lesson: 'nowhere' is not the slug of any lesson"),
-    (lambda t: t.replace("percent: 50", "percent: 150"), "steps[1].actions[0].command.percent: must be a number from 0 to 100, got 150"),
-    (lambda t: t.replace("action: fail", "action: explode"), "steps[1].actions[0].command.action: unknown action 'explode'"),
-    (lambda t: t.replace("service: b, percent", "service: z, percent"), "steps[1].actions[0].command.service: unknown service 'z' (one of a, b)"),
-    (lambda t: t.replace("effective_success at entry <= 70%", "effective_success at entry <= 70"),
-     "checks[0].when[0]: effective_success is a rate: write a percentage"),
-    (lambda t: t.replace("actual_success at b <= 70%", "actual_success at a->c <= 70%"),
-     "checks[0].when[1]: edge 'a->c' is not in the topology"),
-    (lambda t: t.replace("for: 5s", "for: forever"), "checks[0].for: a duration like 10s or 500ms"),
-    (lambda t: t.replace("      correct: true\n", ""), "prediction: has 0 correct options"),
-    (lambda t: t.replace("title: ", "titel: "), "missing required key(s): title"),
-    (lambda t: t + "\nsurprise: 1\n", "unknown key(s): surprise"),
-    (lambda t: t.replace("goal: >", "goal: [", 1), "invalid YAML"),
-])
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (lambda t: t.replace("topology: pair", "topology: mesh"), "topology: must be one of pair, shop, got 'mesh'"),
+        (
+            lambda t: t.replace("lesson: why-service-mesh", "lesson: nowhere"),
+            "lesson: 'nowhere' is not the slug of any lesson",
+        ),
+        (
+            lambda t: t.replace("percent: 50", "percent: 150"),
+            "steps[1].actions[0].command.percent: must be a number from 0 to 100, got 150",
+        ),
+        (
+            lambda t: t.replace("action: fail", "action: explode"),
+            "steps[1].actions[0].command.action: unknown action 'explode'",
+        ),
+        (
+            lambda t: t.replace("service: b, percent", "service: z, percent"),
+            "steps[1].actions[0].command.service: unknown service 'z' (one of a, b)",
+        ),
+        (
+            lambda t: t.replace("effective_success at entry <= 70%", "effective_success at entry <= 70"),
+            "checks[0].when[0]: effective_success is a rate: write a percentage",
+        ),
+        (
+            lambda t: t.replace("actual_success at b <= 70%", "actual_success at a->c <= 70%"),
+            "checks[0].when[1]: edge 'a->c' is not in the topology",
+        ),
+        (lambda t: t.replace("for: 5s", "for: forever"), "checks[0].for: a duration like 10s or 500ms"),
+        (lambda t: t.replace("      correct: true\n", ""), "prediction: has 0 correct options"),
+        (lambda t: t.replace("title: ", "titel: "), "missing required key(s): title"),
+        (lambda t: t + "\nsurprise: 1\n", "unknown key(s): surprise"),
+        (lambda t: t.replace("goal: >", "goal: [", 1), "invalid YAML"),
+    ],
+)
 def test_a_bad_lab_file_is_refused_with_the_field_and_the_reason(tmp_path, settings, edit, problem, course):
     shutil.copy(SHIPPED / "02-retries-hide-flaky.yaml", tmp_path)
     (tmp_path / "01-abort-fault.yaml").write_text(edit(GOOD), encoding="utf-8")

@@ -134,15 +134,30 @@ def test_the_admin_lets_an_instructor_edit_a_lab_with_the_loaders_rules(client, 
     import json
 
     form = {
-        "title": lab.title, "slug": lab.slug, "lesson": lab.lesson_id, "order": lab.order, "published": "on",
-        "topology": lab.topology, "goal": lab.goal, "prediction": lab.prediction_id,
-        "start_commands": json.dumps(lab.start_commands), "steps": json.dumps(lab.steps),
-        "checks": json.dumps(lab.checks), "explanation": "Now **bold**.",
+        "title": lab.title,
+        "slug": lab.slug,
+        "lesson": lab.lesson_id,
+        "order": lab.order,
+        "published": "on",
+        "topology": lab.topology,
+        "goal": lab.goal,
+        "prediction": lab.prediction_id,
+        "start_commands": json.dumps(lab.start_commands),
+        "steps": json.dumps(lab.steps),
+        "checks": json.dumps(lab.checks),
+        "explanation": "Now **bold**.",
     }
     bad = {**form, "checks": json.dumps([{"name": "x", "says": "s", "for": 5, "when": ["retries at a->z > 0"]}])}
     response = client.post(url, bad)
-    assert response.status_code == 200 and "edge &#x27;a-&gt;z&#x27; is not in the topology" in response.content.decode()
-    bad = {**form, "steps": json.dumps([{"text": "t", "actions": [{"label": "l", "command": {"action": "fail", "service": "b", "percent": 500}}]}])}
+    assert (
+        response.status_code == 200 and "edge &#x27;a-&gt;z&#x27; is not in the topology" in response.content.decode()
+    )
+    bad = {
+        **form,
+        "steps": json.dumps(
+            [{"text": "t", "actions": [{"label": "l", "command": {"action": "fail", "service": "b", "percent": 500}}]}]
+        ),
+    }
     assert "percent: must be a number from 0 to 100" in client.post(url, bad).content.decode()
     assert client.post(url, form).status_code == 302
     assert "<strong>bold</strong>" in Lab.objects.get(pk=lab.pk).explanation_html

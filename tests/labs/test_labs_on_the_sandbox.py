@@ -31,8 +31,11 @@ def test_a_lab_runs_on_the_learners_experiment_until_its_check_latches(workers, 
     sent = [c.command["action"] for c in ExperimentCommand.objects.filter(experiment=experiment).order_by("sent_at")]
     assert sent == ["heal", *(command["action"] for command in lab.start_commands)]
 
-    running = wait_for(lambda: (s := status_of(progress)).phase == "running" and s, timeout=WAIT, what="the lab running")
+    running = wait_for(
+        lambda: (s := status_of(progress)).phase == "running" and s, timeout=WAIT, what="the lab running"
+    )
     current = next(check for check in running.checks if check.status == "current")
+
     # before the learner's action: not passing, and it says why in numbers
     def full_window():
         status = status_of(progress)
@@ -56,8 +59,13 @@ def test_a_learners_lab_never_reaches_someone_elses_experiment(workers, learner,
     predict(learner, lab)
     theirs = services.lab_start(user=learner, lab=lab)
     # another learner's progress row pointing at it (a tampered record) finds no experiment of theirs
-    mine = LabProgress.objects.create(user=other_learner, lab=lab, experiment_id=theirs.experiment_id,
-                                      predicted_at=theirs.predicted_at, option=theirs.option)
+    mine = LabProgress.objects.create(
+        user=other_learner,
+        lab=lab,
+        experiment_id=theirs.experiment_id,
+        predicted_at=theirs.predicted_at,
+        option=theirs.option,
+    )
     assert services.lab_status_refresh(progress=mine).phase == "not_started"
     with pytest.raises(services.LabError, match="not running"):
         services.lab_action_send(progress=mine, step=1, action=0)

@@ -17,8 +17,13 @@ def test_instructor_edit_renders_and_sanitises_the_body(client, instructor, less
     response = client.post(
         reverse("admin:lessons_lesson_change", args=[lesson.pk]),
         {
-            "title": "Edited title", "slug": lesson.slug, "order": 3, "published": "on", "minutes": 7,
-            "summary": "s", "objectives": "Do a thing",
+            "title": "Edited title",
+            "slug": lesson.slug,
+            "order": 3,
+            "published": "on",
+            "minutes": 7,
+            "summary": "s",
+            "objectives": "Do a thing",
             "body_markdown": "New **bold** text <script>alert(1)</script>",
         },
     )
@@ -35,9 +40,15 @@ def test_instructor_can_reorder_from_the_list(client, instructor):
     first, second = LessonFactory(order=1), LessonFactory(order=2)
     client.force_login(instructor)
     data = {
-        "form-TOTAL_FORMS": "2", "form-INITIAL_FORMS": "2", "_save": "Save",
-        "form-0-id": str(first.pk), "form-0-order": "5", "form-0-published": "on",
-        "form-1-id": str(second.pk), "form-1-order": "1", "form-1-published": "on",
+        "form-TOTAL_FORMS": "2",
+        "form-INITIAL_FORMS": "2",
+        "_save": "Save",
+        "form-0-id": str(first.pk),
+        "form-0-order": "5",
+        "form-0-published": "on",
+        "form-1-id": str(second.pk),
+        "form-1-order": "1",
+        "form-1-published": "on",
     }
     response = client.post(reverse("admin:lessons_lesson_changelist"), data)
     assert response.status_code == 302

@@ -13,13 +13,24 @@ from tests.quizzes.test_admin_authoring import question_form
 
 
 def lesson_form(lesson, **extra):
-    return {"title": lesson.title, "slug": lesson.slug, "order": 3, "published": "on", "minutes": 7, "summary": "s",
-            "objectives": "", "body_markdown": "Text", **extra}
+    return {
+        "title": lesson.title,
+        "slug": lesson.slug,
+        "order": 3,
+        "published": "on",
+        "minutes": 7,
+        "summary": "s",
+        "objectives": "",
+        "body_markdown": "Text",
+        **extra,
+    }
 
 
 def test_an_objective_typed_as_5_is_one_line_and_the_lesson_page_still_renders(client, instructor, lesson):
     client.force_login(instructor)
-    response = client.post(reverse("admin:lessons_lesson_change", args=[lesson.pk]), lesson_form(lesson, objectives="5\nRead a trace\n\n"))
+    response = client.post(
+        reverse("admin:lessons_lesson_change", args=[lesson.pk]), lesson_form(lesson, objectives="5\nRead a trace\n\n")
+    )
     assert response.status_code == 302
     lesson.refresh_from_db()
     assert lesson.objectives == ["5", "Read a trace"]
@@ -33,7 +44,7 @@ def test_the_admin_edits_lines_in_a_textarea_not_a_json_box(client, instructor):
     html = client.get(reverse("admin:quizzes_question_change", args=[question.pk])).content.decode()
     assert '<textarea name="tags" cols="60" rows="4"' in html
     assert ">\nretries\ntimeouts</textarea>" in html and "Adding instead of multiplying</textarea>" in html
-    assert '[&quot;' not in html
+    assert "[&quot;" not in html
 
 
 @pytest.mark.parametrize(
@@ -85,5 +96,7 @@ def test_a_saved_common_mistake_typed_as_5_does_not_break_answering(client, inst
     attempt = attempt_start(user=learner, kind=Attempt.Kind.LESSON, lesson=lesson)
     client.force_login(learner)
     option = question.options.get(is_correct=False)
-    response = client.post(reverse("quizzes:answer", args=[attempt.pk]), {"question": question.pk, "option": str(option.public_id)})
+    response = client.post(
+        reverse("quizzes:answer", args=[attempt.pk]), {"question": question.pk, "option": str(option.public_id)}
+    )
     assert response.status_code == 200 and "<li>5</li>" in response.content.decode()

@@ -89,8 +89,10 @@ def essentials(questions):
 @given(aiken_questions())
 def test_export_then_import_keeps_stems_options_and_answer(generated):
     # Aiken is plain text: what comes back is the same text, escaped so that Markdown shows it as written.
-    expected = [(plain_to_markdown(stem), [(plain_to_markdown(text), correct) for text, correct in options])
-                for stem, options in essentials(generated)]
+    expected = [
+        (plain_to_markdown(stem), [(plain_to_markdown(text), correct) for text, correct in options])
+        for stem, options in essentials(generated)
+    ]
     assert essentials(parse_aiken(export_aiken(generated))) == expected
 
 

@@ -13,7 +13,10 @@ from quizzes.models import Question
 
 
 def snapshot():
-    return [question_to_data(q) for q in Question.objects.order_by("key").select_related("lesson").prefetch_related("options", "steps")]
+    return [
+        question_to_data(q)
+        for q in Question.objects.order_by("key").select_related("lesson").prefetch_related("options", "steps")
+    ]
 
 
 def test_gift_export_then_import_gives_the_same_questions(course):
@@ -38,6 +41,7 @@ def test_aiken_export_then_import_keeps_stems_options_and_answers(course, lesson
 
     after = snapshot()
     assert len(after) == len(before)
+
     def words(text):  # Aiken puts a stem on one line
         return " ".join(text.split())
 
@@ -92,8 +96,13 @@ def test_instructor_imports_a_gift_file_in_the_admin(client, instructor, lesson)
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client.force_login(instructor)
-    upload = SimpleUploadedFile("new.gift", b"::uf-flag::What does flag UF mean?{=Upstream connection failure#Right ~Upstream overflow#That is UO}\n")
-    response = client.post(reverse("admin:quizzes_question_import"), {"file": upload, "format": "gift", "lesson": lesson.pk})
+    upload = SimpleUploadedFile(
+        "new.gift",
+        b"::uf-flag::What does flag UF mean?{=Upstream connection failure#Right ~Upstream overflow#That is UO}\n",
+    )
+    response = client.post(
+        reverse("admin:quizzes_question_import"), {"file": upload, "format": "gift", "lesson": lesson.pk}
+    )
     html = run_queued_import(client, response)
     assert '<td id="count-created">1</td>' in html
     question = Question.objects.get(key="uf-flag")
@@ -105,7 +114,9 @@ def test_admin_import_shows_the_reason_for_a_bad_file(client, instructor, lesson
 
     client.force_login(instructor)
     upload = SimpleUploadedFile("bad.gift", b"::q::Which?{~A ~B}\n")
-    response = client.post(reverse("admin:quizzes_question_import"), {"file": upload, "format": "gift", "lesson": lesson.pk})
+    response = client.post(
+        reverse("admin:quizzes_question_import"), {"file": upload, "format": "gift", "lesson": lesson.pk}
+    )
     assert "Nothing was imported. bad.gift: line 1" in run_queued_import(client, response)
     assert not Question.objects.exists()
 
@@ -113,6 +124,8 @@ def test_admin_import_shows_the_reason_for_a_bad_file(client, instructor, lesson
 def test_admin_export_action_downloads_gift(client, instructor, course):
     client.force_login(instructor)
     ids = list(Question.objects.filter(lesson__slug="why-service-mesh").values_list("pk", flat=True))
-    response = client.post(reverse("admin:quizzes_question_changelist"), {"action": "export_gift", "_selected_action": ids})
+    response = client.post(
+        reverse("admin:quizzes_question_changelist"), {"action": "export_gift", "_selected_action": ids}
+    )
     assert response["Content-Disposition"].startswith("attachment;")
     assert response.content.decode().count("::seed-") == 6

@@ -143,9 +143,7 @@ def test_export_then_import_keeps_awkward_question():
     assert parse_gift(export_gift([SEED_LIKE])) == [SEED_LIKE]
 
 
-AWKWARD = st.sampled_from(
-    [*"~=#{}:\\%[]/$-—>_ \t\n", "::", "####", "//", "\\n", "[html]", "Step 1:", "é", "漢", "🙂"]
-)
+AWKWARD = st.sampled_from([*"~=#{}:\\%[]/$-—>_ \t\n", "::", "####", "//", "\\n", "[html]", "Step 1:", "é", "漢", "🙂"])
 # Fragments rather than single characters, so markers like '####' and 'Step 1:' turn up often.
 TEXT = st.lists(
     st.one_of(AWKWARD, st.characters(blacklist_categories=("Cs",), blacklist_characters="\r")), max_size=12

@@ -11,13 +11,17 @@ from .conftest import correct_option, wrong_option
 
 def test_a_correct_answer_is_graded_correct(attempt):
     question_id = attempt.question_ids[0]
-    submission = response_submit(attempt=attempt, question_id=question_id, option_public_id=str(correct_option(question_id).public_id))
+    submission = response_submit(
+        attempt=attempt, question_id=question_id, option_public_id=str(correct_option(question_id).public_id)
+    )
     assert submission.created and submission.response.is_correct
 
 
 def test_a_wrong_answer_is_graded_wrong_and_enters_the_review_queue(attempt, learner):
     question_id = attempt.question_ids[0]
-    submission = response_submit(attempt=attempt, question_id=question_id, option_public_id=str(wrong_option(question_id).public_id))
+    submission = response_submit(
+        attempt=attempt, question_id=question_id, option_public_id=str(wrong_option(question_id).public_id)
+    )
     assert not submission.response.is_correct
     assert ReviewCard.objects.get(user=learner, question_id=question_id).lapses == 1
 
@@ -26,7 +30,9 @@ def test_submitting_twice_records_one_response(attempt):
     question_id = attempt.question_ids[0]
     option = str(wrong_option(question_id).public_id)
     first = response_submit(attempt=attempt, question_id=question_id, option_public_id=option)
-    second = response_submit(attempt=attempt, question_id=question_id, option_public_id=str(correct_option(question_id).public_id))
+    second = response_submit(
+        attempt=attempt, question_id=question_id, option_public_id=str(correct_option(question_id).public_id)
+    )
     assert not second.created and second.response.pk == first.response.pk
     assert not second.response.is_correct  # the first answer stands
     assert Response.objects.filter(attempt=attempt).count() == 1
@@ -35,7 +41,11 @@ def test_submitting_twice_records_one_response(attempt):
 def test_an_option_of_another_question_is_refused(attempt):
     other = QuestionFactory()
     with pytest.raises(InvalidAnswer, match="not one of this question's options"):
-        response_submit(attempt=attempt, question_id=attempt.question_ids[0], option_public_id=str(correct_option(other.pk).public_id))
+        response_submit(
+            attempt=attempt,
+            question_id=attempt.question_ids[0],
+            option_public_id=str(correct_option(other.pk).public_id),
+        )
     assert not Response.objects.exists()
 
 
@@ -53,7 +63,9 @@ def test_a_question_outside_the_attempt_is_refused(attempt):
 
 def test_answering_every_question_finishes_the_attempt(attempt):
     for question_id in attempt.question_ids:
-        response_submit(attempt=attempt, question_id=question_id, option_public_id=str(correct_option(question_id).public_id))
+        response_submit(
+            attempt=attempt, question_id=question_id, option_public_id=str(correct_option(question_id).public_id)
+        )
     attempt.refresh_from_db()
     assert attempt.finished_at is not None
 

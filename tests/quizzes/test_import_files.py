@@ -57,13 +57,21 @@ Grant is {~buried =entombed ~living} in Grant's tomb.
 def test_a_mixed_moodle_file_imports_its_multiple_choice_and_lists_the_rest_by_line_and_type(db):
     lesson = LessonFactory(slug="networking")
 
-    report = questions_import(content=MOODLE_MIXED.encode(), file_format="gift", default_lesson=lesson, filename="moodle.gift")
+    report = questions_import(
+        content=MOODLE_MIXED.encode(), file_format="gift", default_lesson=lesson, filename="moodle.gift"
+    )
 
     assert report.applied
     assert sorted(report.created) == ["grant-is-in-grant-s-tomb", "q11", "q2"]
     assert [(item.line, item.kind) for item in report.unsupported] == [
-        (4, "true/false"), (9, "short-answer"), (11, "matching"), (13, "numerical"), (15, "numerical"),
-        (20, "essay"), (22, "description"), (24, "multiple-answer (partial credit)"),
+        (4, "true/false"),
+        (9, "short-answer"),
+        (11, "matching"),
+        (13, "numerical"),
+        (15, "numerical"),
+        (20, "essay"),
+        (22, "description"),
+        (24, "multiple-answer (partial credit)"),
     ]
     q11 = Question.objects.get(key="q11")
     assert q11.lesson == lesson  # Moodle's category is not a lesson: the chosen lesson takes it
@@ -79,8 +87,13 @@ def test_a_mixed_moodle_file_imports_its_multiple_choice_and_lists_the_rest_by_l
 def test_the_whole_mixed_file_is_refused_when_asked_naming_every_unsupported_question(db):
     lesson = LessonFactory()
     with pytest.raises(ContentError) as error:
-        questions_import(content=MOODLE_MIXED.encode(), file_format="gift", default_lesson=lesson,
-                         filename="moodle.gift", refuse_unsupported=True)
+        questions_import(
+            content=MOODLE_MIXED.encode(),
+            file_format="gift",
+            default_lesson=lesson,
+            filename="moodle.gift",
+            refuse_unsupported=True,
+        )
     assert "line 4: true/false" in str(error.value) and "line 24: multiple-answer" in str(error.value)
     assert not Question.objects.exists()
 
@@ -95,8 +108,12 @@ def test_a_category_naming_a_lesson_goes_there_and_others_go_to_the_chosen_lesso
 
 def test_a_category_that_is_no_lesson_without_a_chosen_lesson_says_to_choose_one(db):
     with pytest.raises(ContentError, match="line 3: category 'Week 3' is not a lesson; choose the lesson"):
-        questions_import(content=b"$CATEGORY: Week 3\n\n::b:: B? {=x ~y}\n", file_format="gift",
-                         default_lesson=None, filename="c.gift")
+        questions_import(
+            content=b"$CATEGORY: Week 3\n\n::b:: B? {=x ~y}\n",
+            file_format="gift",
+            default_lesson=None,
+            filename="c.gift",
+        )
 
 
 def test_format_markers_apply_to_stem_options_and_feedback_as_in_moodle():
@@ -129,7 +146,9 @@ def test_ten_thousand_untitled_questions_with_the_same_stem_get_distinct_keys():
 
 def test_an_oversized_file_is_refused_before_it_is_read(db):
     with pytest.raises(ContentError, match=r"files up to 4 MB can be imported"):
-        questions_import(content=b"x" * (MAX_IMPORT_BYTES + 1), file_format="gift", default_lesson=None, filename="big.gift")
+        questions_import(
+            content=b"x" * (MAX_IMPORT_BYTES + 1), file_format="gift", default_lesson=None, filename="big.gift"
+        )
 
 
 def test_a_huge_single_question_is_refused_at_its_first_line_without_expanding_it():
@@ -161,8 +180,12 @@ def test_reimporting_a_gift_export_is_unchanged(course):
 
 def test_an_aiken_file_with_an_edited_option_keeps_the_feedback_of_the_others(db):
     lesson = LessonFactory()
-    questions_import(content=b"::q:: Which proxy? {=Sidecar #Right ~Database #Stores data ~Compiler #Builds code}",
-                     file_format="gift", default_lesson=lesson, filename="q.gift")
+    questions_import(
+        content=b"::q:: Which proxy? {=Sidecar #Right ~Database #Stores data ~Compiler #Builds code}",
+        file_format="gift",
+        default_lesson=lesson,
+        filename="q.gift",
+    )
     aiken = b"Which proxy?\nA. Sidecar\nB. Database\nC. Load balancer\nANSWER: A\n"
 
     report = questions_import(content=aiken, file_format="aiken", default_lesson=lesson, filename="q.txt")
@@ -172,20 +195,29 @@ def test_an_aiken_file_with_an_edited_option_keeps_the_feedback_of_the_others(db
     report = questions_import(content=aiken, file_format="aiken", default_lesson=lesson, filename="q.txt", confirm=True)
     assert report.applied and report.updated == ["q"]
     assert [(o.text, o.feedback) for o in Question.objects.get().options.all()] == [
-        ("Sidecar", "Right"), ("Database", "Stores data"), ("Load balancer", ""),
+        ("Sidecar", "Right"),
+        ("Database", "Stores data"),
+        ("Load balancer", ""),
     ]
 
 
 def test_a_gift_change_that_drops_feedback_or_moves_lessons_waits_for_confirmation(db):
     first, second = LessonFactory(slug="first"), LessonFactory(slug="second")
-    questions_import(content=b"$CATEGORY: first\n\n::q:: Which? {=A #Right ~B #Wrong}", file_format="gift",
-                     default_lesson=None, filename="q.gift")
+    questions_import(
+        content=b"$CATEGORY: first\n\n::q:: Which? {=A #Right ~B #Wrong}",
+        file_format="gift",
+        default_lesson=None,
+        filename="q.gift",
+    )
     changed = b"$CATEGORY: second\n\n::q:: Which? {=A ~B #Wrong}"
 
     report = questions_import(content=changed, file_format="gift", default_lesson=None, filename="q.gift")
 
     assert not report.applied
-    assert report.confirmations[0].reasons == ["moves it from lesson 'first' to 'second'", "drops the feedback of 1 option"]
+    assert report.confirmations[0].reasons == [
+        "moves it from lesson 'first' to 'second'",
+        "drops the feedback of 1 option",
+    ]
     question = Question.objects.get()
     assert question.lesson == first and question.options.get(text="A").feedback == "Right"
 
@@ -196,10 +228,18 @@ def test_a_gift_change_that_drops_feedback_or_moves_lessons_waits_for_confirmati
 
 def test_an_untitled_question_never_overwrites_a_different_question_with_the_same_key(db):
     lesson = LessonFactory()
-    questions_import(content=b"::which-proxy:: Which proxy? {=Sidecar #Right ~Database}", file_format="gift",
-                     default_lesson=lesson, filename="a.gift")
-    report = questions_import(content=b"Which-proxy!\nA. one\nB. two\nANSWER: A\n", file_format="aiken",
-                              default_lesson=lesson, filename="b.txt")
+    questions_import(
+        content=b"::which-proxy:: Which proxy? {=Sidecar #Right ~Database}",
+        file_format="gift",
+        default_lesson=lesson,
+        filename="a.gift",
+    )
+    report = questions_import(
+        content=b"Which-proxy!\nA. one\nB. two\nANSWER: A\n",
+        file_format="aiken",
+        default_lesson=lesson,
+        filename="b.txt",
+    )
     assert report.created == ["which-proxy-2"]
     assert Question.objects.get(key="which-proxy").options.get(text="Sidecar").feedback == "Right"
 
@@ -249,8 +289,9 @@ def test_an_import_that_races_another_writer_ends_refused_not_stuck(db, monkeypa
         return planned
 
     monkeypatch.setattr(quizzes.importing, "import_plan", plan_then_someone_else_writes)
-    question_import = question_import_start(user=instructor, content=b"::racing:: Which? {=A ~B}", filename="r.gift",
-                                            file_format="gift", lesson=lesson)
+    question_import = question_import_start(
+        user=instructor, content=b"::racing:: Which? {=A ~B}", filename="r.gift", file_format="gift", lesson=lesson
+    )
     question_import_run(import_id=question_import.pk)
 
     question_import.refresh_from_db()
@@ -279,8 +320,9 @@ def test_the_import_page_links_recent_imports_to_their_results(client, instructo
     from quizzes.services import question_import_start
 
     lesson = LessonFactory()
-    question_import = question_import_start(user=instructor, content=b"::a:: A? {=x ~y}", filename="week1.gift",
-                                            file_format="gift", lesson=lesson)
+    question_import = question_import_start(
+        user=instructor, content=b"::a:: A? {=x ~y}", filename="week1.gift", file_format="gift", lesson=lesson
+    )
     client.force_login(instructor)
     html = client.get(reverse("admin:quizzes_question_import")).content.decode()
     assert f'<a href="{question_import.get_absolute_url()}">week1.gift</a> · Queued' in html

@@ -29,13 +29,17 @@ def wait_until_finished(client, url, bound=60):
 
 def test_a_large_import_runs_in_the_worker_and_reports_what_it_did(instructor):
     lesson = LessonFactory()
-    questions = "\n".join(f"::q{n}:: Which proxy carries call {n}? {{=Sidecar #Right ~Database #No}}\n" for n in range(2000))
+    questions = "\n".join(
+        f"::q{n}:: Which proxy carries call {n}? {{=Sidecar #Right ~Database #No}}\n" for n in range(2000)
+    )
     text = questions + "\n::tf:: The sky is blue. {T}\n"
     client = Client()
     client.force_login(instructor)
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         upload = SimpleUploadedFile("many.gift", text.encode())
-        response = client.post(reverse("admin:quizzes_question_import"), {"file": upload, "format": "gift", "lesson": lesson.pk})
+        response = client.post(
+            reverse("admin:quizzes_question_import"), {"file": upload, "format": "gift", "lesson": lesson.pk}
+        )
         assert response.status_code == 302
         page = client.get(response["Location"]).content.decode()
         assert "htmx" in page and 'hx-get="' in page  # the full page carries htmx and the polling fragment
@@ -57,7 +61,12 @@ def test_a_change_that_drops_feedback_is_applied_only_after_a_confirmation_with_
         token = form.cookies["csrftoken"].value
         response = client.post(
             reverse("admin:quizzes_question_import"),
-            {"file": SimpleUploadedFile("q.gift", content), "format": "gift", "lesson": lesson.pk, "csrfmiddlewaretoken": token},
+            {
+                "file": SimpleUploadedFile("q.gift", content),
+                "format": "gift",
+                "lesson": lesson.pk,
+                "csrfmiddlewaretoken": token,
+            },
         )
         assert response.status_code == 302
         return response["Location"], token

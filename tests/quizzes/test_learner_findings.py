@@ -22,20 +22,26 @@ def answer_wrongly(client, learner, question):
     attempt = attempt_start(user=learner, kind=Attempt.Kind.LESSON, lesson=question.lesson)
     client.force_login(learner)
     option = wrong_option(question.pk)
-    return attempt, client.post(reverse("quizzes:answer", args=[attempt.pk]),
-                                {"question": question.pk, "option": str(option.public_id)}).content.decode()
+    return attempt, client.post(
+        reverse("quizzes:answer", args=[attempt.pk]), {"question": question.pk, "option": str(option.public_id)}
+    ).content.decode()
 
 
 def test_every_learner_facing_question_text_renders_markdown_like_the_stem(client, learner, lesson):
-    question = QuestionFactory(lesson=lesson, stem="Which `flag`?", options=["`UO` overflow", "`UF` failure"],
-                               quick_check="`UO` means overflow", common_mistakes=["Reading `UF` as overflow"],
-                               general_feedback="See **the flags** table.")
+    question = QuestionFactory(
+        lesson=lesson,
+        stem="Which `flag`?",
+        options=["`UO` overflow", "`UF` failure"],
+        quick_check="`UO` means overflow",
+        common_mistakes=["Reading `UF` as overflow"],
+        general_feedback="See **the flags** table.",
+    )
     Option.objects.filter(question=question).update(feedback="`UF` is a *connection* failure.")
     SolutionStep.objects.filter(question=question).update(title="Read `UO`", body="Flags are **short**.")
 
     _, html = answer_wrongly(client, learner, question)
 
-    result = html[html.index('id="practice-card"'):]
+    result = html[html.index('id="practice-card"') :]
     assert "`" not in re.sub(r"<[^>]+>", "", result), "raw backticks reach the learner"
     assert "<code>UF</code> failure" in result and "<code>UO</code> overflow" in result  # options
     assert "<p><code>UF</code> is a <em>connection</em> failure.</p>" in result  # option feedback
@@ -51,7 +57,7 @@ def test_the_question_page_renders_option_markdown_and_has_an_h1(client, learner
     client.force_login(learner)
     html = client.get(attempt.get_absolute_url()).content.decode()
     assert '<span class="option-text"><code>UO</code> overflow</span>' in html
-    assert f"<h1 class=\"practice-title\">Practice: {lesson.title}</h1>" in html
+    assert f'<h1 class="practice-title">Practice: {lesson.title}</h1>' in html
 
 
 def test_option_letters_are_read_out_since_feedback_refers_to_them(client, learner, lesson):
@@ -117,9 +123,14 @@ def test_sign_up_from_practice_comes_back_to_practice(client, lesson):
     assert f'href="{reverse("signup")}?next=/practice/"' in html
     html = client.get(reverse("quizzes:lesson", args=[lesson.slug])).content.decode()
     assert f'href="{reverse("signup")}?next=/practice/lesson/{lesson.slug}/"' in html
-    response = client.post(f'{reverse("signup")}?next=/practice/', {
-        "username": "newcomer", "password1": "a-long-enough-pass-phrase", "password2": "a-long-enough-pass-phrase",
-    })
+    response = client.post(
+        f"{reverse('signup')}?next=/practice/",
+        {
+            "username": "newcomer",
+            "password1": "a-long-enough-pass-phrase",
+            "password2": "a-long-enough-pass-phrase",
+        },
+    )
     assert response.status_code == 302 and response["Location"] == "/practice/"
 
 
@@ -134,8 +145,10 @@ def test_learner_records_name_the_learner_without_linking_to_the_account(client,
     question = QuestionFactory(lesson=lesson)
     attempt, _ = answer_wrongly(client, learner, question)
     client.force_login(instructor)
-    for url in (reverse("admin:quizzes_attempt_change", args=[attempt.pk]),
-                reverse("admin:quizzes_reviewcard_change", args=[ReviewCard.objects.get().pk])):
+    for url in (
+        reverse("admin:quizzes_attempt_change", args=[attempt.pk]),
+        reverse("admin:quizzes_reviewcard_change", args=[ReviewCard.objects.get().pk]),
+    ):
         html = client.get(url).content.decode()
         assert "/admin/auth/user/" not in html
         assert learner.username in html

@@ -34,7 +34,11 @@ def test_options_appear_in_the_attempts_shuffled_order(client, learner, attempt)
     client.force_login(learner)
     question_id = attempt.question_ids[0]
     html = client.get(attempt.get_absolute_url()).content.decode()
-    shown = shuffled_order(list(Option.objects.filter(question_id=question_id).values_list("id", flat=True)), seed=attempt.shuffle_seed, question_id=question_id)
+    shown = shuffled_order(
+        list(Option.objects.filter(question_id=question_id).values_list("id", flat=True)),
+        seed=attempt.shuffle_seed,
+        question_id=question_id,
+    )
     texts = [Option.objects.get(pk=pk).text for pk in shown]
     positions = [html.index(text) for text in texts]
     assert positions == sorted(positions)
@@ -44,7 +48,11 @@ def test_a_wrong_answer_shows_its_feedback_and_the_solution_with_the_letter_this
     client.force_login(learner)
     question_id = attempt.question_ids[0]
     wrong, right = wrong_option(question_id), correct_option(question_id)
-    shown = shuffled_order(list(Option.objects.filter(question_id=question_id).values_list("id", flat=True)), seed=attempt.shuffle_seed, question_id=question_id)
+    shown = shuffled_order(
+        list(Option.objects.filter(question_id=question_id).values_list("id", flat=True)),
+        seed=attempt.shuffle_seed,
+        question_id=question_id,
+    )
     right_letter = "ABCD"[shown.index(right.pk)]
     wrong_letter = "ABCD"[shown.index(wrong.pk)]
 
@@ -62,7 +70,9 @@ def test_a_wrong_answer_shows_its_feedback_and_the_solution_with_the_letter_this
 def test_a_right_answer_says_so(client, learner, attempt):
     client.force_login(learner)
     question_id = attempt.question_ids[0]
-    html = answer(client, attempt, question_id, correct_option(question_id).public_id, HTTP_HX_REQUEST="true").content.decode()
+    html = answer(
+        client, attempt, question_id, correct_option(question_id).public_id, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "✓ Correct" in html and "Next question" in html
 
 
@@ -152,7 +162,9 @@ def test_an_empty_review_queue_explains_itself(client, learner, db):
 
 
 @pytest.mark.parametrize("options", [2, 6])
-def test_question_page_uses_a_constant_number_of_queries(client, learner, practice_lesson, django_assert_num_queries, options):
+def test_question_page_uses_a_constant_number_of_queries(
+    client, learner, practice_lesson, django_assert_num_queries, options
+):
     from tests.factories import QuestionFactory
 
     QuestionFactory(lesson=practice_lesson, options=[f"Option text {n}" for n in range(options)])
@@ -164,11 +176,15 @@ def test_question_page_uses_a_constant_number_of_queries(client, learner, practi
 
 
 @pytest.mark.parametrize("options", [2, 6])
-def test_submission_uses_a_constant_number_of_queries(client, learner, practice_lesson, django_assert_num_queries, options):
+def test_submission_uses_a_constant_number_of_queries(
+    client, learner, practice_lesson, django_assert_num_queries, options
+):
     from tests.factories import QuestionFactory
 
     question = QuestionFactory(lesson=practice_lesson, options=[f"Option text {n}" for n in range(options)])
-    attempt = Attempt.objects.create(user=learner, kind=Attempt.Kind.LESSON, lesson=practice_lesson, question_ids=[question.pk])
+    attempt = Attempt.objects.create(
+        user=learner, kind=Attempt.Kind.LESSON, lesson=practice_lesson, question_ids=[question.pk]
+    )
     client.force_login(learner)
     chosen = wrong_option(question.pk).public_id
     # session + user, attempt, earlier response, options; in one savepoint: lock attempt, insert response,
@@ -181,7 +197,9 @@ def test_every_letter_on_the_result_matches_the_question_page(client, learner, a
     """For each question: the letter beside every option before answering is the letter the
     result page gives that option, the chosen one and the final answer included."""
     client.force_login(learner)
-    option_pattern = re.compile(r'value="([0-9a-f-]{36})"[^>]*>\s*<span class="option-letter"[^>]*><span class="visually-hidden">Option </span>([A-D])</span>\s*<span class="option-text">([^<]+)</span>')
+    option_pattern = re.compile(
+        r'value="([0-9a-f-]{36})"[^>]*>\s*<span class="option-letter"[^>]*><span class="visually-hidden">Option </span>([A-D])</span>\s*<span class="option-text">([^<]+)</span>'
+    )
     for question_id in attempt.question_ids:
         page = client.get(attempt.get_absolute_url()).content.decode()
         seen = {text.strip(): (public_id, letter) for public_id, letter, text in option_pattern.findall(page)}
@@ -189,7 +207,10 @@ def test_every_letter_on_the_result_matches_the_question_page(client, learner, a
         chosen_text = wrong_option(question_id).text
         result = answer(client, attempt, question_id, seen[chosen_text][0], HTTP_HX_REQUEST="true").content.decode()
         for text, (_, letter) in seen.items():
-            assert re.search(rf'<span class="option-letter"[^>]*><span class="visually-hidden">Option </span>{letter}</span>\s*<span class="option-text">{re.escape(text)}', result)
+            assert re.search(
+                rf'<span class="option-letter"[^>]*><span class="visually-hidden">Option </span>{letter}</span>\s*<span class="option-text">{re.escape(text)}',
+                result,
+            )
         assert f"About your answer ({seen[chosen_text][1]})" in result
         right = correct_option(question_id).text
         assert f"→ Option {seen[right][1]}" in result

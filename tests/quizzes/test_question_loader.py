@@ -11,8 +11,12 @@ from quizzes.models import Option, Question
 from quizzes.services import questions_load_all
 
 SEED_KEYS = {
-    "seed-scenario-database-10x", "seed-purpose", "seed-sidecar-traffic-flow",
-    "seed-transient-failure-retry", "seed-traffic-unencrypted", "seed-failure-handling",
+    "seed-scenario-database-10x",
+    "seed-purpose",
+    "seed-sidecar-traffic-flow",
+    "seed-transient-failure-retry",
+    "seed-traffic-unencrypted",
+    "seed-failure-handling",
 }
 
 
@@ -73,7 +77,9 @@ def test_a_bad_question_file_loads_no_question_at_all(tmp_path, settings, db):
     Question.objects.all().delete()
     (tmp_path / "a.yaml").write_text(
         "lesson: why-service-mesh\nquestions:\n  - key: fine\n    stem: S\n    options:\n"
-        "      - text: a\n        correct: true\n      - text: b\n", encoding="utf-8")
+        "      - text: a\n        correct: true\n      - text: b\n",
+        encoding="utf-8",
+    )
     (tmp_path / "b.yaml").write_text("lesson: why-service-mesh\nquestions:\n  - key: broken\n", encoding="utf-8")
     settings.COURSE_CONTENT_DIRS = {**settings.COURSE_CONTENT_DIRS, "quizzes": tmp_path}
     with pytest.raises(ContentError, match="b.yaml"):
@@ -84,7 +90,9 @@ def test_a_bad_question_file_loads_no_question_at_all(tmp_path, settings, db):
 def test_a_question_naming_an_unknown_lesson_is_refused(tmp_path, settings, db):
     (tmp_path / "a.yaml").write_text(
         "lesson: no-such-lesson\nquestions:\n  - key: q\n    stem: S\n    options:\n"
-        "      - text: a\n        correct: true\n      - text: b\n", encoding="utf-8")
+        "      - text: a\n        correct: true\n      - text: b\n",
+        encoding="utf-8",
+    )
     settings.COURSE_CONTENT_DIRS = {**settings.COURSE_CONTENT_DIRS, "quizzes": tmp_path}
     with pytest.raises(ContentError, match=r"^a\.yaml: lesson 'no-such-lesson' is not the slug of any lesson$"):
         questions_load_all()

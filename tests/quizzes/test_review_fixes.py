@@ -25,7 +25,10 @@ def test_a_question_deleted_before_it_is_reached_is_skipped(client, learner, att
     html = client.get(attempt.get_absolute_url()).content.decode()
     assert Question.objects.get(pk=third).stem in html
 
-    client.post(reverse("quizzes:answer", args=[attempt.pk]), {"question": third, "option": str(correct_option(third).public_id)})
+    client.post(
+        reverse("quizzes:answer", args=[attempt.pk]),
+        {"question": third, "option": str(correct_option(third).public_id)},
+    )
     attempt.refresh_from_db()
     assert attempt.finished_at is not None
     assert "You scored 2 of 2" in client.get(attempt.get_absolute_url()).content.decode()
@@ -43,7 +46,9 @@ def test_two_sessions_missing_the_same_question_share_one_review_card(learner, p
     two = attempt_start(user=learner, kind=Attempt.Kind.LESSON, lesson=practice_lesson)
     question_id = one.question_ids[0]
     for attempt in (one, two):
-        response_submit(attempt=attempt, question_id=question_id, option_public_id=str(wrong_option(question_id).public_id))
+        response_submit(
+            attempt=attempt, question_id=question_id, option_public_id=str(wrong_option(question_id).public_id)
+        )
     card = ReviewCard.objects.get(user=learner, question_id=question_id)
     assert card.lapses == 2
 
@@ -60,7 +65,9 @@ def test_an_unexportable_question_is_reported_not_a_500(client, instructor):
     question = QuestionFactory(tags=["a,b"])
     client.force_login(instructor)
     response = client.post(
-        reverse("admin:quizzes_question_changelist"), {"action": "export_gift", "_selected_action": [question.pk]}, follow=True
+        reverse("admin:quizzes_question_changelist"),
+        {"action": "export_gift", "_selected_action": [question.pk]},
+        follow=True,
     )
     assert response.status_code == 200
     assert "Nothing was exported." in response.content.decode()
@@ -85,7 +92,9 @@ def test_a_bad_practice_file_leaves_the_lessons_unloaded_too(tmp_path, settings,
 def test_a_gift_title_that_is_not_a_slug_becomes_an_editable_key(client, instructor, lesson):
     from quizzes.importing import questions_import
 
-    questions_import(content=b"::Question 1 (intro)::Which?{=A ~B}", file_format="gift", default_lesson=lesson, filename="x.gift")
+    questions_import(
+        content=b"::Question 1 (intro)::Which?{=A ~B}", file_format="gift", default_lesson=lesson, filename="x.gift"
+    )
     question = Question.objects.get()
     assert question.key == "question-1-intro"
     client.force_login(instructor)
@@ -94,7 +103,9 @@ def test_a_gift_title_that_is_not_a_slug_becomes_an_editable_key(client, instruc
 
 def test_the_score_page_shows_stems_as_text_not_entities(client, learner, practice_lesson):
     question = QuestionFactory(lesson=practice_lesson, stem="Service A -> Sidecar A & p99 < 100 ms?")
-    attempt = Attempt.objects.create(user=learner, kind=Attempt.Kind.LESSON, lesson=practice_lesson, question_ids=[question.pk])
+    attempt = Attempt.objects.create(
+        user=learner, kind=Attempt.Kind.LESSON, lesson=practice_lesson, question_ids=[question.pk]
+    )
     response_submit(attempt=attempt, question_id=question.pk, option_public_id=str(wrong_option(question.pk).public_id))
     client.force_login(learner)
     html = client.get(attempt.get_absolute_url()).content.decode()

@@ -20,7 +20,9 @@ def test_a_missed_question_is_due_for_review_soon_and_a_right_answer_pushes_it_b
     review = attempt_start(user=learner, kind=Attempt.Kind.REVIEW)
     assert review.question_ids == [question_id]
 
-    response_submit(attempt=review, question_id=question_id, option_public_id=str(correct_option(question_id).public_id))
+    response_submit(
+        attempt=review, question_id=question_id, option_public_id=str(correct_option(question_id).public_id)
+    )
     card.refresh_from_db()
     assert card.due > timezone.now() + timedelta(minutes=5)  # "Good": later than "Again"
     assert card.lapses == 1
@@ -28,5 +30,7 @@ def test_a_missed_question_is_due_for_review_soon_and_a_right_answer_pushes_it_b
 
 def test_questions_never_missed_create_no_card(attempt, learner):
     question_id = attempt.question_ids[0]
-    response_submit(attempt=attempt, question_id=question_id, option_public_id=str(correct_option(question_id).public_id))
+    response_submit(
+        attempt=attempt, question_id=question_id, option_public_id=str(correct_option(question_id).public_id)
+    )
     assert not ReviewCard.objects.filter(user=learner).exists()

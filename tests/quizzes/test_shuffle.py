@@ -1,6 +1,7 @@
 """Option order per attempt and the letters derived from it (property-based)."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quizzes.shuffle import shuffled_order
 

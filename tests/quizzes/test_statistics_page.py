@@ -12,8 +12,11 @@ from .conftest import correct_option, wrong_option
 def finished_attempt(lesson, answers):
     """answers: [(question, correct?)]"""
     attempt = Attempt.objects.create(
-        user=UserFactory(), kind=Attempt.Kind.LESSON, lesson=lesson,
-        question_ids=[q.pk for q, _ in answers], finished_at=timezone.now(),
+        user=UserFactory(),
+        kind=Attempt.Kind.LESSON,
+        lesson=lesson,
+        question_ids=[q.pk for q, _ in answers],
+        finished_at=timezone.now(),
     )
     for question, correct in answers:
         option = correct_option(question.pk) if correct else wrong_option(question.pk)
@@ -33,9 +36,9 @@ def test_statistics_match_a_hand_computed_example(client, instructor, lesson, dj
     client.force_login(instructor)
     html = client.get(reverse("admin:quizzes_question_statistics_lesson", args=[lesson.slug])).content.decode()
     assert "Over <strong>3</strong> finished practice sessions" in html
-    row_one = html[html.index("q-one"):html.index("q-two")]
+    row_one = html[html.index("q-one") : html.index("q-two")]
     assert "66.7%" in row_one and "57.7%" in row_one and "50.0" in row_one
-    row_two = html[html.index("q-two"):]
+    row_two = html[html.index("q-two") :]
     assert "33.3%" in row_two and "50.0" in row_two
     # q1's wrong picks all went to one distractor; the other two are flagged as never picked
     assert row_one.count("nobody picks this") == 2

@@ -73,10 +73,32 @@ class Workers:
         }
         log = open(self.log_dir / f"worker-{name}-{len(self.started)}.log", "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "meshlearn", "worker", "-Q", "sandbox", "-n", self.node(name),
-             "-c", str(capacity), "-P", "prefork", "--max-tasks-per-child=1", "--without-gossip", "--without-mingle",
-             "-l", "info"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "meshlearn",
+                "worker",
+                "-Q",
+                "sandbox",
+                "-n",
+                self.node(name),
+                "-c",
+                str(capacity),
+                "-P",
+                "prefork",
+                "--max-tasks-per-child=1",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "info",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         self.started[name] = process
@@ -130,8 +152,11 @@ def workers(transactional_db, clean_redis, tmp_path):
 
         services.experiment_stop(experiment=experiment)
     try:
-        wait_for(lambda: not Experiment.objects.filter(status__in=Experiment.OWNED).exists(), timeout=30,
-                 what="experiments to end")
+        wait_for(
+            lambda: not Experiment.objects.filter(status__in=Experiment.OWNED).exists(),
+            timeout=30,
+            what="experiments to end",
+        )
     except AssertionError:
         pass
     pool.stop_all()
@@ -149,13 +174,32 @@ def asgi_server(transactional_db, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "meshlearn.settings.test",
-           "DATABASE_URL": worker_database_url(), "REDIS_URL": settings.REDIS_URL}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "meshlearn.settings.test",
+        "DATABASE_URL": worker_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+    }
     log = open(tmp_path / "uvicorn.log", "ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "meshlearn.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--timeout-graceful-shutdown", "2", "--no-access-log"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "meshlearn.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--timeout-graceful-shutdown",
+            "2",
+            "--no-access-log",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     log.close()
     url = f"http://127.0.0.1:{port}"

@@ -7,25 +7,91 @@ from sandbox.fragments import render_fragment
 from sandbox.mesh.events import Attempt, CommandRefused, EdgeSnapshot, RequestRecord, ServiceSnapshot, Snapshot, Started
 from sandbox.state import ViewState
 
-FACTS = {"id": 1, "topology": "pair", "status": "running", "status_label": "running", "end_reason": "",
-         "is_active": True, "url": "/sandbox/experiments/1/", "worker_host": "", "started_at": None, "ended_at": None}
+FACTS = {
+    "id": 1,
+    "topology": "pair",
+    "status": "running",
+    "status_label": "running",
+    "end_reason": "",
+    "is_active": True,
+    "url": "/sandbox/experiments/1/",
+    "worker_host": "",
+    "started_at": None,
+    "ended_at": None,
+}
 
 
 def broken_pair(t: float = 1.0) -> Snapshot:
     return Snapshot(
-        t=t, rate=20, effective_success=0.6, p50_ms=3, p95_ms=9, p99_ms=20, requests=20,
-        services=[ServiceSnapshot(name="a", replicas=1, rps=20, actual_success=0.6, mtls_mode="STRICT",
-                                  alive={"app-0": True, "sidecar-0": True}, cert_fault="expired"),
-                  ServiceSnapshot(name="b", replicas=1, rps=30, actual_success=0.5, mtls_mode="STRICT",
-                                  alive={"app-0": True, "sidecar-0": False}, fault="50% 503")],
-        edges=[EdgeSnapshot(source="loadgen", destination="a", rps=20, effective_success=0.6, actual_success=0.6,
-                            p50_ms=3, p95_ms=9, p99_ms=20),
-               EdgeSnapshot(source="a", destination="b", rps=30, effective_success=0.6, actual_success=0.5,
-                            p50_ms=3, p95_ms=9, p99_ms=20, retries=10, circuit="open", ejected=["b-0"],
-                            tls_failures={"certificate expired": 3}, flags={"UO": 2})],
-        recent=[RequestRecord(id="1", source="a", destination="b", method="GET", path="/", status=503, flags=["URX"],
-                              attempts=[Attempt(status=503, flags=["FI"], endpoint="b-0"),
-                                        Attempt(status=503, flags=["FI"], endpoint="b-0", backoff_ms=25)])],
+        t=t,
+        rate=20,
+        effective_success=0.6,
+        p50_ms=3,
+        p95_ms=9,
+        p99_ms=20,
+        requests=20,
+        services=[
+            ServiceSnapshot(
+                name="a",
+                replicas=1,
+                rps=20,
+                actual_success=0.6,
+                mtls_mode="STRICT",
+                alive={"app-0": True, "sidecar-0": True},
+                cert_fault="expired",
+            ),
+            ServiceSnapshot(
+                name="b",
+                replicas=1,
+                rps=30,
+                actual_success=0.5,
+                mtls_mode="STRICT",
+                alive={"app-0": True, "sidecar-0": False},
+                fault="50% 503",
+            ),
+        ],
+        edges=[
+            EdgeSnapshot(
+                source="loadgen",
+                destination="a",
+                rps=20,
+                effective_success=0.6,
+                actual_success=0.6,
+                p50_ms=3,
+                p95_ms=9,
+                p99_ms=20,
+            ),
+            EdgeSnapshot(
+                source="a",
+                destination="b",
+                rps=30,
+                effective_success=0.6,
+                actual_success=0.5,
+                p50_ms=3,
+                p95_ms=9,
+                p99_ms=20,
+                retries=10,
+                circuit="open",
+                ejected=["b-0"],
+                tls_failures={"certificate expired": 3},
+                flags={"UO": 2},
+            ),
+        ],
+        recent=[
+            RequestRecord(
+                id="1",
+                source="a",
+                destination="b",
+                method="GET",
+                path="/",
+                status=503,
+                flags=["URX"],
+                attempts=[
+                    Attempt(status=503, flags=["FI"], endpoint="b-0"),
+                    Attempt(status=503, flags=["FI"], endpoint="b-0", backoff_ms=25),
+                ],
+            )
+        ],
     )
 
 
@@ -74,10 +140,13 @@ def test_the_page_explains_flags_shows_attempts_and_the_engines_refusal():
 
 
 def test_commands_appear_on_the_metrics_timeline():
-    history = [{"t": float(t), "rps": 20, "effective": 1.0, "actual": 1.0, "p50": 1, "p95": 2, "p99": 3}
-               for t in range(10)]
-    commands = [SimpleNamespace(t=4.0, description="service b fails 50% of requests with 503"),
-                SimpleNamespace(t=None, description="not applied yet")]
+    history = [
+        {"t": float(t), "rps": 20, "effective": 1.0, "actual": 1.0, "p50": 1, "p95": 2, "p99": 3} for t in range(10)
+    ]
+    commands = [
+        SimpleNamespace(t=4.0, description="service b fails 50% of requests with 503"),
+        SimpleNamespace(t=None, description="not applied yet"),
+    ]
     charts = drawing.metrics_charts(history, commands)
     assert [marker["number"] for marker in charts[1].markers] == [1]
     html = render_fragment("metrics", facts=FACTS, state=ViewState(history=history), commands=commands)

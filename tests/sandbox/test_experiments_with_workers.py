@@ -36,19 +36,26 @@ def edge(snapshot: Snapshot, source: str, destination: str):
 def test_a_learner_starts_steers_and_stops_a_mesh_and_nothing_is_left(workers, client, learner):
     workers.start("w1")
     experiment = wait_running(start_from_site(client, learner))
-    started = wait_for(lambda: next((e for e in events_of(experiment.pk) if isinstance(e, Started)), None),
-                       what="Started")
+    started = wait_for(
+        lambda: next((e for e in events_of(experiment.pk) if isinstance(e, Started)), None), what="Started"
+    )
     assert started.pgid and processes.process_group_members(started.pgid), "the mesh runs as processes"
     wait_for(lambda: snapshots_after(experiment.pk, 0), what="a first snapshot")
 
     response = client.post(reverse("sandbox:command", args=[experiment.pk]), {"action": "fail"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert "b fails 50%" in response.content.decode() or "503" in response.content.decode()
-    applied = wait_for(lambda: next((e for e in events_of(experiment.pk) if isinstance(e, CommandApplied)), None),
-                       what="the command applied")
+    applied = wait_for(
+        lambda: next((e for e in events_of(experiment.pk) if isinstance(e, CommandApplied)), None),
+        what="the command applied",
+    )
     # The effect shows in the snapshots that follow: b's replicas now answer about half with 503.
-    wait_for(lambda: any((edge(s, "a", "b").actual_success or 1) < 0.8
-                         for s in snapshots_after(experiment.pk, applied.t + 1)), what="b's actual success to fall")
+    wait_for(
+        lambda: any(
+            (edge(s, "a", "b").actual_success or 1) < 0.8 for s in snapshots_after(experiment.pk, applied.t + 1)
+        ),
+        what="b's actual success to fall",
+    )
     command = experiment_fresh(experiment.pk).commands.get()
     assert command.outcome == "applied" and command.answer
 
@@ -122,15 +129,20 @@ def test_the_request_timeline_shows_each_retry_attempt(workers, client, learner,
     client.post(reverse("sandbox:command", args=[experiment.pk]), {"action": "fail"})
 
     def retried():
-        return [record for snapshot in snapshots_after(experiment.pk, 0) for record in snapshot.recent
-                if record.destination == "b" and len(record.attempts) > 1]
+        return [
+            record
+            for snapshot in snapshots_after(experiment.pk, 0)
+            for record in snapshot.recent
+            if record.destination == "b" and len(record.attempts) > 1
+        ]
 
     record = wait_for(retried, timeout=30, what="a request with more than one attempt")[0]
     assert record.attempts[1].backoff_ms > 0
 
 
-@pytest.mark.parametrize("limit,reason", [("MESHLEARN_SANDBOX_IDLE_TIMEOUT", "idle"),
-                                          ("MESHLEARN_SANDBOX_LIFETIME", "deadline")])
+@pytest.mark.parametrize(
+    "limit,reason", [("MESHLEARN_SANDBOX_IDLE_TIMEOUT", "idle"), ("MESHLEARN_SANDBOX_LIFETIME", "deadline")]
+)
 def test_an_experiment_ends_by_itself_when_idle_or_past_its_lifetime(workers, client, learner, settings, limit, reason):
     settings.SANDBOX_RUNTIME = "in_process"
     workers.start("w1", environment={limit: "4"})

@@ -27,7 +27,8 @@ def metric_is(page, key: str, comparison: str) -> None:
         "([key, operator, limit]) => { const node = document.querySelector(`[data-metric=${key}]`);"
         " const value = node && parseFloat(node.textContent);"
         " return !Number.isNaN(value) && (operator === '<' ? value < limit : value > limit); }",
-        arg=[key, operator, float(limit)], timeout=LIVE,
+        arg=[key, operator, float(limit)],
+        timeout=LIVE,
     )
 
 
@@ -36,12 +37,14 @@ def effective_above_actual(page, points: int) -> None:
     page.wait_for_function(
         "(points) => { const value = (key) => parseFloat(document.querySelector(`[data-metric=${key}]`).textContent);"
         " return value('effective') - value('actual') >= points; }",
-        arg=points, timeout=LIVE,
+        arg=points,
+        timeout=LIVE,
     )
 
 
-def test_a_learner_breaks_pair_with_503s_and_retries_hide_them(page, browser, asgi_server, workers, learner,
-                                                               other_learner):
+def test_a_learner_breaks_pair_with_503s_and_retries_hide_them(
+    page, browser, asgi_server, workers, learner, other_learner
+):
     workers.start("w1")
     log_in(page, asgi_server, learner.username)
     page.get_by_role("link", name="Sandbox", exact=True).click()

@@ -15,12 +15,27 @@ from sandbox.tasks import run_experiment
 
 @pytest.fixture
 def running(learner):
-    return Experiment.objects.create(owner=learner, topology="pair", status="running", worker_host="w1@nowhere",
-                                     heartbeat_at=timezone.now(), started_at=timezone.now())
+    return Experiment.objects.create(
+        owner=learner,
+        topology="pair",
+        status="running",
+        worker_host="w1@nowhere",
+        heartbeat_at=timezone.now(),
+        started_at=timezone.now(),
+    )
 
 
-@pytest.mark.parametrize("name,method", [("experiment", "get"), ("status", "get"), ("live", "get"), ("stream", "get"),
-                                         ("command", "post"), ("stop", "post")])
+@pytest.mark.parametrize(
+    "name,method",
+    [
+        ("experiment", "get"),
+        ("status", "get"),
+        ("live", "get"),
+        ("stream", "get"),
+        ("command", "post"),
+        ("stop", "post"),
+    ],
+)
 def test_another_learner_gets_404_on_every_url_of_an_experiment(client, running, other_learner, name, method):
     client.force_login(other_learner)
     response = getattr(client, method)(reverse(f"sandbox:{name}", args=[running.pk]), {"action": "fail"})
@@ -135,7 +150,8 @@ def test_the_janitor_fails_an_experiment_whose_heartbeat_stopped(running, settin
     connection = streams.client()
     connection.xadd(streams.events_key(running.pk), {"event": "{}"})
     Experiment.objects.filter(pk=running.pk).update(
-        heartbeat_at=timezone.now() - timedelta(seconds=settings.SANDBOX_HEARTBEAT_TIMEOUT + 5))
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.SANDBOX_HEARTBEAT_TIMEOUT + 5)
+    )
     assert services.experiments_reap(host="elsewhere") == [running.pk]
     running.refresh_from_db()
     assert running.status == "failed" and running.end_reason == "worker lost"
@@ -152,8 +168,9 @@ def test_instructors_see_running_experiments_and_can_stop_them(client, instructo
     client.force_login(instructor)
     listing = client.get(reverse("admin:sandbox_experiment_changelist"))
     assert listing.status_code == 200 and "ada" in listing.content.decode()
-    client.post(reverse("admin:sandbox_experiment_changelist"),
-                {"action": "stop_experiments", "_selected_action": [running.pk]})
+    client.post(
+        reverse("admin:sandbox_experiment_changelist"), {"action": "stop_experiments", "_selected_action": [running.pk]}
+    )
     assert Experiment.objects.get(pk=running.pk).status == "stopping"
 
 
@@ -227,9 +244,13 @@ def test_the_stream_of_a_queued_experiment_keeps_the_place_in_the_queue(client, 
 
 
 def test_the_fragments_can_be_polled_and_a_bad_part_is_named(client, learner):
-    ended = Experiment.objects.create(owner=learner, topology="pair", status="finished", end_reason="stopped",
-                                      result={"history": [{"t": 1.0, "rps": 20, "effective": 0.5, "actual": 0.5,
-                                                           "p50": 1, "p95": 2, "p99": 3}]})
+    ended = Experiment.objects.create(
+        owner=learner,
+        topology="pair",
+        status="finished",
+        end_reason="stopped",
+        result={"history": [{"t": 1.0, "rps": 20, "effective": 0.5, "actual": 0.5, "p50": 1, "p95": 2, "p99": 3}]},
+    )
     client.force_login(learner)
     graph = client.get(reverse("sandbox:live", args=[ended.pk]), {"part": "graph"})
     assert graph.status_code == 200 and "<svg" in graph.content.decode()
@@ -242,8 +263,12 @@ def test_the_fragments_can_be_polled_and_a_bad_part_is_named(client, learner):
 
 def test_a_refusal_from_the_engine_reaches_the_learners_command_list_in_its_words(client, learner, running):
     sent = running.commands.create(command={"action": "deny", "service": "b", "source": "a"}, description="deny a -> b")
-    services.experiment_event_record(experiment_id=running.pk, kind="refused", t=3.5,
-                                     data={"id": str(sent.pk), "reason": "authorization: b has no sidecar"})
+    services.experiment_event_record(
+        experiment_id=running.pk,
+        kind="refused",
+        t=3.5,
+        data={"id": str(sent.pk), "reason": "authorization: b has no sidecar"},
+    )
     sent.refresh_from_db()
     assert (sent.outcome, sent.answer, sent.t) == ("refused", "authorization: b has no sidecar", 3.5)
     client.force_login(learner)
@@ -304,14 +329,18 @@ def test_an_ended_experiment_page_needs_no_redis(client, learner, redis_down):
 
 def test_the_admin_says_which_stops_did_not_reach_the_worker(client, instructor, running, redis_down):
     client.force_login(instructor)
-    response = client.post(reverse("admin:sandbox_experiment_changelist"),
-                           {"action": "stop_experiments", "_selected_action": [running.pk]}, follow=True)
+    response = client.post(
+        reverse("admin:sandbox_experiment_changelist"),
+        {"action": "stop_experiments", "_selected_action": [running.pk]},
+        follow=True,
+    )
     assert "1 experiment(s) could not be told to stop" in response.content.decode()
     assert Experiment.objects.get(pk=running.pk).status == "running"
 
 
-def test_a_start_the_broker_cannot_take_fails_at_once_and_says_what_to_do(client, learner, monkeypatch,
-                                                                          django_capture_on_commit_callbacks):
+def test_a_start_the_broker_cannot_take_fails_at_once_and_says_what_to_do(
+    client, learner, monkeypatch, django_capture_on_commit_callbacks
+):
     from kombu.exceptions import OperationalError
 
     def broker_down(*args, **kwargs):  # the neighbour: Celery's publish to a Redis that refuses connections

@@ -5,7 +5,10 @@ from django.urls import reverse
 
 
 def test_signup_creates_an_account_and_logs_in(client, db):
-    response = client.post(reverse("signup"), {"username": "newbie", "password1": "a-long-pass-phrase-1", "password2": "a-long-pass-phrase-1"})
+    response = client.post(
+        reverse("signup"),
+        {"username": "newbie", "password1": "a-long-pass-phrase-1", "password2": "a-long-pass-phrase-1"},
+    )
     assert response.status_code == 302
     assert get_user_model().objects.filter(username="newbie").exists()
     assert "Log out" in client.get(reverse("lessons:course")).content.decode()
@@ -19,7 +22,10 @@ def test_signup_errors_are_shown_and_nothing_is_created(client, db):
 
 
 def test_signup_never_redirects_off_site(client, db):
-    response = client.post(reverse("signup") + "?next=https://evil.example/", {"username": "n", "password1": "a-long-pass-phrase-1", "password2": "a-long-pass-phrase-1"})
+    response = client.post(
+        reverse("signup") + "?next=https://evil.example/",
+        {"username": "n", "password1": "a-long-pass-phrase-1", "password2": "a-long-pass-phrase-1"},
+    )
     assert response.url == reverse("lessons:course")
 
 

@@ -81,10 +81,16 @@ def test_learners_answering_at_the_same_moment_all_get_their_result(live_server,
     browsers = [Browser(live_server, user) for user in learners]
     forms = [[answer_form(attempt, qid) for qid in attempt.question_ids] for attempt in attempts]
     for round_ in range(10):
-        results = all_at_once([
-            (lambda b=browser, a=attempt, f=form[round_]: b.request("POST", f"/practice/attempts/{a.pk}/answer/", f))
-            for browser, attempt, form in zip(browsers, attempts, forms)
-        ])
+        results = all_at_once(
+            [
+                (
+                    lambda b=browser, a=attempt, f=form[round_]: b.request(
+                        "POST", f"/practice/attempts/{a.pk}/answer/", f
+                    )
+                )
+                for browser, attempt, form in zip(browsers, attempts, forms)
+            ]
+        )
         assert [status for status, _ in results] == [200] * len(learners), [body[:300] for _, body in results]
     assert Response.objects.count() == 6 * 10
     assert Attempt.objects.filter(finished_at__isnull=False).count() == 6
@@ -96,9 +102,12 @@ def test_the_same_answer_sent_from_two_tabs_at_once_is_recorded_once(live_server
     tabs = [Browser(live_server, learner), Browser(live_server, learner)]
     for question_id in attempt.question_ids:
         form = answer_form(attempt, question_id)
-        results = all_at_once([
-            (lambda tab=tab: tab.request("POST", f"/practice/attempts/{attempt.pk}/answer/", form)) for tab in tabs
-        ])
+        results = all_at_once(
+            [
+                (lambda tab=tab, form=form: tab.request("POST", f"/practice/attempts/{attempt.pk}/answer/", form))
+                for tab in tabs
+            ]
+        )
         assert [status for status, _ in results] == [200, 200], [body[:300] for _, body in results]
         assert Response.objects.filter(attempt=attempt, question_id=question_id).count() == 1
     attempt.refresh_from_db()
@@ -110,7 +119,9 @@ def test_fifty_learners_reading_lessons_at_once_all_get_their_page_and_keep_thei
     readers = [UserFactory(username=f"reader{n}") for n in range(50)]
     browsers = [Browser(live_server, user) for user in readers]
     for lesson in lessons:  # every round moves every reader's "continue" to another lesson
-        results = all_at_once([(lambda b=b: b.request("GET", lesson.get_absolute_url())) for b in browsers])
+        results = all_at_once(
+            [(lambda b=b, lesson=lesson: b.request("GET", lesson.get_absolute_url())) for b in browsers]
+        )
         errors = {body[:300] for status, body in results if status != 200}
         assert [status for status, _ in results] == [200] * 50, errors
     # Each reader's place is kept unless the database was too busy for that hint at that moment:

@@ -19,7 +19,11 @@ def test_celery_picks_up_the_django_settings():
 
 
 def test_database_url_selects_postgresql():
-    env = {**os.environ, "DATABASE_URL": "postgres://u:p@127.0.0.1:5432/meshlearn", "DJANGO_SETTINGS_MODULE": "meshlearn.settings.dev"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgres://u:p@127.0.0.1:5432/meshlearn",
+        "DJANGO_SETTINGS_MODULE": "meshlearn.settings.dev",
+    }
     code = "import django; from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "django.db.backends.postgresql"
@@ -30,15 +34,20 @@ def production_check(extra_env: dict) -> subprocess.CompletedProcess:
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests' fixture, never in production
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
 
 def test_production_profile_passes_check_deploy_with_no_warnings():
-    result = production_check({
-        "DJANGO_SECRET_KEY": "k3y-" + "x7Qp9vLm2Rt8Zw4Nc6Hb1Jd5Fg0Ks3Ye" * 2,
-        "DJANGO_ALLOWED_HOSTS": "meshlearn.example",
-    })
+    result = production_check(
+        {
+            "DJANGO_SECRET_KEY": "k3y-" + "x7Qp9vLm2Rt8Zw4Nc6Hb1Jd5Fg0Ks3Ye" * 2,
+            "DJANGO_ALLOWED_HOSTS": "meshlearn.example",
+        }
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
 

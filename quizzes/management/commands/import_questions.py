@@ -17,17 +17,33 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", type=Path)
-        parser.add_argument("--format", choices=["gift", "aiken"],
-                            help="Default: aiken for .aiken or a file that reads as Aiken, else gift.")
-        parser.add_argument("--lesson",
-                            help="Lesson slug for questions whose $CATEGORY is not a lesson (and every Aiken question).")
-        parser.add_argument("--refuse-unsupported", action="store_true",
-                            help="Refuse the whole file if it holds other question types.")
-        parser.add_argument("--confirm", action="store_true",
-                            help="Apply changes that drop feedback or move questions to another lesson.")
+        parser.add_argument(
+            "--format",
+            choices=["gift", "aiken"],
+            help="Default: aiken for .aiken or a file that reads as Aiken, else gift.",
+        )
+        parser.add_argument(
+            "--lesson", help="Lesson slug for questions whose $CATEGORY is not a lesson (and every Aiken question)."
+        )
+        parser.add_argument(
+            "--refuse-unsupported", action="store_true", help="Refuse the whole file if it holds other question types."
+        )
+        parser.add_argument(
+            "--confirm",
+            action="store_true",
+            help="Apply changes that drop feedback or move questions to another lesson.",
+        )
 
-    def handle(self, *args, path: Path, format: str | None, lesson: str | None, refuse_unsupported: bool, confirm: bool,
-               **options) -> None:
+    def handle(
+        self,
+        *args,
+        path: Path,
+        format: str | None,
+        lesson: str | None,
+        refuse_unsupported: bool,
+        confirm: bool,
+        **options,
+    ) -> None:
         if not path.is_file():
             raise CommandError(f"{path}: no such file.")
         content = path.read_bytes()
@@ -38,11 +54,22 @@ class Command(BaseCommand):
             if default_lesson is None:
                 raise CommandError(f"--lesson {lesson!r} is not a lesson slug.")
         try:
-            report = questions_import(content=content, file_format=file_format, default_lesson=default_lesson,
-                                      filename=path.name, refuse_unsupported=refuse_unsupported, confirm=confirm)
+            report = questions_import(
+                content=content,
+                file_format=file_format,
+                default_lesson=default_lesson,
+                filename=path.name,
+                refuse_unsupported=refuse_unsupported,
+                confirm=confirm,
+            )
         except ContentError as exc:
             hint = ""
-            if file_format == "gift" and not format and detect_format(content.decode("utf-8", "replace")) is None and b"ANSWER" in content:
+            if (
+                file_format == "gift"
+                and not format
+                and detect_format(content.decode("utf-8", "replace")) is None
+                and b"ANSWER" in content
+            ):
                 hint = " If this is an Aiken file, pass --format aiken."
             raise CommandError(f"Nothing was imported. {exc}{hint}") from exc
         for item in report.unsupported:

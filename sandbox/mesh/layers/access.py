@@ -33,15 +33,25 @@ def access_layer(
         except asyncio.CancelledError:
             gone = Response(0, flags={"DC"}, detail="caller disconnected before the answer")
             record(
-                direction=direction, request=request, response=gone, started=started,
-                duration=clock() - start, traceparent=traceparent,
-                parent_span_id=parent_span_id, destination=destination,
+                direction=direction,
+                request=request,
+                response=gone,
+                started=started,
+                duration=clock() - start,
+                traceparent=traceparent,
+                parent_span_id=parent_span_id,
+                destination=destination,
             )
             raise
         record(
-            direction=direction, request=request, response=response, started=started,
-            duration=clock() - start, traceparent=traceparent,
-            parent_span_id=parent_span_id, destination=destination,
+            direction=direction,
+            request=request,
+            response=response,
+            started=started,
+            duration=clock() - start,
+            traceparent=traceparent,
+            parent_span_id=parent_span_id,
+            destination=destination,
         )
         return response
 

@@ -30,10 +30,15 @@ def attempt_layer(inner: Handler, *, clock: Clock) -> Handler:
         finally:
             end = clock()
             endpoint = request.endpoint
-            tries.append({
-                "status": status, "flags": flags,
-                "endpoint": f"{endpoint.host}:{endpoint.port}" if endpoint is not None else "",
-                "backoff_ms": round(backoff, 3), "duration_ms": round((end - start) * 1000, 3), "_end": end,
-            })
+            tries.append(
+                {
+                    "status": status,
+                    "flags": flags,
+                    "endpoint": f"{endpoint.host}:{endpoint.port}" if endpoint is not None else "",
+                    "backoff_ms": round(backoff, 3),
+                    "duration_ms": round((end - start) * 1000, 3),
+                    "_end": end,
+                }
+            )
 
     return handle

@@ -8,7 +8,7 @@ rule for `/admin/*`; a target that cannot be normalised is refused with 400 befo
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from sandbox.mesh.model import AuthorizationPolicy, AuthorizationRule, Handler, Request, Response
 from sandbox.mesh.paths import PathRefused, path_only
@@ -91,8 +91,12 @@ def authorization_layer(inner: Handler, policy: AuthorizationPolicy | None) -> H
         try:
             reason = decision(identity, request.method, request.path)
         except PathRefused as exc:
-            return Response(400, body=b"Bad Request: path cannot be normalised\n", flags={"DPE"},
-                            detail=f"{request.path!r} refused: {exc}")
+            return Response(
+                400,
+                body=b"Bad Request: path cannot be normalised\n",
+                flags={"DPE"},
+                detail=f"{request.path!r} refused: {exc}",
+            )
         if reason is not None:
             who = identity or "a plaintext caller (no identity)"
             detail = f"RBAC: {request.method} {request.path} from {who} denied: {reason}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from sandbox.mesh.model import FaultPolicy, Handler, Request, Response
 

@@ -19,12 +19,20 @@ def inbound_path_layer(inner: Handler) -> Handler:
         try:
             normalised = normalize_path(request.path)
         except PathRefused as exc:
-            return Response(400, body=b"Bad Request: path cannot be normalised\n", flags={"DPE"},
-                            detail=f"path {request.path[:200]!r} refused: {exc}")
+            return Response(
+                400,
+                body=b"Bad Request: path cannot be normalised\n",
+                flags={"DPE"},
+                detail=f"path {request.path[:200]!r} refused: {exc}",
+            )
         path = normalised.partition("?")[0]
         if path.startswith(RESERVED_PREFIX) or path == RESERVED_PREFIX.rstrip("/"):
-            return Response(404, body=b"not found\n", flags={"DPE"},
-                            detail=f"{normalised[:200]!r} is the workload's admin API, not reachable through the mesh")
+            return Response(
+                404,
+                body=b"not found\n",
+                flags={"DPE"},
+                detail=f"{normalised[:200]!r} is the workload's admin API, not reachable through the mesh",
+            )
         request.path = normalised
         return await inner(request)
 

@@ -10,8 +10,8 @@ at least one may be when the percent is above zero (again as Envoy does).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sandbox.mesh.model import Clock, Endpoint, Handler, OutlierDetectionPolicy, Request, Response
 
@@ -65,7 +65,7 @@ class OutlierDetector:
         return len(self._ejected_until)
 
     def ejected_addresses(self) -> list[str]:
-        """"host:port" of each endpoint out of rotation right now."""
+        """ "host:port" of each endpoint out of rotation right now."""
         self._return_expired(self._clock())
         return sorted(_address(key) for key in self._ejected_until)
 
@@ -96,9 +96,7 @@ class OutlierDetector:
         if key in self._ejected_until:
             return
         if len(self._ejected_until) >= self.max_ejectable(endpoint_count):
-            self.events.append(
-                OutlierEvent(now, _address(key), "ejection refused (max_ejection_percent)")
-            )
+            self.events.append(OutlierEvent(now, _address(key), "ejection refused (max_ejection_percent)"))
             return
         self._eject(key, now)
 

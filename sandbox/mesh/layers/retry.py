@@ -7,8 +7,8 @@ layer, so each try gets its own deadline (order is semantics).
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from sandbox.mesh.model import Clock, Handler, Request, Response, RetryPolicy
 
@@ -67,9 +67,7 @@ class RetryBudget:
     failures and low traffic every failure is retried; under heavy traffic only 20% extra.
     """
 
-    def __init__(
-        self, *, clock: Clock, ratio: float = 0.2, min_per_second: float = 10.0, ttl: float = 10.0
-    ) -> None:
+    def __init__(self, *, clock: Clock, ratio: float = 0.2, min_per_second: float = 10.0, ttl: float = 10.0) -> None:
         self.ratio = ratio
         self.min_per_second = min_per_second
         self.ttl = ttl

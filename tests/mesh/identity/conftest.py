@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from identity_support import TRUST_DOMAIN
+
 from sandbox.mesh.ca import CertificateAuthority
 
 

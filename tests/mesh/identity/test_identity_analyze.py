@@ -35,44 +35,83 @@ RETRY_3_X_400MS = {"attempts": 3, "per_try_timeout": "400ms"}
 CASES = {
     "plaintext caller to STRICT": (["MESH001"], lambda: a_calls_b(a={"sidecar": False})),
     "route to a missing service": (["MESH002"], lambda: topology({"name": "a", "calls": ["ghost"]})),
-    "retries exceed timeout": (["MESH003"], lambda: a_calls_b(
-        {"traffic": {"timeout": "1s", "retry": RETRY_3_X_400MS}})),
-    "retries without per-try timeout": (["MESH004"], lambda: a_calls_b(
-        {"traffic": {"timeout": "1s", "retry": {"attempts": 2}}})),
-    "ejecting the only replica": (["MESH005"], lambda: a_calls_b(
-        {"traffic": {"outlier_detection": {"consecutive_5xx": 5}}})),
-    "ejecting all of several replicas": (["MESH005"], lambda: a_calls_b(
-        {"replicas": 3, "traffic": {"outlier_detection": {"consecutive_5xx": 5, "max_ejection_percent": 100}}})),
-    "outlier detection that cannot eject": (["MESH006"], lambda: a_calls_b(
-        {"replicas": 3, "traffic": {"outlier_detection": {"consecutive_5xx": 5, "max_ejection_percent": 0}}})),
-    "unknown authorization source": (["MESH007"], lambda: a_calls_b(
-        {"authorization": {"allow": [{"sources": ["a", "stranger"]}]}})),
-    "call cycle": (["MESH008"], lambda: topology(
-        {"name": "a", "calls": ["b"]}, {"name": "b", "calls": ["a"]})),
+    "retries exceed timeout": (
+        ["MESH003"],
+        lambda: a_calls_b({"traffic": {"timeout": "1s", "retry": RETRY_3_X_400MS}}),
+    ),
+    "retries without per-try timeout": (
+        ["MESH004"],
+        lambda: a_calls_b({"traffic": {"timeout": "1s", "retry": {"attempts": 2}}}),
+    ),
+    "ejecting the only replica": (
+        ["MESH005"],
+        lambda: a_calls_b({"traffic": {"outlier_detection": {"consecutive_5xx": 5}}}),
+    ),
+    "ejecting all of several replicas": (
+        ["MESH005"],
+        lambda: a_calls_b(
+            {"replicas": 3, "traffic": {"outlier_detection": {"consecutive_5xx": 5, "max_ejection_percent": 100}}}
+        ),
+    ),
+    "outlier detection that cannot eject": (
+        ["MESH006"],
+        lambda: a_calls_b(
+            {"replicas": 3, "traffic": {"outlier_detection": {"consecutive_5xx": 5, "max_ejection_percent": 0}}}
+        ),
+    ),
+    "unknown authorization source": (
+        ["MESH007"],
+        lambda: a_calls_b({"authorization": {"allow": [{"sources": ["a", "stranger"]}]}}),
+    ),
+    "call cycle": (["MESH008"], lambda: topology({"name": "a", "calls": ["b"]}, {"name": "b", "calls": ["a"]})),
     "self call": (["MESH008"], lambda: topology({"name": "a", "calls": ["a"]})),
-    "authorization without sidecar": (["MESH009"], lambda: a_calls_b(
-        {"sidecar": False, "authorization": {"allow": [{"sources": ["a"]}]}})),
+    "authorization without sidecar": (
+        ["MESH009"],
+        lambda: a_calls_b({"sidecar": False, "authorization": {"allow": [{"sources": ["a"]}]}}),
+    ),
     "mtls mode without sidecar": (["MESH010"], lambda: a_calls_b({"sidecar": False, "mtls": "STRICT"})),
-    "caller left out of allow rules": (["MESH011"], lambda: a_calls_b(
-        {"authorization": {"allow": [{"sources": ["loadgen"]}]}})),
-    "caller denied outright": (["MESH011"], lambda: a_calls_b(
-        {"authorization": {"deny": [{"sources": ["spiffe://meshlearn.local/ns/default/sa/a"]}]}})),
-    "source rules with mtls disabled": (["MESH012", "MESH014"], lambda: a_calls_b(
-        {"mtls": "DISABLE", "authorization": {"allow": [{"sources": ["a"]}]}})),
-    "source rules with permissive mtls": (["MESH012", "MESH013"], lambda: a_calls_b(
-        {"mtls": "PERMISSIVE", "authorization": {"deny": [{"sources": ["a"], "methods": ["DELETE"]}]}})),
+    "caller left out of allow rules": (
+        ["MESH011"],
+        lambda: a_calls_b({"authorization": {"allow": [{"sources": ["loadgen"]}]}}),
+    ),
+    "caller denied outright": (
+        ["MESH011"],
+        lambda: a_calls_b({"authorization": {"deny": [{"sources": ["spiffe://meshlearn.local/ns/default/sa/a"]}]}}),
+    ),
+    "source rules with mtls disabled": (
+        ["MESH012", "MESH014"],
+        lambda: a_calls_b({"mtls": "DISABLE", "authorization": {"allow": [{"sources": ["a"]}]}}),
+    ),
+    "source rules with permissive mtls": (
+        ["MESH012", "MESH013"],
+        lambda: a_calls_b(
+            {"mtls": "PERMISSIVE", "authorization": {"deny": [{"sources": ["a"], "methods": ["DELETE"]}]}}
+        ),
+    ),
     "permissive": (["MESH013"], lambda: a_calls_b({"mtls": "PERMISSIVE"})),
     "disabled mtls between sidecars": (["MESH014"], lambda: a_calls_b({"mtls": "DISABLE"})),
-    "delay as long as the timeout": (["MESH015", "MESH016"], lambda: a_calls_b(
-        {"traffic": {"timeout": "1s", "fault": {"delay": {"percent": 100, "duration": "1s"}}}})),
+    "delay as long as the timeout": (
+        ["MESH015", "MESH016"],
+        lambda: a_calls_b({"traffic": {"timeout": "1s", "fault": {"delay": {"percent": 100, "duration": "1s"}}}}),
+    ),
     "fault injection": (["MESH016"], lambda: a_calls_b({"traffic": {"fault": {"abort": {"percent": 10}}}})),
     "service nobody calls": (["MESH017"], lambda: topology({"name": "a"}, {"name": "c"})),
-    "zero retry budget": (["MESH018"], lambda: a_calls_b(
-        {"traffic": {"retry": {"attempts": 2, "per_try_timeout": "100ms", "budget_ratio": 0,
-                               "budget_min_per_second": 0}}})),
-    "policy for a caller without sidecar": (["MESH019"], lambda: a_calls_b(
-        {"sidecar": False, "traffic": {"retry": {"attempts": 2, "per_try_timeout": "100ms"}}},
-        a={"sidecar": False})),
+    "zero retry budget": (
+        ["MESH018"],
+        lambda: a_calls_b(
+            {
+                "traffic": {
+                    "retry": {"attempts": 2, "per_try_timeout": "100ms", "budget_ratio": 0, "budget_min_per_second": 0}
+                }
+            }
+        ),
+    ),
+    "policy for a caller without sidecar": (
+        ["MESH019"],
+        lambda: a_calls_b(
+            {"sidecar": False, "traffic": {"retry": {"attempts": 2, "per_try_timeout": "100ms"}}}, a={"sidecar": False}
+        ),
+    ),
     "retries with no timeout at all": (["MESH020"], lambda: a_calls_b({"traffic": {"retry": {"attempts": 2}}})),
 }
 
@@ -93,7 +132,7 @@ def test_every_catalogued_code_has_a_triggering_case():
 
 
 def test_severity_follows_the_catalogue_except_mesh012_on_permissive():
-    for case, (expected, build) in CASES.items():
+    for case, (_expected, build) in CASES.items():
         for finding in analyze(build()):
             if finding.code == "MESH012" and "PERMISSIVE" in finding.message:
                 assert finding.severity == "info"
@@ -143,8 +182,9 @@ def test_ejectable_replicas(replicas, percent, ejectable):
 
 
 def test_a_cycle_is_reported_once():
-    findings = analyze(topology(
-        {"name": "a", "calls": ["b"]}, {"name": "b", "calls": ["c"]}, {"name": "c", "calls": ["a"]}))
+    findings = analyze(
+        topology({"name": "a", "calls": ["b"]}, {"name": "b", "calls": ["c"]}, {"name": "c", "calls": ["a"]})
+    )
     assert codes(findings) == ["MESH008"]
     assert findings[0].subject == "a -> b -> c -> a"
 

@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from identity_support import CLIENT_ID, TRUST_DOMAIN
 
 from sandbox.mesh.ca import (
     CertificateAuthority,
@@ -22,8 +23,6 @@ from sandbox.mesh.ca import (
     verify_workload_certificate,
 )
 
-from identity_support import CLIENT_ID, TRUST_DOMAIN
-
 
 def ext(cert: x509.Certificate, kind):
     return cert.extensions.get_extension_for_class(kind)
@@ -35,7 +34,7 @@ def leaf(ca) -> WorkloadCertificate:
 
 
 def client_verifier(ca, when=None):
-    moment = when or dt.datetime.now(dt.timezone.utc)
+    moment = when or dt.datetime.now(dt.UTC)
     return PolicyBuilder().store(Store([ca.root_cert])).time(moment).build_client_verifier()
 
 
@@ -88,7 +87,7 @@ def test_leaf_extensions_follow_rfc5280(ca, leaf):
 def test_leaf_lifetime_matches_the_requested_ttl(leaf):
     cert = leaf.certificate
     assert cert.not_valid_after_utc == leaf.not_after
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     assert dt.timedelta(seconds=590) <= leaf.not_after - now <= dt.timedelta(seconds=610)
     assert cert.not_valid_before_utc <= now
 
@@ -112,7 +111,10 @@ def test_chain_verifies_with_openssl_verify(ca, leaf, tmp_path, purpose):
     (tmp_path / "leaf.pem").write_bytes(leaf.cert_pem)
     run = subprocess.run(
         ["openssl", "verify", "-x509_strict", "-purpose", purpose, "-CAfile", "root.pem", "leaf.pem"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=10,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=10,
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "leaf.pem: OK"
@@ -123,7 +125,10 @@ def test_openssl_refuses_the_leaf_against_another_root(ca, leaf, tmp_path):
     (tmp_path / "leaf.pem").write_bytes(leaf.cert_pem)
     run = subprocess.run(
         ["openssl", "verify", "-CAfile", "other.pem", "leaf.pem"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=10,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=10,
     )
     assert run.returncode != 0
     assert "unable to get local issuer certificate" in run.stderr
@@ -134,7 +139,7 @@ def test_openssl_refuses_the_leaf_against_another_root(ca, leaf, tmp_path):
 
 def test_expired_certificate_is_detected(ca, tmp_path):
     expired = ca.issue_expired(CLIENT_ID)
-    assert expired.not_after < dt.datetime.now(dt.timezone.utc)
+    assert expired.not_after < dt.datetime.now(dt.UTC)
     with pytest.raises(VerificationError, match="not valid at validation time"):
         client_verifier(ca).verify(expired.certificate, [])
     with pytest.raises(CertificateRejected):
@@ -143,7 +148,10 @@ def test_expired_certificate_is_detected(ca, tmp_path):
     (tmp_path / "expired.pem").write_bytes(expired.cert_pem)
     run = subprocess.run(
         ["openssl", "verify", "-CAfile", "root.pem", "expired.pem"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=10,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=10,
     )
     assert run.returncode != 0 and "certificate has expired" in run.stderr
 
@@ -171,8 +179,10 @@ def test_wrong_identity_certificate_chains_but_names_someone_else(ca):
 def test_verify_workload_certificate_rejects_a_mislabelled_certificate(ca):
     real = ca.issue(CLIENT_ID)
     mislabelled = WorkloadCertificate(
-        cert_pem=real.cert_pem, key_pem=real.key_pem,
-        spiffe_id=spiffe_id_for(TRUST_DOMAIN, "default", "somebody-else"), not_after=real.not_after,
+        cert_pem=real.cert_pem,
+        key_pem=real.key_pem,
+        spiffe_id=spiffe_id_for(TRUST_DOMAIN, "default", "somebody-else"),
+        not_after=real.not_after,
     )
     with pytest.raises(CertificateRejected, match="expected exactly"):
         verify_workload_certificate(mislabelled, ca.root_pem)
@@ -182,7 +192,7 @@ def test_verify_workload_certificate_rejects_a_mislabelled_certificate(ca):
 
 
 def test_rotation_is_due_after_half_the_lifetime(ca):
-    start = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     cert = ca.issue(CLIENT_ID, ttl_seconds=3600, not_before=start)
     assert not needs_rotation(cert, start + dt.timedelta(minutes=29, seconds=59))
     assert needs_rotation(cert, start + dt.timedelta(minutes=30))
@@ -191,7 +201,7 @@ def test_rotation_is_due_after_half_the_lifetime(ca):
 
 
 def test_the_injected_clock_sets_validity(ca):
-    fixed = dt.datetime(2031, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+    fixed = dt.datetime(2031, 6, 1, 12, 0, tzinfo=dt.UTC)
     clocked = CertificateAuthority.create(TRUST_DOMAIN, clock=fixed.timestamp)
     cert = clocked.issue(CLIENT_ID, ttl_seconds=120)
     assert cert.certificate.not_valid_before_utc == fixed - dt.timedelta(seconds=60)

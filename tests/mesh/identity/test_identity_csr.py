@@ -52,17 +52,29 @@ def test_a_csr_asking_for_another_identity_is_refused():
 def test_a_csr_asking_for_two_identities_is_refused():
     key = ec.generate_private_key(ec.SECP256R1())
     names = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(B), x509.UniformResourceIdentifier(A)])
-    csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).add_extension(names, critical=True)
-           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(names, critical=True)
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
     with pytest.raises(CsrRejected, match="asks for"):
         public_key_of_csr(csr, B)
 
 
-@pytest.mark.parametrize("key", [rsa.generate_private_key(public_exponent=65537, key_size=2048),
-                                 ec.generate_private_key(ec.SECP384R1())], ids=["rsa", "p384"])
+@pytest.mark.parametrize(
+    "key",
+    [rsa.generate_private_key(public_exponent=65537, key_size=2048), ec.generate_private_key(ec.SECP384R1())],
+    ids=["rsa", "p384"],
+)
 def test_a_csr_with_a_key_other_than_p256_is_refused(key):
-    csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
-           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
     with pytest.raises(CsrRejected, match="P-256"):
         public_key_of_csr(csr, B)
 

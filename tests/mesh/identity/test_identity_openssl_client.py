@@ -10,8 +10,8 @@ import subprocess
 import threading
 
 import pytest
-
 from identity_support import CLIENT_ID, SERVER_ID
+
 from sandbox.mesh.tls import classify_handshake_error, peer_spiffe_id, server_context
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command line not installed")
@@ -65,8 +65,17 @@ class StrictGreeter:
 
 def s_client(port: int, workdir, *extra: str) -> subprocess.CompletedProcess:
     command = [
-        "openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3",
-        "-CAfile", "root.pem", "-verify_return_error", "-brief", "-ign_eof", *extra,
+        "openssl",
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{port}",
+        "-tls1_3",
+        "-CAfile",
+        "root.pem",
+        "-verify_return_error",
+        "-brief",
+        "-ign_eof",
+        *extra,
     ]
     return subprocess.run(command, cwd=workdir, input=b"hi\n", capture_output=True, timeout=15)
 

@@ -7,8 +7,8 @@ import ssl
 import threading
 
 import pytest
-
 from identity_support import CLIENT_ID, SERVER_ID, run_handshake
+
 from sandbox.mesh import tls
 from sandbox.mesh.tls import (
     PeerIdentityError,
@@ -77,9 +77,7 @@ def test_no_client_certificate_against_strict_fails(ca, server_cert):
 
 
 def test_no_client_certificate_is_let_in_when_not_required(ca, server_cert):
-    result = run_handshake(
-        root_pem=ca.root_pem, server_cert=server_cert, client_cert=None, require_client_cert=False
-    )
+    result = run_handshake(root_pem=ca.root_pem, server_cert=server_cert, client_cert=None, require_client_cert=False)
     assert result.server_error is None and result.client_error is None
     assert result.peer_seen_by_server is None  # no identity to authorize on
     assert result.reply == b"pong"
@@ -87,7 +85,9 @@ def test_no_client_certificate_is_let_in_when_not_required(ca, server_cert):
 
 def test_optional_client_certificate_is_still_verified(ca, server_cert):
     result = run_handshake(
-        root_pem=ca.root_pem, server_cert=server_cert, client_cert=ca.issue_foreign(CLIENT_ID),
+        root_pem=ca.root_pem,
+        server_cert=server_cert,
+        client_cert=ca.issue_foreign(CLIENT_ID),
         require_client_cert=False,
     )
     assert classify_handshake_error(result.server_error, side="server") == "unknown ca"
@@ -104,7 +104,9 @@ def test_wrong_spiffe_id_fails_the_identity_check_after_a_valid_handshake(ca, cl
 
 def test_identity_check_accepts_any_of_several_expected_ids(ca, server_cert, client_cert):
     result = run_handshake(
-        root_pem=ca.root_pem, server_cert=server_cert, client_cert=client_cert,
+        root_pem=ca.root_pem,
+        server_cert=server_cert,
+        client_cert=client_cert,
         expected_server_id=[CLIENT_ID, SERVER_ID],
     )
     assert result.peer_seen_by_client == SERVER_ID

@@ -134,10 +134,12 @@ def test_durations_in_units_or_seconds(written, seconds):
 
 
 def test_durations_reach_the_model_in_seconds_and_latency_in_ms():
-    topology = parse_topology(variant(
-        (("services", 1, "traffic", "timeout"), 1.5),
-        (("services", 1, "behaviour", "latency"), "0.25s"),
-    ))
+    topology = parse_topology(
+        variant(
+            (("services", 1, "traffic", "timeout"), 1.5),
+            (("services", 1, "behaviour", "latency"), "0.25s"),
+        )
+    )
     b = topology.service("b")
     assert b.traffic.timeout.request_timeout == 1.5
     assert b.behaviour.latency_ms == pytest.approx(250.0)
@@ -152,16 +154,26 @@ def test_full_policy_block_parses():
     traffic = {
         "load_balancer": "least_request",
         "timeout": "3s",
-        "retry": {"attempts": 2, "per_try_timeout": "1s", "retry_on": ["gateway-error"],
-                  "backoff_base": "10ms", "backoff_max": "100ms", "budget_ratio": 0.5, "budget_min_per_second": 2},
+        "retry": {
+            "attempts": 2,
+            "per_try_timeout": "1s",
+            "retry_on": ["gateway-error"],
+            "backoff_base": "10ms",
+            "backoff_max": "100ms",
+            "budget_ratio": 0.5,
+            "budget_min_per_second": 2,
+        },
         "circuit_breaker": {"max_connections": 5, "max_pending_requests": 1},
         "outlier_detection": {"consecutive_5xx": 3, "base_ejection_time": "5s", "max_ejection_percent": 100},
         "fault": {"abort": {"percent": 10}, "delay": {"percent": 50, "duration": "100ms"}},
     }
-    authorization = {"deny": [{"methods": ["DELETE"], "paths": ["/admin/*"]}],
-                     "allow": [{"sources": ["a", "spiffe://meshlearn.local/ns/default/sa/loadgen"]}]}
-    b = parse_topology(variant((("services", 1, "traffic"), traffic),
-                               (("services", 1, "authorization"), authorization))).service("b")
+    authorization = {
+        "deny": [{"methods": ["DELETE"], "paths": ["/admin/*"]}],
+        "allow": [{"sources": ["a", "spiffe://meshlearn.local/ns/default/sa/loadgen"]}],
+    }
+    b = parse_topology(
+        variant((("services", 1, "traffic"), traffic), (("services", 1, "authorization"), authorization))
+    ).service("b")
     assert b.traffic.retry.backoff_base == pytest.approx(0.01)
     assert b.traffic.retry.budget_ratio == 0.5
     assert b.traffic.circuit_breaker.max_pending_requests == 1
@@ -181,116 +193,195 @@ BOOLEAN_HINT = "(a YAML boolean; quote it if you meant text)"
 @pytest.mark.parametrize(
     ("edits", "message"),
     [
-        ([(RETRY + ("attempts",), -1)],
-         "services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got -1"),
-        ([(RETRY + ("attempts",), 11)],
-         "services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got 11"),
-        ([(RETRY + ("attempts",), 2.5)],
-         "services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got 2.5"),
-        ([(RETRY + ("attempts",), True)],
-         f"services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got True {BOOLEAN_HINT}"),
+        (
+            [(RETRY + ("attempts",), -1)],
+            "services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got -1",
+        ),
+        (
+            [(RETRY + ("attempts",), 11)],
+            "services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got 11",
+        ),
+        (
+            [(RETRY + ("attempts",), 2.5)],
+            "services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got 2.5",
+        ),
+        (
+            [(RETRY + ("attempts",), True)],
+            f"services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got True {BOOLEAN_HINT}",
+        ),
         ([(RETRY + ("attempts",),)], "services[1].traffic.retry.attempts: required"),
-        ([(RETRY + ("per_try_timeout",), "fast")],
-         "services[1].traffic.retry.per_try_timeout: must be a duration from 1ms to 300s "
-         "(like 250ms, 2s or a number of seconds), got 'fast'"),
-        ([(RETRY + ("retry_on",), ["5xx", "timeout"])],
-         "services[1].traffic.retry.retry_on[1]: must be one of 5xx, gateway-error, connect-failure, "
-         "reset, retriable-4xx, got 'timeout'"),
-        ([(RETRY + ("retry_on",), "5xx,bogus")],
-         "services[1].traffic.retry.retry_on: must be one of 5xx, gateway-error, connect-failure, "
-         "reset, retriable-4xx, got 'bogus'"),
-        ([(RETRY + ("retry_on",), [])],
-         "services[1].traffic.retry.retry_on: must name at least one of 5xx, gateway-error, "
-         "connect-failure, reset, retriable-4xx"),
-        ([(RETRY + ("backoff_base",), "300ms"), (RETRY + ("backoff_max",), "100ms")],
-         "services[1].traffic.retry.backoff_max: must not be below backoff_base (300ms), got 100ms"),
-        ([(RETRY + ("budget_ratio",), 1.5)],
-         "services[1].traffic.retry.budget_ratio: must be a number from 0 to 1, got 1.5"),
-        ([(RETRY + ("max_retries",), 3)],
-         "services[1].traffic.retry.max_retries: unknown key; expected one of attempts, per_try_timeout, "
-         "retry_on, backoff_base, backoff_max, budget_ratio, budget_min_per_second"),
-        ([(("services", 1, "traffic", "timeout"), "2 seconds")],
-         "services[1].traffic.timeout: must be a duration from 1ms to 300s "
-         "(like 250ms, 2s or a number of seconds), got '2 seconds'"),
-        ([(("services", 1, "traffic", "timeout"), 0)],
-         "services[1].traffic.timeout: must be a duration from 1ms to 300s "
-         "(like 250ms, 2s or a number of seconds), got 0"),
-        ([(("services", 1, "traffic", "timeout"), -1)],
-         "services[1].traffic.timeout: must be a duration from 1ms to 300s "
-         "(like 250ms, 2s or a number of seconds), got -1"),
-        ([(("services", 1, "traffic", "timeout"), "10m")],
-         "services[1].traffic.timeout: must be a duration from 1ms to 300s "
-         "(like 250ms, 2s or a number of seconds), got '10m'"),
+        (
+            [(RETRY + ("per_try_timeout",), "fast")],
+            "services[1].traffic.retry.per_try_timeout: must be a duration from 1ms to 300s "
+            "(like 250ms, 2s or a number of seconds), got 'fast'",
+        ),
+        (
+            [(RETRY + ("retry_on",), ["5xx", "timeout"])],
+            "services[1].traffic.retry.retry_on[1]: must be one of 5xx, gateway-error, connect-failure, "
+            "reset, retriable-4xx, got 'timeout'",
+        ),
+        (
+            [(RETRY + ("retry_on",), "5xx,bogus")],
+            "services[1].traffic.retry.retry_on: must be one of 5xx, gateway-error, connect-failure, "
+            "reset, retriable-4xx, got 'bogus'",
+        ),
+        (
+            [(RETRY + ("retry_on",), [])],
+            "services[1].traffic.retry.retry_on: must name at least one of 5xx, gateway-error, "
+            "connect-failure, reset, retriable-4xx",
+        ),
+        (
+            [(RETRY + ("backoff_base",), "300ms"), (RETRY + ("backoff_max",), "100ms")],
+            "services[1].traffic.retry.backoff_max: must not be below backoff_base (300ms), got 100ms",
+        ),
+        (
+            [(RETRY + ("budget_ratio",), 1.5)],
+            "services[1].traffic.retry.budget_ratio: must be a number from 0 to 1, got 1.5",
+        ),
+        (
+            [(RETRY + ("max_retries",), 3)],
+            "services[1].traffic.retry.max_retries: unknown key; expected one of attempts, per_try_timeout, "
+            "retry_on, backoff_base, backoff_max, budget_ratio, budget_min_per_second",
+        ),
+        (
+            [(("services", 1, "traffic", "timeout"), "2 seconds")],
+            "services[1].traffic.timeout: must be a duration from 1ms to 300s "
+            "(like 250ms, 2s or a number of seconds), got '2 seconds'",
+        ),
+        (
+            [(("services", 1, "traffic", "timeout"), 0)],
+            "services[1].traffic.timeout: must be a duration from 1ms to 300s "
+            "(like 250ms, 2s or a number of seconds), got 0",
+        ),
+        (
+            [(("services", 1, "traffic", "timeout"), -1)],
+            "services[1].traffic.timeout: must be a duration from 1ms to 300s "
+            "(like 250ms, 2s or a number of seconds), got -1",
+        ),
+        (
+            [(("services", 1, "traffic", "timeout"), "10m")],
+            "services[1].traffic.timeout: must be a duration from 1ms to 300s "
+            "(like 250ms, 2s or a number of seconds), got '10m'",
+        ),
         ([(("services", 1, "traffic"), None)], "services[1].traffic: must be a mapping, got nothing"),
-        ([(("services", 1, "traffic", "load_balancer"), "random")],
-         "services[1].traffic.load_balancer: must be one of round_robin, least_request, got 'random'"),
-        ([(("services", 1, "traffic", "circuit_breaker"), {})],
-         "services[1].traffic.circuit_breaker: give max_connections and/or max_pending_requests"),
-        ([(("services", 1, "traffic", "circuit_breaker"), {"max_connections": 0})],
-         "services[1].traffic.circuit_breaker.max_connections: must be a whole number from 1 to 100000, got 0"),
-        ([(("services", 1, "traffic", "outlier_detection"), {"consecutive_5xx": 5, "max_ejection_percent": 150})],
-         "services[1].traffic.outlier_detection.max_ejection_percent: must be a whole number from 0 to 100, got 150"),
-        ([(("services", 1, "traffic", "outlier_detection"), {"base_ejection_time": "30s"})],
-         "services[1].traffic.outlier_detection.consecutive_5xx: required"),
-        ([(("services", 1, "traffic", "fault"), {"abort": {"percent": 120}})],
-         "services[1].traffic.fault.abort.percent: must be a number from 0 to 100, got 120"),
-        ([(("services", 1, "traffic", "fault"), {"abort": {"percent": 5, "status": 200}})],
-         "services[1].traffic.fault.abort.status: must be a whole number from 400 to 599, got 200"),
-        ([(("services", 1, "traffic", "fault"), {"delay": {"percent": 5}})],
-         "services[1].traffic.fault.delay.duration: required"),
+        (
+            [(("services", 1, "traffic", "load_balancer"), "random")],
+            "services[1].traffic.load_balancer: must be one of round_robin, least_request, got 'random'",
+        ),
+        (
+            [(("services", 1, "traffic", "circuit_breaker"), {})],
+            "services[1].traffic.circuit_breaker: give max_connections and/or max_pending_requests",
+        ),
+        (
+            [(("services", 1, "traffic", "circuit_breaker"), {"max_connections": 0})],
+            "services[1].traffic.circuit_breaker.max_connections: must be a whole number from 1 to 100000, got 0",
+        ),
+        (
+            [(("services", 1, "traffic", "outlier_detection"), {"consecutive_5xx": 5, "max_ejection_percent": 150})],
+            "services[1].traffic.outlier_detection.max_ejection_percent: must be a whole number from 0 to 100, got 150",
+        ),
+        (
+            [(("services", 1, "traffic", "outlier_detection"), {"base_ejection_time": "30s"})],
+            "services[1].traffic.outlier_detection.consecutive_5xx: required",
+        ),
+        (
+            [(("services", 1, "traffic", "fault"), {"abort": {"percent": 120}})],
+            "services[1].traffic.fault.abort.percent: must be a number from 0 to 100, got 120",
+        ),
+        (
+            [(("services", 1, "traffic", "fault"), {"abort": {"percent": 5, "status": 200}})],
+            "services[1].traffic.fault.abort.status: must be a whole number from 400 to 599, got 200",
+        ),
+        (
+            [(("services", 1, "traffic", "fault"), {"delay": {"percent": 5}})],
+            "services[1].traffic.fault.delay.duration: required",
+        ),
         ([(("services", 1, "traffic", "fault"), {})], "services[1].traffic.fault: give abort and/or delay"),
-        ([(("services", 1, "behaviour", "error_rate"), 1.5)],
-         "services[1].behaviour.error_rate: must be a number from 0 to 1, got 1.5"),
-        ([(("services", 1, "behaviour", "error_status"), 200)],
-         "services[1].behaviour.error_status: must be a whole number from 400 to 599, got 200"),
-        ([(("services", 1, "behaviour", "latency"), "90s")],
-         "services[1].behaviour.latency: must be a duration from 0ms to 60s "
-         "(like 250ms, 2s or a number of seconds), got '90s'"),
-        ([(("services", 1, "behaviour", "hang"), "sometimes")],
-         "services[1].behaviour.hang: must be true or false, got 'sometimes'"),
-        ([(("services", 0, "replica"), 2)],
-         "services[0].replica: unknown key; expected one of name, replicas, calls, sidecar, mtls, "
-         "behaviour, traffic, authorization"),
+        (
+            [(("services", 1, "behaviour", "error_rate"), 1.5)],
+            "services[1].behaviour.error_rate: must be a number from 0 to 1, got 1.5",
+        ),
+        (
+            [(("services", 1, "behaviour", "error_status"), 200)],
+            "services[1].behaviour.error_status: must be a whole number from 400 to 599, got 200",
+        ),
+        (
+            [(("services", 1, "behaviour", "latency"), "90s")],
+            "services[1].behaviour.latency: must be a duration from 0ms to 60s "
+            "(like 250ms, 2s or a number of seconds), got '90s'",
+        ),
+        (
+            [(("services", 1, "behaviour", "hang"), "sometimes")],
+            "services[1].behaviour.hang: must be true or false, got 'sometimes'",
+        ),
+        (
+            [(("services", 0, "replica"), 2)],
+            "services[0].replica: unknown key; expected one of name, replicas, calls, sidecar, mtls, "
+            "behaviour, traffic, authorization",
+        ),
         ([(("services", 0, "replicas"), 0)], "services[0].replicas: must be a whole number from 1 to 10, got 0"),
         ([(("services", 0, "replicas"), "3")], "services[0].replicas: must be a whole number from 1 to 10, got '3'"),
         ([(("services", 0, "name"),)], "services[0].name: required"),
-        ([(("services", 0, "name"), "Frontend")],
-         "services[0].name: must be lower-case letters, digits and '-', starting with a letter, got 'Frontend'"),
+        (
+            [(("services", 0, "name"), "Frontend")],
+            "services[0].name: must be lower-case letters, digits and '-', starting with a letter, got 'Frontend'",
+        ),
         ([(("services", 1, "name"), "a")], "services[1].name: duplicate service name 'a' (also services[0])"),
         ([(("services", 0, "calls"), "b")], "services[0].calls: must be a list, got 'b'"),
         ([(("services", 0, "calls"), ["b", "b"])], "services[0].calls[1]: 'b' is listed twice"),
-        ([(("services", 0, "mtls"), "strict")],
-         "services[0].mtls: must be one of STRICT, PERMISSIVE, DISABLE, got 'strict'"),
-        ([(("services", 0, "mtls"), False)],
-         f"services[0].mtls: must be one of STRICT, PERMISSIVE, DISABLE, got False {BOOLEAN_HINT}"),
+        (
+            [(("services", 0, "mtls"), "strict")],
+            "services[0].mtls: must be one of STRICT, PERMISSIVE, DISABLE, got 'strict'",
+        ),
+        (
+            [(("services", 0, "mtls"), False)],
+            f"services[0].mtls: must be one of STRICT, PERMISSIVE, DISABLE, got False {BOOLEAN_HINT}",
+        ),
         ([(("services", 0, "sidecar"), "maybe")], "services[0].sidecar: must be true or false, got 'maybe'"),
-        ([(("services", 1, "authorization"), {})],
-         "services[1].authorization: give allow and/or deny rules (an empty policy would allow everything)"),
-        ([(("services", 1, "authorization"), {"allow": [{"methods": ["get"]}]})],
-         "services[1].authorization.allow[0].methods[0]: must be one of GET, POST, PUT, PATCH, DELETE, "
-         "HEAD, OPTIONS, got 'get'"),
-        ([(("services", 1, "authorization"), {"deny": [{"paths": ["/a*b"]}]})],
-         "services[1].authorization.deny[0].paths[0]: '*' is only allowed at the end (a prefix match), got '/a*b'"),
-        ([(("services", 1, "authorization"), {"deny": [{"paths": ["admin"]}]})],
-         "services[1].authorization.deny[0].paths[0]: must be a URL path starting with '/', got 'admin'"),
-        ([(("services", 1, "authorization"), {"allow": [{"sources": ["spiffe://meshlearn.local/"]}]})],
-         "services[1].authorization.allow[0].sources[0]: a workload SPIFFE ID needs a path after the "
-         "trust domain: 'spiffe://meshlearn.local/'"),
-        ([(("services", 1, "authorization"), {"allow": [{"sources": ["A B"]}]})],
-         "services[1].authorization.allow[0].sources[0]: must be a service name or a SPIFFE ID "
-         "(spiffe://...), got 'A B'"),
-        ([(("services", 1, "authorization"), {"allow": [{"who": ["a"]}]})],
-         "services[1].authorization.allow[0].who: unknown key; expected one of sources, methods, paths"),
+        (
+            [(("services", 1, "authorization"), {})],
+            "services[1].authorization: give allow and/or deny rules (an empty policy would allow everything)",
+        ),
+        (
+            [(("services", 1, "authorization"), {"allow": [{"methods": ["get"]}]})],
+            "services[1].authorization.allow[0].methods[0]: must be one of GET, POST, PUT, PATCH, DELETE, "
+            "HEAD, OPTIONS, got 'get'",
+        ),
+        (
+            [(("services", 1, "authorization"), {"deny": [{"paths": ["/a*b"]}]})],
+            "services[1].authorization.deny[0].paths[0]: '*' is only allowed at the end (a prefix match), got '/a*b'",
+        ),
+        (
+            [(("services", 1, "authorization"), {"deny": [{"paths": ["admin"]}]})],
+            "services[1].authorization.deny[0].paths[0]: must be a URL path starting with '/', got 'admin'",
+        ),
+        (
+            [(("services", 1, "authorization"), {"allow": [{"sources": ["spiffe://meshlearn.local/"]}]})],
+            "services[1].authorization.allow[0].sources[0]: a workload SPIFFE ID needs a path after the "
+            "trust domain: 'spiffe://meshlearn.local/'",
+        ),
+        (
+            [(("services", 1, "authorization"), {"allow": [{"sources": ["A B"]}]})],
+            "services[1].authorization.allow[0].sources[0]: must be a service name or a SPIFFE ID "
+            "(spiffe://...), got 'A B'",
+        ),
+        (
+            [(("services", 1, "authorization"), {"allow": [{"who": ["a"]}]})],
+            "services[1].authorization.allow[0].who: unknown key; expected one of sources, methods, paths",
+        ),
         ([(("name",),)], "name: required"),
         ([(("entry",), "c")], "entry: no service named 'c'; services are a, b"),
-        ([(("service",), [])],
-         "service: unknown key; expected one of name, entry, services, trust_domain, namespace"),
+        ([(("service",), [])], "service: unknown key; expected one of name, entry, services, trust_domain, namespace"),
         ([(("services",), [])], "services: must list 1 to 16 services, got 0"),
         ([(("services",), {"a": {}})], "services: must be a list, got a mapping"),
-        ([(("trust_domain",), "Mesh.Local")],
-         "trust_domain: trust domain must be lower-case letters, digits, '.', '-' or '_', got 'Mesh.Local'"),
-        ([(("namespace",), "my_ns")],
-         "namespace: must be lower-case letters, digits and '-', starting with a letter, got 'my_ns'"),
+        (
+            [(("trust_domain",), "Mesh.Local")],
+            "trust_domain: trust domain must be lower-case letters, digits, '.', '-' or '_', got 'Mesh.Local'",
+        ),
+        (
+            [(("namespace",), "my_ns")],
+            "namespace: must be lower-case letters, digits and '-', starting with a letter, got 'my_ns'",
+        ),
     ],
 )
 def test_malformed_topology_is_refused_with_the_field_path(edits, message):
@@ -357,8 +448,9 @@ def test_every_policy_example_in_the_readme_parses():
         if isinstance(data, list):  # whole services
             parse_topology({"name": "doc", "entry": data[0]["name"], "services": data})
         else:  # a block of one service
-            parse_topology({"name": "doc", "entry": "a", "services": [{"name": "a", "calls": ["b"]},
-                                                                       {"name": "b", **data}]})
+            parse_topology(
+                {"name": "doc", "entry": "a", "services": [{"name": "a", "calls": ["b"]}, {"name": "b", **data}]}
+            )
 
 
 def test_the_schema_in_the_module_docstring_parses():

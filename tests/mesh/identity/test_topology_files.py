@@ -135,8 +135,9 @@ def test_a_service_name_or_source_ending_in_a_newline_is_refused():
     with pytest.raises(TopologyError, match=r"^services\[0\]\.name: "):
         parse_topology({"name": "t", "entry": "a", "services": [{"name": "a\n"}]})
     with pytest.raises(TopologyError, match=r"^services\[0\]\.authorization\.allow\[0\]\.sources\[0\]: "):
-        parse_topology({"name": "t", "entry": "a",
-                        "services": [{"name": "a", "authorization": {"allow": [{"sources": ["b\n"]}]}}]})
+        parse_topology(
+            {"name": "t", "entry": "a", "services": [{"name": "a", "authorization": {"allow": [{"sources": ["b\n"]}]}}]}
+        )
 
 
 # ------------------------------------------------------------------ bounded in length and in time
@@ -162,8 +163,9 @@ def test_a_calls_list_of_40000_entries_is_checked_in_linear_time():
 def test_a_dense_call_graph_is_analysed_without_walking_every_path():
     # 16 services that all call each other have 15! simple paths; one walk finds the cycles.
     names = [f"s{i}" for i in range(16)]
-    topology = parse_topology({"name": "t", "entry": "s0",
-                               "services": [{"name": n, "calls": [m for m in names if m != n]} for n in names]})
+    topology = parse_topology(
+        {"name": "t", "entry": "s0", "services": [{"name": n, "calls": [m for m in names if m != n]} for n in names]}
+    )
     cycles = [f for f in analyze(topology) if f.code == "MESH008"]
     assert cycles and all(f.subject.startswith("s") for f in cycles)
 
@@ -172,8 +174,9 @@ def test_a_dense_call_graph_is_analysed_without_walking_every_path():
 
 
 def test_run_refuses_a_topology_with_an_error_finding():
-    cycle = parse_topology({"name": "t", "entry": "a", "services": [{"name": "a", "calls": ["b"]},
-                                                                     {"name": "b", "calls": ["a"]}]})
+    cycle = parse_topology(
+        {"name": "t", "entry": "a", "services": [{"name": "a", "calls": ["b"]}, {"name": "b", "calls": ["a"]}]}
+    )
     with pytest.raises(RunRefused) as caught:
         check_runnable(cycle)
     assert "MESH008 (a -> b -> a)" in str(caught.value)
@@ -182,24 +185,37 @@ def test_run_refuses_a_topology_with_an_error_finding():
 
 
 def test_retries_with_no_timeout_at_all_are_a_warning_not_a_refusal():
-    topology = parse_topology({"name": "t", "entry": "a", "services": [
-        {"name": "a", "calls": ["b"]}, {"name": "b", "traffic": {"retry": {"attempts": 3}}}]})
+    topology = parse_topology(
+        {
+            "name": "t",
+            "entry": "a",
+            "services": [{"name": "a", "calls": ["b"]}, {"name": "b", "traffic": {"retry": {"attempts": 3}}}],
+        }
+    )
     findings = check_runnable(topology)
     assert [(f.code, f.severity) for f in findings] == [("MESH020", "warning")]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sandbox.mesh", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox.mesh", *args], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("name: t\nentry: a\nservices:\n  - {name: a, replicas: 0}\n",
-     "error: services[0].replicas: must be a whole number from 1 to 10, got 0"),
-    ("name: t\nentry: a\nservices:\n  - {name: a, calls: [a]}\n",
-     "error: topology: refused to run, it has error findings: MESH008 (a -> a); "
-     "see `python -m sandbox.mesh analyze`"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (
+            "name: t\nentry: a\nservices:\n  - {name: a, replicas: 0}\n",
+            "error: services[0].replicas: must be a whole number from 1 to 10, got 0",
+        ),
+        (
+            "name: t\nentry: a\nservices:\n  - {name: a, calls: [a]}\n",
+            "error: topology: refused to run, it has error findings: MESH008 (a -> a); "
+            "see `python -m sandbox.mesh analyze`",
+        ),
+    ],
+)
 def test_the_command_line_prints_one_line_and_exits_non_zero(tmp_path, content, expected):
     done = _cli("run", str(write(tmp_path, "bad.yaml", content)), "--duration", "1")
     assert done.returncode == 2
@@ -220,11 +236,14 @@ def test_the_command_line_refuses_a_missing_file_and_a_bad_scenario_in_one_line(
 # ------------------------------------------------------------------ scenario files get the same reader
 
 
-@pytest.mark.parametrize("name, content, reason", [
-    ("s.txt", "actions: []\n", "a topology or scenario file's name must end in .yaml or .yml"),
-    ("s.yaml", b"actions: [\xc3]\n", "is not UTF-8 text (byte 10 is 0xc3)"),
-    ("s.yaml", "#" * (MAX_FILE_BYTES + 1), "is larger than 256 KiB; a mesh file is a few KiB"),
-])
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("s.txt", "actions: []\n", "a topology or scenario file's name must end in .yaml or .yml"),
+        ("s.yaml", b"actions: [\xc3]\n", "is not UTF-8 text (byte 10 is 0xc3)"),
+        ("s.yaml", "#" * (MAX_FILE_BYTES + 1), "is larger than 256 KiB; a mesh file is a few KiB"),
+    ],
+)
 def test_a_scenario_file_is_read_as_carefully_as_a_topology(tmp_path, name, content, reason):
     path = write(tmp_path, name, content)
     with pytest.raises(ScenarioError) as caught:
@@ -237,14 +256,19 @@ def test_a_missing_scenario_file_is_a_scenario_error(tmp_path):
         load_scenario(tmp_path / "nope.yaml")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("actions:\n  - {at: " + "9" * 5000 + ", action: heal, service: b}\n",
-     "line 2, column 10: a number with more than 100 digits"),
-    ("actions: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 32 levels deep"),
-    ("actions:\n  - ? [a]\n    : 1\n", "line 2, column 7: a key must be a plain value, not a list or a mapping"),
-    ("actions: []\nactions: []\n", "line 2, column 1: duplicate key 'actions' (first given on line 1)"),
-    ("actions:\n  - {at: 2h, action: heal, service: b}\n", "actions[0].at: must be a duration from 0ms to 3600s"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "actions:\n  - {at: " + "9" * 5000 + ", action: heal, service: b}\n",
+            "line 2, column 10: a number with more than 100 digits",
+        ),
+        ("actions: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 32 levels deep"),
+        ("actions:\n  - ? [a]\n    : 1\n", "line 2, column 7: a key must be a plain value, not a list or a mapping"),
+        ("actions: []\nactions: []\n", "line 2, column 1: duplicate key 'actions' (first given on line 1)"),
+        ("actions:\n  - {at: 2h, action: heal, service: b}\n", "actions[0].at: must be a duration from 0ms to 3600s"),
+    ],
+)
 def test_scenario_text_is_refused_in_one_line(text, message):
     with pytest.raises(ScenarioError) as caught:
         parse_scenario(text)
@@ -253,10 +277,13 @@ def test_scenario_text_is_refused_in_one_line(text, message):
     assert isinstance(caught.value, SchemaError)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("actions:\n  - {at: 1, action: [a]}\n", "actions[0].action: unknown action a list"),
-    ("actions:\n  - {at: 1, action: {x: 1}}\n", "actions[0].action: unknown action a mapping"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("actions:\n  - {at: 1, action: [a]}\n", "actions[0].action: unknown action a list"),
+        ("actions:\n  - {at: 1, action: {x: 1}}\n", "actions[0].action: unknown action a mapping"),
+    ],
+)
 def test_a_scenario_action_that_is_a_list_or_mapping_is_refused_not_a_type_error(text, message):
     with pytest.raises(ScenarioError) as caught:
         parse_scenario(text)

@@ -28,17 +28,31 @@ def write_topology(directory: Path, text: str, name: str = "topology.yaml") -> P
     return path
 
 
-def pair_topology(directory: Path, *, b_behaviour: str = "", b_traffic: str = "", b_mtls: str = "STRICT",
-                  b_authorization: str = "", a_mtls: str = "STRICT") -> Path:
+def pair_topology(
+    directory: Path,
+    *,
+    b_behaviour: str = "",
+    b_traffic: str = "",
+    b_mtls: str = "STRICT",
+    b_authorization: str = "",
+    a_mtls: str = "STRICT",
+) -> Path:
     """The seed's A -> B, with B's parts given as YAML snippets (already indented for a mapping)."""
+
     def block(key: str, body: str) -> str:
-        return f"    {key}:\n" + textwrap.indent(textwrap.dedent(body).strip("\n"), "      ") + "\n" if body.strip() else ""
+        return (
+            f"    {key}:\n" + textwrap.indent(textwrap.dedent(body).strip("\n"), "      ") + "\n"
+            if body.strip()
+            else ""
+        )
 
     text = (
         "name: pair\nentry: a\nservices:\n"
         f"  - name: a\n    calls: [b]\n    mtls: {a_mtls}\n"
         f"  - name: b\n    mtls: {b_mtls}\n"
-        + block("behaviour", b_behaviour) + block("traffic", b_traffic) + block("authorization", b_authorization)
+        + block("behaviour", b_behaviour)
+        + block("traffic", b_traffic)
+        + block("authorization", b_authorization)
     )
     path = Path(directory) / "pair.yaml"
     path.write_text(text)
@@ -68,8 +82,13 @@ async def running_in_process_mesh(path: Path):
 
 async def open_loop_load(mesh, *, rate: float, seconds: float, host: str | None = None) -> list:
     """Open-loop load at the entry service for `seconds`, with the mesh's loadgen identity; the samples."""
-    load = LoadGenerator("127.0.0.1", mesh.entry_ports(), rate=rate, host_header=host or mesh.topology.entry,
-                         ssl_context=await mesh.entry_ssl_context())
+    load = LoadGenerator(
+        "127.0.0.1",
+        mesh.entry_ports(),
+        rate=rate,
+        host_header=host or mesh.topology.entry,
+        ssl_context=await mesh.entry_ssl_context(),
+    )
     try:
         return await load.run(seconds)
     finally:
@@ -85,9 +104,8 @@ async def call_entry(mesh, count: int = 1, *, path: str = "/", plaintext: bool =
     try:
         for _ in range(count):
             try:
-                responses.append(await asyncio.wait_for(
-                    pool.request(Request("GET", path), mesh.topology.entry), 10))
-            except (UpstreamError, asyncio.TimeoutError) as exc:
+                responses.append(await asyncio.wait_for(pool.request(Request("GET", path), mesh.topology.entry), 10))
+            except (TimeoutError, UpstreamError) as exc:
                 responses.append(http1.Response(0, detail=str(exc)))
     finally:
         pool.close()

@@ -13,8 +13,6 @@ async def read(mesh, query: str) -> list[dict]:
     return [json.loads(line) for line in body.splitlines() if line.strip()]
 
 
-
-
 def test_the_cursor_returns_only_new_records(tmp_path):
     path = pair_topology(tmp_path)
 

@@ -41,8 +41,9 @@ class Script:
 
     def after(self, name):
         """Snapshots whose whole interval came after stage `name` acted (and its command was applied)."""
-        applied = [e.t for e in self.events
-                   if isinstance(e, CommandApplied | CommandRefused) and e.t >= self.marks[name]]
+        applied = [
+            e.t for e in self.events if isinstance(e, CommandApplied | CommandRefused) and e.t >= self.marks[name]
+        ]
         if not applied:
             return []
         taken = [e for e in self.events if isinstance(e, Snapshot)]
@@ -63,12 +64,17 @@ def snapshots(script):
 
 def test_a_killed_sidecar_shows_as_dead_and_heal_brings_it_back(tmp_path):
     path = pair_topology(tmp_path)
-    count = lambda n: lambda s, e: len(snapshots(s)) >= n
-    script = Script([
-        ("kill", count(2), lambda x: x.submit({"action": "kill", "service": "b", "target": "sidecar"})),
-        ("heal", lambda s, e: len(s.after("kill")) >= 2, lambda x: x.submit({"action": "heal"})),
-        ("done", lambda s, e: len(s.after("heal")) >= 2, lambda x: x.stop()),
-    ])
+
+    def count(n):
+        return lambda s, e: len(snapshots(s)) >= n
+
+    script = Script(
+        [
+            ("kill", count(2), lambda x: x.submit({"action": "kill", "service": "b", "target": "sidecar"})),
+            ("heal", lambda s, e: len(s.after("kill")) >= 2, lambda x: x.submit({"action": "heal"})),
+            ("done", lambda s, e: len(s.after("heal")) >= 2, lambda x: x.stop()),
+        ]
+    )
 
     async def body():
         script.experiment = Experiment(load_topology(path), topology_path=str(path), rate=30, on_event=script)
@@ -90,20 +96,38 @@ def test_a_killed_sidecar_shows_as_dead_and_heal_brings_it_back(tmp_path):
 @pytest.mark.parametrize("runtime", ["process", "in_process"])
 def test_a_restarted_control_plane_resyncs_the_sidecars(tmp_path, runtime):
     path = pair_topology(tmp_path)
-    count = lambda n: lambda s, e: len(snapshots(s)) >= n
-    script = Script([
-        ("kill", count(2), lambda x: (x.submit({"action": "kill", "target": "control_plane"}),
-                                      x.submit({"action": "deny", "service": "b", "source": "a"}, id="while-down"))),
-        ("restart", lambda s, e: len(s.after("kill")) >= 2,
-         lambda x: x.submit({"action": "restart", "target": "control_plane"})),
-        ("deny", lambda s, e: len(s.after("restart")) >= 1,
-         lambda x: x.submit({"action": "deny", "service": "b", "source": "a"}, id="after")),
-        ("done", lambda s, e: len(s.after("deny")) >= 2, lambda x: x.stop()),
-    ])
+
+    def count(n):
+        return lambda s, e: len(snapshots(s)) >= n
+
+    script = Script(
+        [
+            (
+                "kill",
+                count(2),
+                lambda x: (
+                    x.submit({"action": "kill", "target": "control_plane"}),
+                    x.submit({"action": "deny", "service": "b", "source": "a"}, id="while-down"),
+                ),
+            ),
+            (
+                "restart",
+                lambda s, e: len(s.after("kill")) >= 2,
+                lambda x: x.submit({"action": "restart", "target": "control_plane"}),
+            ),
+            (
+                "deny",
+                lambda s, e: len(s.after("restart")) >= 1,
+                lambda x: x.submit({"action": "deny", "service": "b", "source": "a"}, id="after"),
+            ),
+            ("done", lambda s, e: len(s.after("deny")) >= 2, lambda x: x.stop()),
+        ]
+    )
 
     async def body():
-        script.experiment = Experiment(load_topology(path), runtime=runtime, topology_path=str(path), rate=30,
-                                       on_event=script)
+        script.experiment = Experiment(
+            load_topology(path), runtime=runtime, topology_path=str(path), rate=30, on_event=script
+        )
         return await script.experiment.run(duration=60)
 
     assert run(body(), 120).reason == "stopped"
@@ -137,14 +161,25 @@ def test_no_file_is_left_behind_by_a_run_or_by_a_sigkilled_supervisor(tmp_path):
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {**os.environ, "TMPDIR": str(temp)}
-    done = subprocess.run([sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "2", "--rate", "10"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "2", "--rate", "10"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert os.listdir(temp) == []
 
     supervisor = subprocess.Popen(
         [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "30", "--rate", "10"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         pgid = int(supervisor.stdout.readline().rsplit("process group", 1)[1].strip())
@@ -161,15 +196,34 @@ def test_no_file_is_left_behind_by_a_run_or_by_a_sigkilled_supervisor(tmp_path):
 def test_the_command_line_reports_a_dead_control_plane_and_goes_on(tmp_path):
     path = pair_topology(tmp_path)
     scenario = tmp_path / "cp.yaml"
-    scenario.write_text("name: cp\nactions:\n"
-                        "  - {at: 1s, action: kill, target: control_plane}\n"
-                        "  - {at: 3s, action: restart, target: control_plane}\n"
-                        "  - {at: 30s, action: heal}\n")
+    scenario.write_text(
+        "name: cp\nactions:\n"
+        "  - {at: 1s, action: kill, target: control_plane}\n"
+        "  - {at: 3s, action: restart, target: control_plane}\n"
+        "  - {at: 30s, action: heal}\n"
+    )
     out = tmp_path / "result.json"
     done = subprocess.run(
-        [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--scenario", str(scenario), "--duration", "5",
-         "--rate", "20", "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=90, check=False,
+        [
+            sys.executable,
+            "-m",
+            "sandbox.mesh",
+            "run",
+            str(path),
+            "--scenario",
+            str(scenario),
+            "--duration",
+            "5",
+            "--rate",
+            "20",
+            "--json",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "process control_plane control-plane-0" in done.stdout and "killed on purpose" in done.stdout

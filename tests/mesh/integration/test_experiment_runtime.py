@@ -60,8 +60,9 @@ def test_a_command_shows_in_the_following_snapshots_and_a_bad_one_is_refused(tmp
             if applied and len(_between(events, applied[0].t)) >= 3:
                 experiment.stop()
 
-        experiment = Experiment(load_topology(path), runtime=runtime, topology_path=str(path), rate=40,
-                                on_event=on_event)
+        experiment = Experiment(
+            load_topology(path), runtime=runtime, topology_path=str(path), rate=40, on_event=on_event
+        )
         finished = await experiment.run(duration=60)  # a bound: the consumer stops it much sooner
         return experiment, finished
 
@@ -119,8 +120,11 @@ def test_cancelling_the_run_tears_the_mesh_down(tmp_path):
     started = []
 
     async def body():
-        experiment = Experiment(load_topology(path), topology_path=str(path), on_event=lambda e: started.append(e)
-                                if isinstance(e, Started) else None)
+        experiment = Experiment(
+            load_topology(path),
+            topology_path=str(path),
+            on_event=lambda e: started.append(e) if isinstance(e, Started) else None,
+        )
         task = asyncio.create_task(experiment.run())
         while not started:
             await asyncio.sleep(0.05)
@@ -136,11 +140,14 @@ def test_cancelling_the_run_tears_the_mesh_down(tmp_path):
 
 def test_importing_the_engine_leaves_asyncio_as_it_was():
     """A Celery worker imports the engine; only a sidecar process (or the in-process mesh) patches asyncio."""
-    code = ("import asyncio.sslproto as p; before = p.SSLProtocol._do_handshake\n"
-            "import sandbox.mesh.sidecar, sandbox.mesh.supervisor, sandbox.mesh.experiment\n"
-            "print(p.SSLProtocol._do_handshake is before)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
-                          check=False)
+    code = (
+        "import asyncio.sslproto as p; before = p.SSLProtocol._do_handshake\n"
+        "import sandbox.mesh.sidecar, sandbox.mesh.supervisor, sandbox.mesh.experiment\n"
+        "print(p.SSLProtocol._do_handshake is before)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.stdout.strip() == "True", done.stderr
 
 
@@ -150,10 +157,12 @@ def test_identity_faults_show_on_the_edge_with_their_reason_and_plaintext_is_not
 
     async def body():
         experiment = None
-        steps = [{"action": "cert", "service": "b", "fault": "expired"},
-                 {"action": "cert", "service": "b", "fault": "none"},
-                 {"action": "mtls_mode", "service": "b", "mode": "PERMISSIVE"},
-                 {"action": "plaintext", "service": "a"}]
+        steps = [
+            {"action": "cert", "service": "b", "fault": "expired"},
+            {"action": "cert", "service": "b", "fault": "none"},
+            {"action": "mtls_mode", "service": "b", "mode": "PERMISSIVE"},
+            {"action": "plaintext", "service": "a"},
+        ]
         marks = []
 
         def on_event(event):
@@ -185,8 +194,7 @@ def test_identity_faults_show_on_the_edge_with_their_reason_and_plaintext_is_not
 
     expired = during(0)
     assert expired and all(_edge(s, "a", "b").tls_failures.get("certificate expired", 0) > 0 for s in expired)
-    assert all(_b(s).cert_fault == "expired" and _b(s).tls_failures.get("certificate expired", 0) > 0
-               for s in expired)
+    assert all(_b(s).cert_fault == "expired" and _b(s).tls_failures.get("certificate expired", 0) > 0 for s in expired)
     assert all(_edge(s, "a", "b").effective_success == 0.0 for s in expired)
     healed = during(1)
     assert all(_edge(s, "a", "b").tls_failures == {} and _edge(s, "a", "b").mtls for s in healed)
@@ -199,7 +207,9 @@ def test_identity_faults_show_on_the_edge_with_their_reason_and_plaintext_is_not
 @pytest.mark.parametrize("runtime", ["process", "in_process"])
 def test_a_topology_with_an_error_finding_is_refused_before_any_process_starts(tmp_path, runtime):
     # a -> b -> a: each request would fan out until the machine's file limit, as the command line refuses it.
-    cycle = write_topology(tmp_path, """
+    cycle = write_topology(
+        tmp_path,
+        """
         name: cycle
         entry: a
         services:
@@ -207,10 +217,12 @@ def test_a_topology_with_an_error_finding_is_refused_before_any_process_starts(t
             calls: [b]
           - name: b
             calls: [a]
-    """)
+    """,
+    )
     events = []
-    experiment = Experiment(load_topology(str(cycle)), runtime=runtime, topology_path=str(cycle),
-                            on_event=events.append)
+    experiment = Experiment(
+        load_topology(str(cycle)), runtime=runtime, topology_path=str(cycle), on_event=events.append
+    )
 
     finished = run(experiment.run(duration=5))
 
@@ -224,12 +236,16 @@ def test_a_scenario_step_takes_effect_on_schedule_under_load_and_a_step_past_the
     # At 250 req/s the load generator shares the loop with the step's task; a step once applied at 6.9 s for 2 s.
     # Judged on the requests' schedule, not on a clock: those due well after the step see b failing.
     path = pair_topology(tmp_path)
-    scenario = parse_scenario("name: late\nactions:\n"
-                              "  - {at: 2s, action: fail, service: b, percent: 100, status: 503}\n"
-                              "  - {at: 60s, action: heal}\n", topology=load_topology(path))
+    scenario = parse_scenario(
+        "name: late\nactions:\n"
+        "  - {at: 2s, action: fail, service: b, percent: 100, status: 503}\n"
+        "  - {at: 60s, action: heal}\n",
+        topology=load_topology(path),
+    )
     events = []
-    experiment = Experiment(load_topology(path), topology_path=str(path), rate=250, on_event=events.append,
-                            scenario=scenario)
+    experiment = Experiment(
+        load_topology(path), topology_path=str(path), rate=250, on_event=events.append, scenario=scenario
+    )
 
     finished = run(experiment.run(duration=8), 90)
 

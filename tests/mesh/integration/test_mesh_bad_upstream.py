@@ -3,7 +3,6 @@
 import asyncio
 
 import pytest
-
 from mesh_support import access_log, call_entry, pair_topology, run, running_in_process_mesh, statuses
 
 pytestmark = pytest.mark.integration

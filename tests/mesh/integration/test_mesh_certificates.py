@@ -1,11 +1,18 @@
 """Expired, foreign-CA and wrong-SPIFFE certificates fail the handshake, with that reason where an operator looks."""
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from mesh_support import (
-    access_log, call_entry, metrics_text, pair_topology, run, running_mesh, stats, statuses, write_topology,
+    access_log,
+    call_entry,
+    metrics_text,
+    pair_topology,
+    run,
+    running_mesh,
+    stats,
+    statuses,
+    write_topology,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.integration
 
@@ -50,13 +57,16 @@ def test_a_bad_certificate_at_b_fails_the_handshake_with_its_reason(tmp_path, fa
 @pytest.mark.parametrize("fault, reason", [("expired", "certificate expired"), ("foreign_ca", "unknown ca")])
 def test_a_caller_presenting_a_bad_certificate_is_refused_by_strict_b(tmp_path, fault, reason):
     # A accepts plaintext from the load generator (PERMISSIVE), so only A -> B uses A's bad certificate.
-    path = write_topology(tmp_path, """
+    path = write_topology(
+        tmp_path,
+        """
         name: pair
         entry: a
         services:
           - {name: a, calls: [b], mtls: PERMISSIVE}
           - {name: b, mtls: STRICT}
-    """)
+    """,
+    )
 
     async def body():
         async with running_mesh(path) as mesh:

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from mesh_support import pair_topology
 
 pytestmark = pytest.mark.integration
@@ -19,9 +18,25 @@ def test_run_with_a_scenario_shows_the_failure_live_and_writes_json(tmp_path):
     scenario.write_text("name: flaky\nactions:\n  - {at: 1s, action: fail, service: b, percent: 30}\n")
     out = tmp_path / "result.json"
     done = subprocess.run(
-        [sys.executable, "-m", "sandbox.mesh", "run", str(topology), "--scenario", str(scenario),
-         "--duration", "4", "--rate", "50", "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "sandbox.mesh",
+            "run",
+            str(topology),
+            "--scenario",
+            str(scenario),
+            "--duration",
+            "4",
+            "--rate",
+            "50",
+            "--json",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -38,6 +53,11 @@ def test_run_with_a_scenario_shows_the_failure_live_and_writes_json(tmp_path):
 def test_analyze_prints_findings(tmp_path):
     topology = tmp_path / "bad.yaml"
     topology.write_text("name: bad\nentry: a\nservices:\n  - {name: a, calls: [ghost]}\n")
-    done = subprocess.run([sys.executable, "-m", "sandbox.mesh", "analyze", str(topology)],
-                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "sandbox.mesh", "analyze", str(topology)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert "ghost" in done.stdout, done.stdout + done.stderr

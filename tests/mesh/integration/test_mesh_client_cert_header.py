@@ -3,8 +3,8 @@
 import asyncio
 
 import pytest
-
 from mesh_support import call_entry, pair_topology, run, running_in_process_mesh, statuses
+
 from sandbox.mesh import http1
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,8 @@ def test_a_forged_client_cert_header_from_a_plaintext_caller_never_reaches_the_a
             mesh.sidecars[("b", 0)].set_app_port(server.sockets[0].getsockname()[1])
             b_inbound = mesh.replicas[("b", 0)].inbound_port
             plain = await http1.simple_request(
-                "127.0.0.1", b_inbound, headers={"host": "b", "x-forwarded-client-cert": FORGED})
+                "127.0.0.1", b_inbound, headers={"host": "b", "x-forwarded-client-cert": FORGED}
+            )
             plain_head = heads[-1]
             via_a = statuses(await call_entry(mesh, 1))  # a -> b over mTLS, forged header added by nobody
             return plain.status, plain_head, via_a, heads[-1]

@@ -4,7 +4,6 @@ import asyncio
 import json
 
 import pytest
-
 from mesh_support import call_entry, pair_topology, run, running_in_process_mesh, statuses
 
 pytestmark = pytest.mark.integration
@@ -14,8 +13,8 @@ MALFORMED = [
     b'{"type": "config", "version": "7", "config": {}}\n',
     b'{"type": "config", "version": 7, "config": "nope"}\n',
     b'{"type": "config", "version": 8, "config": {"version": 8}}\n',
-    b'[1, 2]\n',
-    b'not json at all\n',
+    b"[1, 2]\n",
+    b"not json at all\n",
 ]
 
 
@@ -80,7 +79,8 @@ def test_the_control_plane_ignores_malformed_lines_from_a_sidecar_and_keeps_its_
             session = mesh.control_plane.sessions[("b", 0)]
             writer = session.writer
             mesh.sidecars[("b", 0)]._control_writer.write(
-                b'[1, 2]\n{"type": "ack"}\n{"type": "nack", "version": "x"}\nnot json\n')
+                b'[1, 2]\n{"type": "ack"}\n{"type": "nack", "version": "x"}\nnot json\n'
+            )
             await asyncio.sleep(0.2)
             await mesh.set_mtls_mode("b", "STRICT")
             status = await mesh.wait_in_sync()

@@ -71,15 +71,17 @@ def test_a_tls_client_at_a_disable_inbound_gets_a_prompt_close_not_a_hang(tmp_pa
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             try:
-                await asyncio.wait_for(asyncio.open_connection(
-                    "127.0.0.1", mesh.replicas[("b", 0)].inbound_port, ssl=context), 20)
+                await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", mesh.replicas[("b", 0)].inbound_port, ssl=context), 20
+                )
                 outcome = "handshake completed"
             except TimeoutError:
                 outcome = "hang"
             except (ssl.SSLError, ConnectionError) as exc:
                 outcome = type(exc).__name__
-            plain = await http1.simple_request("127.0.0.1", mesh.replicas[("b", 0)].inbound_port, "GET", "/",
-                                               headers={"host": "b"}, timeout=10)
+            plain = await http1.simple_request(
+                "127.0.0.1", mesh.replicas[("b", 0)].inbound_port, "GET", "/", headers={"host": "b"}, timeout=10
+            )
             return outcome, plain.status, await stats(mesh, "b")
 
     outcome, plain, b_stats = run(body())
@@ -111,8 +113,14 @@ def test_a_sidecar_inbound_out_of_file_descriptors_is_not_ready_then_accepts_aga
     """The issue's case: a burst past the file limit at b's inbound. b's /ready says 503 while accept() fails,
     and once the burst is gone b's inbound accepts and answers again, without a restart."""
     path = pair_topology(tmp_path, b_mtls="PERMISSIVE")
-    process = subprocess.Popen([sys.executable, "-c", FD_LIMITED_MESH, str(path)], cwd=REPO, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    process = subprocess.Popen(
+        [sys.executable, "-c", FD_LIMITED_MESH, str(path)],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         ports = json.loads(process.stdout.readline())
 
@@ -139,8 +147,9 @@ def test_a_sidecar_inbound_out_of_file_descriptors_is_not_ready_then_accepts_aga
             for _, writer in burst:
                 writer.close()
             after = await until(lambda state: state[0] == 200)
-            served = await http1.simple_request("127.0.0.1", ports["inbound"], "GET", "/", headers={"host": "b"},
-                                                timeout=10)
+            served = await http1.simple_request(
+                "127.0.0.1", ports["inbound"], "GET", "/", headers={"host": "b"}, timeout=10
+            )
             admin_writer.close()
             return before, during, after, served
 

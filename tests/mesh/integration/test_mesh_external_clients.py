@@ -5,9 +5,8 @@ import shutil
 import subprocess
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from mesh_support import call_entry, metrics_text, pair_topology, run, running_mesh, stats
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.integration
 
@@ -32,17 +31,51 @@ def test_curl_and_openssl_need_a_mesh_certificate_at_a_strict_inbound(tmp_path):
             url = f"https://127.0.0.1:{port}/"
             # -k only skips curl's host-name check of B (mesh certificates name a SPIFFE ID, not a host);
             # what is tested is B's demand for a client certificate.
-            no_cert = subprocess.run(["curl", "-sk", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", url],
-                                     capture_output=True, text=True, timeout=10)
+            no_cert = subprocess.run(
+                ["curl", "-sk", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", url],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             with_cert = subprocess.run(
-                ["curl", "-sk", "--max-time", "5", "--cert", files["cert_pem"], "--key", files["key_pem"],
-                 "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True, timeout=10)
+                [
+                    "curl",
+                    "-sk",
+                    "--max-time",
+                    "5",
+                    "--cert",
+                    files["cert_pem"],
+                    "--key",
+                    files["key_pem"],
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    url,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             request = b"GET / HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
-            s_client = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", files["root_pem"],
-                        "-verify_return_error", "-quiet", "-ign_eof"]
+            s_client = [
+                "openssl",
+                "s_client",
+                "-connect",
+                f"127.0.0.1:{port}",
+                "-CAfile",
+                files["root_pem"],
+                "-verify_return_error",
+                "-quiet",
+                "-ign_eof",
+            ]
             openssl_no_cert = subprocess.run(s_client, input=request, capture_output=True, timeout=10)
-            openssl_cert = subprocess.run(s_client + ["-cert", files["cert_pem"], "-key", files["key_pem"]],
-                                          input=request, capture_output=True, timeout=10)
+            openssl_cert = subprocess.run(
+                s_client + ["-cert", files["cert_pem"], "-key", files["key_pem"]],
+                input=request,
+                capture_output=True,
+                timeout=10,
+            )
             for _ in range(20):  # B logs the refusal as the connection closes: give it a moment
                 b_stats = await stats(mesh, "b")
                 if b_stats["tls_failures"].get("no client certificate", 0) >= 2:

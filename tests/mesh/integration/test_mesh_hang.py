@@ -3,7 +3,6 @@
 import time
 
 import pytest
-
 from mesh_support import access_log, call_entry, pair_topology, run, running_mesh, statuses
 
 pytestmark = pytest.mark.integration

@@ -1,8 +1,8 @@
 """The same components in one event loop (fast mode): a flaky B behind retries, and a stopped sidecar."""
 
 import pytest
-
 from mesh_support import call_entry, open_loop_load, pair_topology, run, running_in_process_mesh, statuses
+
 from sandbox.mesh.loadgen import summarize
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,6 @@
 """Killing B's sidecar (a real process exit) gives connect failures at A; restarting it brings recovery."""
 
 import pytest
-
 from mesh_support import access_log, call_entry, pair_topology, pid_alive, run, running_mesh, statuses
 
 pytestmark = pytest.mark.integration
@@ -26,7 +25,8 @@ def test_killed_sidecar_gives_connect_failure_at_the_caller_and_recovers_on_rest
     assert dead
     # The supervisor saw the exit: SIGKILL (-9), flagged as the learner's doing.
     assert [(e["kind"], e["service"], e["pid"], e["code"], e["expected"]) for e in exits] == [
-        ("sidecar", "b", pid, -9, True)]
+        ("sidecar", "b", pid, -9, True)
+    ]
     assert during == {502: 3}
     failed = [r for r in a_log if r["direction"] == "outbound" and r["status"] == 503]
     assert len(failed) == 3

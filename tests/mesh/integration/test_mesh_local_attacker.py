@@ -116,14 +116,30 @@ def test_a_certificate_is_refused_for_any_identity_without_the_operator_token(tm
         async with running_in_process_mesh(path) as mesh:
             wrong_tokens = [{}, {"token": ""}, {"token": "guess"}, {"token": mesh.bootstrap_tokens[("b", 0)]}]
             replies = [
-                await stranger_says(mesh, {"type": "op", "op": "issue_client_cert", "service": service,
-                                           "csr": csr_for(mesh, service), **token})
-                for service in ("b", "a", "loadgen") for token in wrong_tokens
+                await stranger_says(
+                    mesh,
+                    {
+                        "type": "op",
+                        "op": "issue_client_cert",
+                        "service": service,
+                        "csr": csr_for(mesh, service),
+                        **token,
+                    },
+                )
+                for service in ("b", "a", "loadgen")
+                for token in wrong_tokens
             ]
             # With the operator token it works, and even then no private key comes back.
-            granted = await stranger_says_then_reads_one(mesh, {
-                "type": "op", "op": "issue_client_cert", "service": "b", "csr": csr_for(mesh, "b"),
-                "token": mesh.operator_token})
+            granted = await stranger_says_then_reads_one(
+                mesh,
+                {
+                    "type": "op",
+                    "op": "issue_client_cert",
+                    "service": "b",
+                    "csr": csr_for(mesh, "b"),
+                    "token": mesh.operator_token,
+                },
+            )
             return replies, granted
 
     replies, granted = run(body())
@@ -160,8 +176,11 @@ def test_hello_as_b_without_b_s_token_is_refused_and_b_keeps_getting_its_updates
                 # b's token but a CSR asking for a's identity: the CA signs for the token's identity or not at all
                 {**hello, "csr": csr_for(mesh, "a"), "token": mesh.bootstrap_tokens[("b", 0)]},
                 # b's token, but a CSR whose signature does not match its key
-                {**hello, "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
-                 "token": mesh.bootstrap_tokens[("b", 0)]},
+                {
+                    **hello,
+                    "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+                    "token": mesh.bootstrap_tokens[("b", 0)],
+                },
             ]
             replies = [await stranger_says(mesh, attempt) for attempt in attempts]
             # The operator changes b's policy: b's real sidecar must be the one that gets and ACKs it.
@@ -187,9 +206,11 @@ def test_a_stranger_cannot_register_its_own_port_as_b(tmp_path):
         async with running_in_process_mesh(path) as mesh, listener_counting_connections() as (port, accepted):
             version = (await mesh.status())["version"]
             register = {"type": "op", "op": "register_endpoint", "service": "b", "replica": 7, "port": port}
-            replies = [await stranger_says(mesh, register),
-                       await stranger_says(mesh, {**register, "token": mesh.bootstrap_tokens[("b", 0)]}),
-                       await stranger_says(mesh, {**register, "token": "x" * 43})]
+            replies = [
+                await stranger_says(mesh, register),
+                await stranger_says(mesh, {**register, "token": mesh.bootstrap_tokens[("b", 0)]}),
+                await stranger_says(mesh, {**register, "token": "x" * 43}),
+            ]
             traffic = [r.body for r in await call_entry(mesh, 5)]
             return replies, version, (await mesh.status())["version"], traffic, accepted
 
@@ -207,11 +228,17 @@ def test_a_stranger_cannot_push_an_authorization_policy(tmp_path):
     async def body():
         async with running_in_process_mesh(path) as mesh:
             version = (await mesh.status())["version"]
-            deny_all = {"type": "op", "op": "set_authorization", "service": "b",
-                        "authorization": {"deny": [{"sources": ["*"]}]}}
-            replies = [await stranger_says(mesh, deny_all),
-                       await stranger_says(mesh, {**deny_all, "token": mesh.bootstrap_tokens[("a", 0)]}),
-                       await stranger_says(mesh, {**deny_all, "token": mesh.operator_token[:-1]})]
+            deny_all = {
+                "type": "op",
+                "op": "set_authorization",
+                "service": "b",
+                "authorization": {"deny": [{"sources": ["*"]}]},
+            }
+            replies = [
+                await stranger_says(mesh, deny_all),
+                await stranger_says(mesh, {**deny_all, "token": mesh.bootstrap_tokens[("a", 0)]}),
+                await stranger_says(mesh, {**deny_all, "token": mesh.operator_token[:-1]}),
+            ]
             after = (await mesh.status())["version"]
             traffic = statuses(await call_entry(mesh, 3))
             return replies, version, after, traffic
@@ -229,9 +256,11 @@ def test_renewals_and_acks_before_a_valid_hello_are_refused(tmp_path):
     async def body():
         async with running_in_process_mesh(path) as mesh:
             before = b_session(await mesh.status())
-            replies = [await stranger_says(mesh, {"type": "renew", "csr": csr_for(mesh, "b")}),
-                       await stranger_says(mesh, {"type": "ack", "version": 10**6}),
-                       await stranger_says(mesh, {"type": "nack", "version": before["pushed_version"], "reason": "x"})]
+            replies = [
+                await stranger_says(mesh, {"type": "renew", "csr": csr_for(mesh, "b")}),
+                await stranger_says(mesh, {"type": "ack", "version": 10**6}),
+                await stranger_says(mesh, {"type": "nack", "version": before["pushed_version"], "reason": "x"}),
+            ]
             return before, replies, b_session(await mesh.status())
 
     before, replies, after = run(body())
@@ -327,8 +356,15 @@ def test_the_workload_admin_api_is_not_reachable_through_the_data_path(tmp_path)
         async with running_in_process_mesh(path) as mesh:
             through_inbound = [
                 (await _b_inbound(mesh, "POST", target, fail)).status
-                for target in ("/_mesh/behaviour", "//_mesh/behaviour", "/%5Fmesh/behaviour", "/x/../_mesh/behaviour",
-                               "http://b/_mesh/behaviour", "/_mesh/wiring", "/_mesh/stats")
+                for target in (
+                    "/_mesh/behaviour",
+                    "//_mesh/behaviour",
+                    "/%5Fmesh/behaviour",
+                    "/x/../_mesh/behaviour",
+                    "http://b/_mesh/behaviour",
+                    "/_mesh/wiring",
+                    "/_mesh/stats",
+                )
             ]
             behaviour = (await mesh.service_stats("b"))[0]["behaviour"]
             traffic = statuses(await call_entry(mesh, 3))
@@ -348,10 +384,17 @@ def test_the_workload_admin_api_needs_the_operator_token(tmp_path):
         async with running_in_process_mesh(path) as mesh:
             app = mesh.replicas[("b", 0)].app_port
             refused = []
-            for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": mesh.operator_token},
-                            {"authorization": f"Bearer {mesh.bootstrap_tokens[('b', 0)]}"}):
-                for method, target, data in (("POST", "/_mesh/behaviour", fail), ("GET", "/_mesh/stats", b""),
-                                             ("POST", "/_mesh/wiring", b'{"outbound_port": 9}')):
+            for headers in (
+                {},
+                {"authorization": "Bearer wrong"},
+                {"authorization": mesh.operator_token},
+                {"authorization": f"Bearer {mesh.bootstrap_tokens[('b', 0)]}"},
+            ):
+                for method, target, data in (
+                    ("POST", "/_mesh/behaviour", fail),
+                    ("GET", "/_mesh/stats", b""),
+                    ("POST", "/_mesh/wiring", b'{"outbound_port": 9}'),
+                ):
                     response = await http1.simple_request("127.0.0.1", app, method, target, headers=headers, body=data)
                     refused.append((response.status, response.body))
             behaviour = (await mesh.service_stats("b"))[0]["behaviour"]  # with the token
@@ -374,13 +417,19 @@ def test_the_sidecar_admin_api_needs_the_operator_token_except_metrics_and_ready
             redirect = json.dumps({"port": port}).encode()
             refused = []
             for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": f"Basic {mesh.operator_token}"}):
-                for method, target, data in (("POST", "/app-port", redirect), ("GET", "/config", b""),
-                                             ("GET", "/stats", b""), ("GET", "/access-log", b"")):
-                    response = await http1.simple_request("127.0.0.1", admin, method, target, headers=headers,
-                                                          body=data)
+                for method, target, data in (
+                    ("POST", "/app-port", redirect),
+                    ("GET", "/config", b""),
+                    ("GET", "/stats", b""),
+                    ("GET", "/access-log", b""),
+                ):
+                    response = await http1.simple_request(
+                        "127.0.0.1", admin, method, target, headers=headers, body=data
+                    )
                     refused.append((response.status, response.body))
-            open_paths = [(await http1.simple_request("127.0.0.1", admin, "GET", p)).status
-                          for p in ("/metrics", "/ready")]
+            open_paths = [
+                (await http1.simple_request("127.0.0.1", admin, "GET", p)).status for p in ("/metrics", "/ready")
+            ]
             # The data path never reaches the sidecar's admin listener: this goes to b's app, which has no such path.
             through_inbound = await _b_inbound(mesh, "POST", "/app-port", redirect)
             traffic = [r.body for r in await call_entry(mesh, 3)]
@@ -425,8 +474,17 @@ def test_each_component_process_runs_bounded_and_got_its_secrets_off_the_command
             exposed = {key: _read(f"/proc/{pid}/cmdline") + _read(f"/proc/{pid}/environ") for key, pid in pids.items()}
             secrets = [mesh.operator_token, *mesh.bootstrap_tokens.values()]
             # The control plane in its own process refuses a stranger as the in-process one does.
-            replies = await stranger_says(mesh, {"type": "hello", "service": "b", "replica": 0, "inbound_port": 1,
-                                                 "csr": csr_for(mesh, "b"), "token": "guess"})
+            replies = await stranger_says(
+                mesh,
+                {
+                    "type": "hello",
+                    "service": "b",
+                    "replica": 0,
+                    "inbound_port": 1,
+                    "csr": csr_for(mesh, "b"),
+                    "token": "guess",
+                },
+            )
             in_sync = b_session(await mesh.status())["in_sync"]
             return limits, exposed, secrets, replies, in_sync
 

@@ -1,8 +1,8 @@
 """STRICT refuses plaintext, PERMISSIVE accepts it; a workload switched to plaintext cannot reach a STRICT peer."""
 
 import pytest
-
 from mesh_support import access_log, call_entry, pair_topology, run, running_mesh, stats, statuses
+
 from sandbox.mesh import http1
 from sandbox.mesh.model import UpstreamError
 

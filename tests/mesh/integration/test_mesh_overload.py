@@ -58,8 +58,13 @@ def _recovered(events, after: float) -> bool:
 
 def _experiment(topology_path, events, *, rate: float, scenario: str | None = None) -> Experiment:
     topology = load_topology(str(topology_path))
-    return Experiment(topology, topology_path=str(topology_path), rate=rate, on_event=events.append,
-                      scenario=load_scenario(SCENARIOS / scenario, topology) if scenario else None)
+    return Experiment(
+        topology,
+        topology_path=str(topology_path),
+        rate=rate,
+        on_event=events.append,
+        scenario=load_scenario(SCENARIOS / scenario, topology) if scenario else None,
+    )
 
 
 def test_shop_at_100_requests_a_second_is_served(tmp_path):
@@ -74,26 +79,35 @@ def test_shop_at_100_requests_a_second_is_served(tmp_path):
 
 def test_shop_overload_opens_the_breaker_then_recovers_after_heal(tmp_path):
     events = []
-    finished = run(_experiment(shipped_topology_path("shop"), events, rate=150,
-                               scenario="shop-overload.yaml").run(duration=30), 120)
+    finished = run(
+        _experiment(shipped_topology_path("shop"), events, rate=150, scenario="shop-overload.yaml").run(duration=30),
+        120,
+    )
 
     assert finished.reason == "completed", finished.reason
-    slowed, healed = _applied(events, "slow"), next(
-        e.t for e in events if isinstance(e, CommandApplied) and e.command == {"action": "heal", "service": "payments"})
+    slowed, healed = (
+        _applied(events, "slow"),
+        next(
+            e.t
+            for e in events
+            if isinstance(e, CommandApplied) and e.command == {"action": "heal", "service": "payments"}
+        ),
+    )
     overloaded = [s for previous, s in pairwise(_snapshots(events)) if previous.t >= slowed and s.t <= healed]
-    cart_payments = [next(e for e in s.edges if (e.source, e.destination) == ("cart", "payments"))
-                     for s in overloaded]
+    cart_payments = [next(e for e in s.edges if (e.source, e.destination) == ("cart", "payments")) for s in overloaded]
     # Shed fast and visibly: the breaker refuses the excess with 503 UO instead of letting a queue grow.
     assert sum(e.pending_overflow for e in cart_payments) > 0, cart_payments
     assert any(e.circuit == "open" for e in cart_payments) or any(
-        s.totals.get("open_circuits", 0) > 0 for s in overloaded), [s.totals for s in overloaded]
+        s.totals.get("open_circuits", 0) > 0 for s in overloaded
+    ), [s.totals for s in overloaded]
     assert _recovered(events, after=healed), [round(s, 3) for _, s in _windows(events, healed)]
 
 
 def test_kill_sidecar_at_100_requests_a_second_recovers_after_restart(tmp_path):
     events = []
-    finished = run(_experiment(shipped_topology_path("pair"), events, rate=100,
-                               scenario="kill-sidecar.yaml").run(duration=30), 120)
+    finished = run(
+        _experiment(shipped_topology_path("pair"), events, rate=100, scenario="kill-sidecar.yaml").run(duration=30), 120
+    )
 
     assert finished.reason == "completed", finished.reason
     killed, restarted = _applied(events, "kill"), _applied(events, "restart")

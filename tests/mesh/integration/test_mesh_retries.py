@@ -1,8 +1,8 @@
 """Retries at the caller's sidecar hide B's transient failures from A, while B's own success stays ~70%."""
 
 import pytest
-
 from mesh_support import call_entry, open_loop_load, pair_topology, run, running_mesh, stats, statuses
+
 from sandbox.mesh.loadgen import summarize
 
 pytestmark = pytest.mark.integration
@@ -15,7 +15,7 @@ def test_three_retries_turn_30_percent_transient_503_into_over_99_percent_succes
         # A budget big enough for every retry (this test is about retries, not the budget) and a
         # short backoff to keep the test quick.
         b_traffic="retry:\n  attempts: 3\n  retry_on: [5xx]\n  backoff_base: 1ms\n  backoff_max: 4ms\n"
-                  "  budget_ratio: 1.0\n  budget_min_per_second: 100\n",
+        "  budget_ratio: 1.0\n  budget_min_per_second: 100\n",
     )
 
     async def body():

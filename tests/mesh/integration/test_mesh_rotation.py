@@ -4,8 +4,16 @@ import asyncio
 import json
 
 import pytest
-
-from mesh_support import access_log, call_entry, open_loop_load, pair_topology, run, running_in_process_mesh, running_mesh, statuses
+from mesh_support import (
+    access_log,
+    call_entry,
+    open_loop_load,
+    pair_topology,
+    run,
+    running_in_process_mesh,
+    running_mesh,
+    statuses,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +40,9 @@ def test_certificates_rotate_under_load_without_dropping_a_request(tmp_path):
     assert all(s["renewals"] >= 2 for s in status["sidecars"]), status["sidecars"]
     assert last["version"] > first["version"]
     outbound = [r for r in a_log if r["direction"] == "outbound"]
-    assert outbound and all(r["status"] == 200 and r["flags"] == "-" for r in outbound), \
-        [(r["status"], r["flags"]) for r in outbound if r["status"] != 200 or r["flags"] != "-"][:5]
+    assert outbound and all(r["status"] == 200 and r["flags"] == "-" for r in outbound), [
+        (r["status"], r["flags"]) for r in outbound if r["status"] != 200 or r["flags"] != "-"
+    ][:5]
 
 
 def test_sequential_calls_keep_working_past_the_first_certificates_lifetime(tmp_path):

@@ -1,8 +1,8 @@
 """The shop topology: replicas share the load, and a failing replica is ejected by outlier detection."""
 
 import pytest
-
 from mesh_support import open_loop_load, run, running_mesh, stats
+
 from sandbox.mesh.loadgen import summarize
 from sandbox.mesh.supervisor import REPO_ROOT
 

@@ -2,8 +2,8 @@
 and `heal` of one replica leaves the others as they were."""
 
 import pytest
-
 from mesh_support import access_log, run, running_in_process_mesh, write_topology
+
 from sandbox.mesh import http1
 from sandbox.mesh.scenario import Step, apply_step
 
@@ -26,8 +26,9 @@ def test_a_hung_app_is_answered_with_504_ut_and_a_bad_admin_body_with_400(tmp_pa
             await mesh.set_behaviour("b", 0, hang=True)
             sidecar = mesh.sidecars[("b", 0)]
             sidecar.app_timeout = 0.3
-            hung = await http1.simple_request("127.0.0.1", mesh.replicas[("b", 0)].inbound_port,
-                                              headers={"host": "b"}, timeout=10)
+            hung = await http1.simple_request(
+                "127.0.0.1", mesh.replicas[("b", 0)].inbound_port, headers={"host": "b"}, timeout=10
+            )
             b_log = await access_log(mesh, "b")
             bad_admin = [await mesh_admin_post(mesh, body) for body in (b"nope", b'{"port": "x"}', b"{}")]
             still_there = await mesh.sidecar_admin("b", 0, "/ready")

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mesh_support import listening_ports_of, pair_topology, pid_alive, pids_in_group, port_listening, run, running_mesh
 
 pytestmark = pytest.mark.integration
@@ -56,9 +55,23 @@ def test_stop_leaves_no_process_and_no_listening_port(tmp_path):
 def test_sigkill_of_the_supervisor_leaves_no_process_and_no_listening_port(tmp_path):
     path = pair_topology(tmp_path)
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "30", "--rate", "20",
-         "--logs", str(tmp_path / "logs")],  # a SIGKILLed supervisor cannot remove its own temp dir
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sandbox.mesh",
+            "run",
+            str(path),
+            "--duration",
+            "30",
+            "--rate",
+            "20",
+            "--logs",
+            str(tmp_path / "logs"),
+        ],  # a SIGKILLed supervisor cannot remove its own temp dir
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         line = supervisor.stdout.readline()
@@ -88,7 +101,10 @@ def test_sigterm_to_the_cli_tears_the_mesh_down_in_order(tmp_path):
     path = pair_topology(tmp_path)
     supervisor = subprocess.Popen(
         [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--duration", "30", "--rate", "20"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         line = supervisor.stdout.readline()
@@ -110,12 +126,28 @@ def test_sigterm_during_a_scenario_ends_the_cli_within_seconds_with_no_child_lef
     path = pair_topology(tmp_path)
     scenario = tmp_path / "scenario.yaml"
     # Actions keep the supervisor busy talking to the mesh when the signal arrives.
-    scenario.write_text("name: busy\nactions:\n"
-                        + "".join(f"  - {{at: {t / 10}s, action: fail, service: b, percent: 10}}\n" for t in range(5, 200)))
+    scenario.write_text(
+        "name: busy\nactions:\n"
+        + "".join(f"  - {{at: {t / 10}s, action: fail, service: b, percent: 10}}\n" for t in range(5, 200))
+    )
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.mesh", "run", str(path), "--scenario", str(scenario), "--duration", "60",
-         "--rate", "50"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sandbox.mesh",
+            "run",
+            str(path),
+            "--scenario",
+            str(scenario),
+            "--duration",
+            "60",
+            "--rate",
+            "50",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         line = supervisor.stdout.readline()

@@ -1,8 +1,8 @@
 """W3C traceparent: one trace id across every hop, a new span id at each sidecar."""
 
 import pytest
-
 from mesh_support import access_log, pair_topology, run, running_mesh
+
 from sandbox.mesh import http1
 from sandbox.mesh.model import Request
 

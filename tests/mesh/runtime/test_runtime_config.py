@@ -6,8 +6,14 @@ import pytest
 
 from sandbox.mesh.meshconfig import ConfigError, authorization_from_dict, to_jsonable, traffic_from_dict
 from sandbox.mesh.model import (
-    AuthorizationPolicy, AuthorizationRule, CircuitBreakerPolicy, FaultPolicy, OutlierDetectionPolicy, RetryPolicy,
-    TimeoutPolicy, TrafficPolicy,
+    AuthorizationPolicy,
+    AuthorizationRule,
+    CircuitBreakerPolicy,
+    FaultPolicy,
+    OutlierDetectionPolicy,
+    RetryPolicy,
+    TimeoutPolicy,
+    TrafficPolicy,
 )
 
 

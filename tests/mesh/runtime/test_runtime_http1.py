@@ -54,7 +54,8 @@ def test_chunked_request_bodies_are_refused_with_501_and_garbage_with_400():
         server = await _server(handle)
         try:
             chunked = await _raw_exchange(
-                server.port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+                server.port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            )
             garbage = await _raw_exchange(server.port, b"HELLO\r\n\r\n")
         finally:
             await server.stop()
@@ -102,7 +103,8 @@ def test_a_peer_that_closes_mid_exchange_is_a_reset():
 
 def test_hop_by_hop_headers_are_not_forwarded():
     encoded = http1.encode_request(
-        Request("GET", "/", {"connection": "close", "keep-alive": "5", "x-keep": "yes", "host": "old"}), "new")
+        Request("GET", "/", {"connection": "close", "keep-alive": "5", "x-keep": "yes", "host": "old"}), "new"
+    )
     assert b"host: new\r\n" in encoded and b"x-keep: yes" in encoded
     assert b"keep-alive" not in encoded and b"connection" not in encoded and b"old" not in encoded
 
@@ -145,8 +147,10 @@ def test_a_repeated_identical_content_length_is_accepted():
 
         server = await _server(handle)
         try:
-            return await _raw_exchange(server.port, b"POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
-                                                    b"content-length: 3\r\ncontent-length: 3\r\n\r\nabc")
+            return await _raw_exchange(
+                server.port,
+                b"POST / HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 3\r\ncontent-length: 3\r\n\r\nabc",
+            )
         finally:
             await server.stop()
 

@@ -32,12 +32,22 @@ async def _exchange(port: int, data: bytes) -> bytes:
 
 HOST = b"Host: b\r\n"
 CASES = [
-    ("obs-fold", b"POST / HTTP/1.1\r\n" + HOST + b"X-A: 1\r\n Content-Length: 5\r\n\r\nhello",
-     b"HTTP/1.1 400 Bad Request\r\n"),
-    ("space-before-colon", b"POST / HTTP/1.1\r\n" + HOST + b"Content-Length : 5\r\n\r\nhello",
-     b"HTTP/1.1 400 Bad Request\r\n"),
-    ("two-transfer-encodings", b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n"
-                               b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", b"HTTP/1.1 400 Bad Request\r\n"),
+    (
+        "obs-fold",
+        b"POST / HTTP/1.1\r\n" + HOST + b"X-A: 1\r\n Content-Length: 5\r\n\r\nhello",
+        b"HTTP/1.1 400 Bad Request\r\n",
+    ),
+    (
+        "space-before-colon",
+        b"POST / HTTP/1.1\r\n" + HOST + b"Content-Length : 5\r\n\r\nhello",
+        b"HTTP/1.1 400 Bad Request\r\n",
+    ),
+    (
+        "two-transfer-encodings",
+        b"POST / HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 400 Bad Request\r\n",
+    ),
     ("bare-cr", b"GET / HTTP/1.1\r\n" + HOST + b"X-A: a\rb\r\n\r\n", b"HTTP/1.1 400 Bad Request\r\n"),
     ("bare-lf", b"GET / HTTP/1.1\r\n" + HOST + b"X-A: a\nb\r\n\r\n", b"HTTP/1.1 400 Bad Request\r\n"),
     ("nul", b"GET / HTTP/1.1\r\n" + HOST + b"X-A: a\x00b\r\n\r\n", b"HTTP/1.1 400 Bad Request\r\n"),
@@ -46,10 +56,16 @@ CASES = [
     ("control-in-method", b"G\x01T / HTTP/1.1\r\n" + HOST + b"\r\n", b"HTTP/1.1 400 Bad Request\r\n"),
     ("http-2.0", b"GET / HTTP/2.0\r\n" + HOST + b"\r\n", b"HTTP/1.1 400 Bad Request\r\n"),
     ("http-1.2", b"GET / HTTP/1.2\r\n" + HOST + b"\r\n", b"HTTP/1.1 400 Bad Request\r\n"),
-    ("head-over-64k", b"GET / HTTP/1.1\r\n" + HOST + b"X-A: " + b"a" * (64 * 1024) + b"\r\n\r\n",
-     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"),
-    ("too-many-headers", b"GET / HTTP/1.1\r\n" + HOST + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n",
-     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+    (
+        "head-over-64k",
+        b"GET / HTTP/1.1\r\n" + HOST + b"X-A: " + b"a" * (64 * 1024) + b"\r\n\r\n",
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+    ),
+    (
+        "too-many-headers",
+        b"GET / HTTP/1.1\r\n" + HOST + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n",
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+    ),
 ]
 
 
@@ -87,8 +103,9 @@ def test_expect_100_continue_gets_exactly_one_interim_answer_before_the_body_is_
         server, seen = await _recording_server()
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         try:
-            writer.write(b"POST / HTTP/1.1\r\nHost: b\r\nExpect: 100-continue\r\nContent-Length: 5\r\n"
-                         b"Connection: close\r\n\r\n")
+            writer.write(
+                b"POST / HTTP/1.1\r\nHost: b\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+            )
             interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)  # sent before the body
             writer.write(b"hello")
             rest = await asyncio.wait_for(reader.read(), 10)
@@ -107,6 +124,7 @@ def test_expect_100_continue_gets_exactly_one_interim_answer_before_the_body_is_
 def test_a_proxy_answers_one_100_continue_even_when_its_upstream_sends_its_own():
     """An upstream's interim 100 is read past by the pool, so the client sees one 100 and the real answer,
     and the kept-alive upstream connection stays in step for the next request."""
+
     async def body():
         async def upstream(reader, writer):
             while True:
@@ -116,8 +134,9 @@ def test_a_proxy_answers_one_100_continue_even_when_its_upstream_sends_its_own()
                     break
                 length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
                 data = await reader.readexactly(length)
-                writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
-                             % (len(data), data))
+                writer.write(
+                    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data)
+                )
             writer.close()
 
         origin = await asyncio.start_server(upstream, "127.0.0.1", 0)
@@ -133,8 +152,9 @@ def test_a_proxy_answers_one_100_continue_even_when_its_upstream_sends_its_own()
         try:
             answers = []
             for text in (b"first", b"second"):
-                writer.write(b"POST / HTTP/1.1\r\nHost: b\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n"
-                             % len(text))
+                writer.write(
+                    b"POST / HTTP/1.1\r\nHost: b\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(text)
+                )
                 answers.append(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10))
                 writer.write(text)
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
@@ -161,8 +181,10 @@ def test_pipelined_requests_are_answered_in_order_on_one_connection():
         server = http1.HttpServer(handle)
         await server.start(bind_listener())
         try:
-            return await _exchange(server.port, b"GET /slow HTTP/1.1\r\nHost: b\r\n\r\n"
-                                                b"GET /fast HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+            return await _exchange(
+                server.port,
+                b"GET /slow HTTP/1.1\r\nHost: b\r\n\r\nGET /fast HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n",
+            )
         finally:
             await server.stop()
 

@@ -53,6 +53,7 @@ async def _wait_for(predicate, timeout: float = 30.0) -> None:
 def test_slow_clients_past_the_cap_cannot_lock_out_a_real_request():
     """300 slowloris connections against a cap of 50 with a long read timeout: the listener never holds more
     than 50, and a real request still gets its answer (it evicts the slowest-to-expire slow client)."""
+
     async def body():
         server = await _ok_server(ListenerLimits(max_connections=50, read_timeout=60, idle_timeout=60))
         clients = await _slow_clients(server.port, 300)
@@ -175,8 +176,14 @@ FD_LIMITED_SERVER = textwrap.dedent("""
 def test_a_listener_out_of_file_descriptors_recovers_and_readiness_says_so_meanwhile():
     """In a process with a low RLIMIT_NOFILE, a burst of connections makes accept() fail with EMFILE.
     The listener must report it (readiness 503), and once the burst is gone accept and serve again."""
-    process = subprocess.Popen([sys.executable, "-c", FD_LIMITED_SERVER], cwd=REPO, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    process = subprocess.Popen(
+        [sys.executable, "-c", FD_LIMITED_SERVER],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         ports = json.loads(process.stdout.readline())
 
@@ -202,8 +209,9 @@ def test_a_listener_out_of_file_descriptors_recovers_and_readiness_says_so_meanw
             while after[0] != 200 and asyncio.get_running_loop().time() < deadline + 30:
                 await asyncio.sleep(0.1)
                 after = await ready()
-            served = await http1.simple_request("127.0.0.1", ports["data"], "GET", "/", headers={"host": "b"},
-                                                timeout=10)
+            served = await http1.simple_request(
+                "127.0.0.1", ports["data"], "GET", "/", headers={"host": "b"}, timeout=10
+            )
             admin_writer.close()
             return before, during, after, served
 

@@ -103,7 +103,6 @@ def test_a_request_failing_in_an_unforeseen_way_is_counted_as_a_failure():
     assert summarize(samples)["success_rate"] == 0.0 and {s.status for s in samples} == {0}
 
 
-
 def test_the_load_generator_sends_exactly_what_was_scheduled():
     """A float sum of 1/rate steps can fall a hair short of the end (ten 0.02 s steps add up to 0.19999...),
     which once sent an 11th request where 10 were scheduled. Whether it does depends on the clock's value at

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import selectors
-from typing import Any, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from sandbox.mesh.model import Endpoint, Request, Response
 
@@ -75,7 +76,7 @@ class _JumpingSelector(selectors.BaseSelector):
     """Wraps a real selector; when the loop would wait for its next timer, jump the virtual
     clock forward instead of sleeping."""
 
-    def __init__(self, loop: "VirtualTimeLoop") -> None:
+    def __init__(self, loop: VirtualTimeLoop) -> None:
         self._loop = loop
         self._real = selectors.DefaultSelector()
 

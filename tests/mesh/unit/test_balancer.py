@@ -64,7 +64,9 @@ def test_least_request_steers_away_from_a_replica_with_requests_in_flight():
 
 def ejected(eps, *which, percent=100):
     """An outlier detector with `which` endpoints of `eps` ejected."""
-    detector = OutlierDetector(OutlierDetectionPolicy(consecutive_5xx=1, max_ejection_percent=percent), clock=FakeClock())
+    detector = OutlierDetector(
+        OutlierDetectionPolicy(consecutive_5xx=1, max_ejection_percent=percent), clock=FakeClock()
+    )
     for index in which:
         detector.record_failure(eps[index], len(eps))
     assert detector.ejected_count() == len(which)
@@ -85,8 +87,9 @@ def test_the_only_replica_ejected_still_gets_traffic_in_panic_mode():
     eps = endpoints(count=1)
     stats = BalancerStats()
     upstream = ScriptedUpstream(200)
-    handler = balancer_layer(upstream, balancer=RoundRobin(), endpoints=lambda: eps,
-                             available=ejected(eps, 0).available, stats=stats)
+    handler = balancer_layer(
+        upstream, balancer=RoundRobin(), endpoints=lambda: eps, available=ejected(eps, 0).available, stats=stats
+    )
     statuses = [run(handler(request())).status for _ in range(5)]
     assert statuses == [200] * 5 and ports(e for _, e in upstream.calls) == [40000] * 5
     assert stats.panic_requests == 5
@@ -96,8 +99,9 @@ def test_panic_spreads_over_every_endpoint_when_fewer_than_half_are_available():
     eps = endpoints(count=4)
     stats = BalancerStats()
     upstream = ScriptedUpstream(200)
-    handler = balancer_layer(upstream, balancer=RoundRobin(), endpoints=lambda: eps,
-                             available=ejected(eps, 0, 1, 2).available, stats=stats)
+    handler = balancer_layer(
+        upstream, balancer=RoundRobin(), endpoints=lambda: eps, available=ejected(eps, 0, 1, 2).available, stats=stats
+    )
     for _ in range(8):
         run(handler(request()))
     assert Counter(e.port for _, e in upstream.calls) == {40000: 2, 40001: 2, 40002: 2, 40003: 2}
@@ -108,8 +112,9 @@ def test_exactly_half_available_is_not_panic():
     eps = endpoints(count=4)
     stats = BalancerStats()
     upstream = ScriptedUpstream(200)
-    handler = balancer_layer(upstream, balancer=RoundRobin(), endpoints=lambda: eps,
-                             available=ejected(eps, 0, 1).available, stats=stats)
+    handler = balancer_layer(
+        upstream, balancer=RoundRobin(), endpoints=lambda: eps, available=ejected(eps, 0, 1).available, stats=stats
+    )
     for _ in range(4):
         run(handler(request()))
     assert ports(e for _, e in upstream.calls) == [40002, 40003] * 2

@@ -38,8 +38,12 @@ VALID = [
     {"action": "deny", "service": "b", "source": "a"},
     {"action": "allow", "service": "b"},
     {"action": "rate", "rps": 300},
-    {"action": "policy", "service": "b", "traffic": {"retry": {"attempts": 3, "per_try_timeout": 0.2}},
-     "validate": True},
+    {
+        "action": "policy",
+        "service": "b",
+        "traffic": {"retry": {"attempts": 3, "per_try_timeout": 0.2}},
+        "validate": True,
+    },
     {"action": "policy", "service": "b", "traffic": {"retry": {"attempts": -1}}, "validate": False},
 ]
 
@@ -67,7 +71,10 @@ def test_every_action_has_an_example():
         ({"action": "fail", "service": "c", "percent": 5}, "service: unknown service 'c' (one of a, b)"),
         ({"action": "fail", "service": "b", "percent": 101}, "percent: must be a number from 0 to 100, got 101"),
         ({"action": "fail", "service": "b", "percent": True}, "percent: must be a number from 0 to 100, got True"),
-        ({"action": "fail", "service": "b", "percent": 5, "status": 700}, "status: must be a whole number from 400 to 599, got 700"),
+        (
+            {"action": "fail", "service": "b", "percent": 5, "status": 700},
+            "status: must be a whole number from 400 to 599, got 700",
+        ),
         ({"action": "fail", "service": "b", "percent": 5, "replica": 1}, "replica: b has replicas 0 to 0, got 1"),
         ({"action": "heal", "colour": "red"}, "unknown field(s) for heal: colour"),
         ({"action": "heal", "replica": 0}, "replica: needs a service"),
@@ -78,10 +85,14 @@ def test_every_action_has_an_example():
         ({"action": "deny", "service": "b", "source": "mallory"}, "source: unknown service 'mallory'"),
         ({"action": "rate", "rps": 0}, "rps: must be more than 0, got 0"),
         ({"action": "rate", "rps": 10**9}, "rps: must be a number from 0 to 1000"),
-        ({"action": "policy", "service": "b", "traffic": {"retry": {"attempts": -1}}},
-         "traffic.retry.attempts: must be a whole number from 0 to 10, got -1"),
-        ({"action": "policy", "service": "b", "traffic": {"retry": {"attempts": 1, "colour": 1}}},
-         "traffic.retry.colour: unknown key; expected one of attempts, per_try_timeout"),
+        (
+            {"action": "policy", "service": "b", "traffic": {"retry": {"attempts": -1}}},
+            "traffic.retry.attempts: must be a whole number from 0 to 10, got -1",
+        ),
+        (
+            {"action": "policy", "service": "b", "traffic": {"retry": {"attempts": 1, "colour": 1}}},
+            "traffic.retry.colour: unknown key; expected one of attempts, per_try_timeout",
+        ),
         ({"action": "policy", "service": "b", "traffic": [], "validate": True}, "traffic: must be a mapping"),
         ({"action": "policy", "service": "b", "traffic": {}, "validate": "no"}, "validate: must be true or false"),
     ],

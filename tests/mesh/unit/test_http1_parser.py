@@ -34,8 +34,12 @@ REFUSED = [
     ("obs-fold-tab", OK + b"X-A: 1\r\n\tmore\r\n\r\n", 400, "folding"),
     ("space-before-colon", b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length : 5\r\n\r\nhello", 400, "whitespace"),
     ("tab-before-colon", OK + b"X-A\t: 1\r\n\r\n", 400, "whitespace"),
-    ("two-transfer-encodings", (b"POST / HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n"
-                                b"Transfer-Encoding: identity\r\n\r\n"), 400, "Transfer-Encoding"),
+    (
+        "two-transfer-encodings",
+        (b"POST / HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n"),
+        400,
+        "Transfer-Encoding",
+    ),
     ("bare-cr-in-value", OK + b"X-A: 1\r2\r\n\r\n", 400, "bare CR"),
     ("bare-lf-in-value", OK + b"X-A: 1\n2\r\n\r\n", 400, "bare LF"),
     ("nul-in-value", OK + b"X-A: 1\x002\r\n\r\n", 400, "NUL"),
@@ -56,13 +60,25 @@ REFUSED = [
     ("length-underscore", b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 1_0\r\n\r\n", 400, "Content-Length"),
     ("length-plus", b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: +10\r\n\r\n", 400, "Content-Length"),
     ("length-list", b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 3, 3\r\n\r\n", 400, "Content-Length"),
-    ("two-lengths", b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 10\r\nContent-Length: 3\r\n\r\n", 400,
-     "conflicting"),
-    ("length-and-chunked", b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-     400, "both"),
+    (
+        "two-lengths",
+        b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 10\r\nContent-Length: 3\r\n\r\n",
+        400,
+        "conflicting",
+    ),
+    (
+        "length-and-chunked",
+        b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+        "both",
+    ),
     ("gzip-coding", b"POST / HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "Transfer-Encoding"),
-    ("chunked-request", b"POST / HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 501,
-     "chunked"),
+    (
+        "chunked-request",
+        b"POST / HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        501,
+        "chunked",
+    ),
     ("body-over-cap", b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 99999999999\r\n\r\n", 413, "too large"),
     ("unknown-expectation", OK + b"Expect: teapot\r\n\r\n", 417, "Expect"),
     ("head-too-large", OK + b"X-A: " + b"a" * MAX_HEADER_BYTES + b"\r\n\r\n", 431, "too large"),
@@ -111,15 +127,33 @@ ACCEPTED = [
     ("ows-trimmed", OK + b"X-A: \t spaced \t\r\n\r\n", "GET", "/", {"x-a": "spaced"}, b""),
     ("empty-value", OK + b"X-A:\r\n\r\n", "GET", "/", {"x-a": ""}, b""),
     ("obs-text-value", OK + b"X-A: caf\xe9\r\n\r\n", "GET", "/", {"x-a": "caf\xe9"}, b""),
-    ("names-lower-cased", b"GET /x?q=1 HTTP/1.1\r\nHOST: b\r\nX-Mixed-Case: v\r\n\r\n", "GET", "/x?q=1",
-     {"x-mixed-case": "v"}, b""),
+    (
+        "names-lower-cased",
+        b"GET /x?q=1 HTTP/1.1\r\nHOST: b\r\nX-Mixed-Case: v\r\n\r\n",
+        "GET",
+        "/x?q=1",
+        {"x-mixed-case": "v"},
+        b"",
+    ),
     ("repeated-list-field-joined", OK + b"Accept: a\r\nAccept: b\r\n\r\n", "GET", "/", {"accept": "a, b"}, b""),
-    ("same-length-twice", b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
-     "POST", "/", {"content-length": "3"}, b"abc"),
+    (
+        "same-length-twice",
+        b"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+        "POST",
+        "/",
+        {"content-length": "3"},
+        b"abc",
+    ),
     ("leading-empty-line", b"\r\n" + OK + b"\r\n", "GET", "/", {}, b""),
     ("http-1.0-no-host", b"GET / HTTP/1.0\r\n\r\n", "GET", "/", {"connection": "close"}, b""),
-    ("http-1.0-keep-alive", b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET", "/",
-     {"connection": "keep-alive"}, b""),
+    (
+        "http-1.0-keep-alive",
+        b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        "GET",
+        "/",
+        {"connection": "keep-alive"},
+        b"",
+    ),
     ("token-method", b"M-SEARCH * HTTP/1.1\r\nHost: b\r\n\r\n", "M-SEARCH", "*", {}, b""),
 ]
 
@@ -133,8 +167,7 @@ def test_a_valid_request_is_read_as_sent(data, method, path, headers, body):
 
 
 def test_a_request_split_anywhere_reads_the_same_and_pipelined_requests_come_in_order():
-    stream = (b"POST /one HTTP/1.1\r\nHost: b\r\nContent-Length: 5\r\n\r\nhello"
-              b"GET /two HTTP/1.1\r\nHost: b\r\n\r\n")
+    stream = b"POST /one HTTP/1.1\r\nHost: b\r\nContent-Length: 5\r\n\r\nhelloGET /two HTTP/1.1\r\nHost: b\r\n\r\n"
     for cut in range(1, len(stream)):
         parser = RequestParser()
         seen = []
@@ -189,10 +222,22 @@ def read_response(data: bytes, *, eof: bool = False, head_request: bool = False)
 RESPONSES = [
     ("length", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", False, False, 200, b"abc"),
     ("no-reason", b"HTTP/1.1 204 \r\n\r\n", False, False, 204, b""),
-    ("chunked", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n",
-     False, False, 200, b"abcde"),
-    ("interim-skipped", b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-     False, False, 200, b"ok"),
+    (
+        "chunked",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n",
+        False,
+        False,
+        200,
+        b"abcde",
+    ),
+    (
+        "interim-skipped",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        False,
+        False,
+        200,
+        b"ok",
+    ),
     ("head", b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", False, True, 200, b""),
     ("until-close", b"HTTP/1.1 200 OK\r\n\r\nall of it", True, False, 200, b"all of it"),
 ]

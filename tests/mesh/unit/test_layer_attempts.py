@@ -14,14 +14,23 @@ from sandbox.mesh.telemetry import SidecarTelemetry
 def stack(policy, upstream):
     clock = FakeClock()
     telemetry = SidecarTelemetry("a")
-    handler = outbound_stack(policy=policy, endpoints=lambda: endpoints(count=3), send=upstream, clock=clock,
-                             sleep=FakeSleep(clock), rng=random.Random(1), telemetry=telemetry, destination="b")
+    handler = outbound_stack(
+        policy=policy,
+        endpoints=lambda: endpoints(count=3),
+        send=upstream,
+        clock=clock,
+        sleep=FakeSleep(clock),
+        rng=random.Random(1),
+        telemetry=telemetry,
+        destination="b",
+    )
     return handler, telemetry
 
 
 def test_a_request_retried_twice_lists_three_tries_with_their_endpoints_and_backoffs():
-    upstream = ScriptedUpstream(Response(503), UpstreamError("UF", "connection refused", "connect-failure"),
-                                Response(200))
+    upstream = ScriptedUpstream(
+        Response(503), UpstreamError("UF", "connection refused", "connect-failure"), Response(200)
+    )
     handler, telemetry = stack(TrafficPolicy(retry=RetryPolicy(attempts=3)), upstream)
 
     response = run(handler(request()))

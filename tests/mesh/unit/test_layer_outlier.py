@@ -111,8 +111,9 @@ def test_the_layer_counts_5xx_and_connect_failures_but_not_breaker_refusals():
     clock = FakeClock()
     d = detector(clock, consecutive=2)
     eps = endpoints(count=3)
-    upstream = ScriptedUpstream(Response(503, flags={"UO"}), Response(503, flags={"UO"}), 500,
-                                Response(503, flags={"UF"}))
+    upstream = ScriptedUpstream(
+        Response(503, flags={"UO"}), Response(503, flags={"UO"}), 500, Response(503, flags={"UF"})
+    )
     handler = outlier_layer(upstream, d, endpoint_count=lambda: 3)
     req = request(endpoint=eps[2])
     run(handler(req))

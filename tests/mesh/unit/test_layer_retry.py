@@ -8,8 +8,8 @@ import pytest
 from mesh_fakes import FakeClock, FakeSleep, ScriptedUpstream, request, run
 
 from sandbox.mesh.layers.retry import RetryBudget, backoff_delay, retry_condition, retry_layer
-from sandbox.mesh.model import Response, RetryPolicy, UpstreamError
 from sandbox.mesh.layers.upstream import upstream_errors_as_responses
+from sandbox.mesh.model import Response, RetryPolicy, UpstreamError
 
 
 def make_retrying(upstream, *, attempts=3, retry_on=None, budget=None, clock=None):
@@ -186,8 +186,13 @@ def test_no_retry_layer_when_attempts_is_zero():
     async def inner(req):
         return Response(503)
 
-    same = retry_layer(inner, RetryPolicy(attempts=0), budget=RetryBudget(clock=FakeClock()),
-                       sleep=FakeSleep(FakeClock()), rng=random.Random())
+    same = retry_layer(
+        inner,
+        RetryPolicy(attempts=0),
+        budget=RetryBudget(clock=FakeClock()),
+        sleep=FakeSleep(FakeClock()),
+        rng=random.Random(),
+    )
     assert same is inner
 
 

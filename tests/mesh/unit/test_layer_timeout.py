@@ -59,8 +59,13 @@ def run_stack(policy: TrafficPolicy, upstream) -> tuple[Response, float, Sidecar
     async def scenario():
         loop = asyncio.get_running_loop()
         handler = outbound_stack(
-            policy=policy, endpoints=lambda: endpoints(), send=upstream, clock=loop.time,
-            sleep=asyncio.sleep, rng=random.Random(3), telemetry=telemetry,
+            policy=policy,
+            endpoints=lambda: endpoints(),
+            send=upstream,
+            clock=loop.time,
+            sleep=asyncio.sleep,
+            rng=random.Random(3),
+            telemetry=telemetry,
         )
         start = loop.time()
         response = await handler(request())

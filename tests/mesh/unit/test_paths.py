@@ -99,8 +99,17 @@ def test_the_inbound_forwards_the_normalised_path():
     assert seen == ["/shop/items/a?x=1"]
 
 
-@pytest.mark.parametrize("path", ["/_mesh/behaviour", "//_mesh/behaviour", "/%5Fmesh/wiring", "/x/../_mesh/stats",
-                                  "http://d/_mesh/behaviour", "/_mesh"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/_mesh/behaviour",
+        "//_mesh/behaviour",
+        "/%5Fmesh/wiring",
+        "/x/../_mesh/stats",
+        "http://d/_mesh/behaviour",
+        "/_mesh",
+    ],
+)
 def test_the_inbound_never_forwards_the_workloads_admin_paths(path):
     response, upstream = _through(inbound_path_layer, path)
     assert response.status == 404

@@ -25,8 +25,8 @@ from sandbox.mesh.meshconfig import (
     traffic_from_dict,
 )
 from sandbox.mesh.model import Request, Response
-from sandbox.mesh.schema import SchemaError
 from sandbox.mesh.process import token_digest
+from sandbox.mesh.schema import SchemaError
 from sandbox.mesh.service import ServiceApp, behaviour_from_dict
 from sandbox.mesh.stack import outbound_stack
 from sandbox.mesh.telemetry import SidecarTelemetry
@@ -49,9 +49,16 @@ def from_topology(b: dict):
 
 def pushed(traffic, authorization=None) -> dict:
     """A whole push as the control plane sends it, through JSON."""
-    doc = {"version": 1, "service": "a", "mtls_mode": "STRICT", "outbound_tls": True, "authorization": authorization,
-           "destinations": {"b": {"traffic": traffic, "endpoints": [], "sidecar": True}},
-           "certificate": {"cert_pem": "", "key_pem": "", "spiffe_id": ""}, "root_pem": ""}
+    doc = {
+        "version": 1,
+        "service": "a",
+        "mtls_mode": "STRICT",
+        "outbound_tls": True,
+        "authorization": authorization,
+        "destinations": {"b": {"traffic": traffic, "endpoints": [], "sidecar": True}},
+        "certificate": {"cert_pem": "", "key_pem": "", "spiffe_id": ""},
+        "root_pem": "",
+    }
     return json.loads(json.dumps(doc))
 
 
@@ -69,24 +76,47 @@ def sidecar_accepts(traffic):
 
 DISAGREEMENTS = {
     # name: (key of service b, its value, reason both give)
-    "budget ratio 5": ("traffic", {"retry": {"attempts": 2, "budget_ratio": 5}},
-                       "must be a number from 0 to 1, got 5"),
-    "abort status 200": ("traffic", {"fault": {"abort": {"percent": 10, "status": 200}}},
-                         "must be a whole number from 400 to 599, got 200"),
-    "timeout 1000 s": ("traffic", {"timeout": 1000},
-                       "must be a duration from 1ms to 300s (like 250ms, 2s or a number of seconds), got 1000"),
-    "max_pending 0": ("traffic", {"circuit_breaker": {"max_pending_requests": 0}},
-                      "must be a whole number from 1 to 100000, got 0"),
-    "backoff max below its base": ("traffic", {"retry": {"attempts": 2, "backoff_base": 0.3, "backoff_max": 0.1}},
-                                   "must not be below backoff_base (300ms), got 100ms"),
-    "a 100 s delay": ("traffic", {"fault": {"delay": {"percent": 5, "duration": 100}}},
-                      "must be a duration from 0ms to 60s (like 250ms, 2s or a number of seconds), got 100"),
-    "backoff_base 15s": ("traffic", {"retry": {"attempts": 2, "backoff_base": "15s"}},
-                         "must be a duration from 1ms to 10s (like 250ms, 2s or a number of seconds), got '15s'"),
-    "methods [FETCH]": ("authorization", {"deny": [{"methods": ["FETCH"]}]},
-                        "must be one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, got 'FETCH'"),
-    "a path without a leading /": ("authorization", {"deny": [{"paths": ["admin/*"]}]},
-                                   "must be a URL path starting with '/', got 'admin/*'"),
+    "budget ratio 5": ("traffic", {"retry": {"attempts": 2, "budget_ratio": 5}}, "must be a number from 0 to 1, got 5"),
+    "abort status 200": (
+        "traffic",
+        {"fault": {"abort": {"percent": 10, "status": 200}}},
+        "must be a whole number from 400 to 599, got 200",
+    ),
+    "timeout 1000 s": (
+        "traffic",
+        {"timeout": 1000},
+        "must be a duration from 1ms to 300s (like 250ms, 2s or a number of seconds), got 1000",
+    ),
+    "max_pending 0": (
+        "traffic",
+        {"circuit_breaker": {"max_pending_requests": 0}},
+        "must be a whole number from 1 to 100000, got 0",
+    ),
+    "backoff max below its base": (
+        "traffic",
+        {"retry": {"attempts": 2, "backoff_base": 0.3, "backoff_max": 0.1}},
+        "must not be below backoff_base (300ms), got 100ms",
+    ),
+    "a 100 s delay": (
+        "traffic",
+        {"fault": {"delay": {"percent": 5, "duration": 100}}},
+        "must be a duration from 0ms to 60s (like 250ms, 2s or a number of seconds), got 100",
+    ),
+    "backoff_base 15s": (
+        "traffic",
+        {"retry": {"attempts": 2, "backoff_base": "15s"}},
+        "must be a duration from 1ms to 10s (like 250ms, 2s or a number of seconds), got '15s'",
+    ),
+    "methods [FETCH]": (
+        "authorization",
+        {"deny": [{"methods": ["FETCH"]}]},
+        "must be one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, got 'FETCH'",
+    ),
+    "a path without a leading /": (
+        "authorization",
+        {"deny": [{"paths": ["admin/*"]}]},
+        "must be a URL path starting with '/', got 'admin/*'",
+    ),
 }
 
 
@@ -115,8 +145,9 @@ def test_a_behaviour_flag_false_as_text_is_refused_not_read_as_hang():
 
 def test_the_service_admin_endpoint_answers_400_to_a_text_flag_and_keeps_its_behaviour():
     app = ServiceApp("b", admin_token_digest=token_digest("operator"))
-    answer = app._admin(Request("POST", "/_mesh/behaviour", headers={"authorization": "Bearer operator"},
-                                body=b'{"hang": "false"}'))
+    answer = app._admin(
+        Request("POST", "/_mesh/behaviour", headers={"authorization": "Bearer operator"}, body=b'{"hang": "false"}')
+    )
     assert isinstance(answer, Response) and answer.status == 400
     assert b"behaviour.hang: must be true or false" in answer.body
     assert app.behaviour.hang is False
@@ -140,8 +171,10 @@ def test_run_time_behaviour_changes_use_the_topology_bounds(patch, message):
 # ------------------------------------------------------------------ one duration parser
 
 
-@pytest.mark.parametrize(("written", "seconds"), [("200ms", 0.2), ("2s", 2.0), ("1.5", 1.5), (1.5, 1.5), (3, 3.0),
-                                                  ("1m", 60.0), (" 5 s ", 5.0), ("0", 0.0)])
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [("200ms", 0.2), ("2s", 2.0), ("1.5", 1.5), (1.5, 1.5), (3, 3.0), ("1m", 60.0), (" 5 s ", 5.0), ("0", 0.0)],
+)
 def test_one_duration_parser_reads_every_spelling(written, seconds):
     from sandbox.mesh.scenario import parse_time
     from sandbox.mesh.topology import parse_duration
@@ -189,13 +222,18 @@ def _valid(field: schema.Field):
         return st.one_of(st.floats(field.low, field.high), st.integers(int(field.low), int(field.high)))
     if field.kind == "duration":
         seconds = st.floats(max(field.low, 0.001), field.high).map(lambda s: round(s, 3))
-        return st.one_of(seconds, seconds.map(lambda s: f"{s * 1000:.0f}ms"), seconds.map(lambda s: f"{s:g}s"),
-                         seconds.map(lambda s: f"{s:g}"))
+        return st.one_of(
+            seconds,
+            seconds.map(lambda s: f"{s * 1000:.0f}ms"),
+            seconds.map(lambda s: f"{s:g}s"),
+            seconds.map(lambda s: f"{s:g}"),
+        )
     if field.kind == "choice":
         return st.sampled_from(field.choices)
     if field.kind == "conditions":
-        return st.one_of(st.lists(st.sampled_from(field.choices), min_size=1, max_size=3, unique=True),
-                         st.just("5xx,reset"))
+        return st.one_of(
+            st.lists(st.sampled_from(field.choices), min_size=1, max_size=3, unique=True), st.just("5xx,reset")
+        )
     raise AssertionError(field.kind)
 
 
@@ -233,9 +271,11 @@ def _nest(flat: dict) -> dict:
 
 def _group(prefix: str):
     """One block of a traffic document (its required fields present), or None for no block."""
-    fields = [f for f in schema.TRAFFIC_FIELDS if f.key.startswith(prefix) and "." not in f.key[len(prefix):]]
-    block = st.fixed_dictionaries({f.key: _values(f) for f in fields if f.required},
-                                  optional={f.key: _values(f) for f in fields if not f.required})
+    fields = [f for f in schema.TRAFFIC_FIELDS if f.key.startswith(prefix) and "." not in f.key[len(prefix) :]]
+    block = st.fixed_dictionaries(
+        {f.key: _values(f) for f in fields if f.required},
+        optional={f.key: _values(f) for f in fields if not f.required},
+    )
     return block if not prefix else st.one_of(st.none(), block)
 
 
@@ -244,17 +284,32 @@ def _document(blocks: list) -> dict:
     return _nest(flat)
 
 
-traffic_documents = st.tuples(*(_group(p) for p in ("", "retry.", "circuit_breaker.", "outlier_detection.",
-                                                     "fault.abort.", "fault.delay."))).map(list).map(_document).flatmap(
-    # Sometimes a key no spelling knows, at the top or inside a block; sometimes an empty block.
-    lambda doc: st.sampled_from([doc] * 8 + [{**doc, "retries": 1}, {**doc, "fault": {"abrt": {}}},
-                                             {**doc, "circuit_breaker": {}}])
+traffic_documents = (
+    st.tuples(
+        *(_group(p) for p in ("", "retry.", "circuit_breaker.", "outlier_detection.", "fault.abort.", "fault.delay."))
+    )
+    .map(list)
+    .map(_document)
+    .flatmap(
+        # Sometimes a key no spelling knows, at the top or inside a block; sometimes an empty block.
+        lambda doc: st.sampled_from(
+            [doc] * 8 + [{**doc, "retries": 1}, {**doc, "fault": {"abrt": {}}}, {**doc, "circuit_breaker": {}}]
+        )
+    )
 )
 
 
 def _sidecar_can_build(policy) -> None:
-    outbound_stack(policy=policy, endpoints=list, send=None, clock=lambda: 0.0, sleep=None,
-                   rng=random.Random(1), telemetry=SidecarTelemetry("a"), destination="b")
+    outbound_stack(
+        policy=policy,
+        endpoints=list,
+        send=None,
+        clock=lambda: 0.0,
+        sleep=None,
+        rng=random.Random(1),
+        telemetry=SidecarTelemetry("a"),
+        destination="b",
+    )
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -281,14 +336,28 @@ def test_whatever_the_topology_accepts_every_sidecar_accepts_and_the_reverse(doc
     _sidecar_can_build(pushed_policy)
 
 
-authorization_documents = st.fixed_dictionaries({}, optional={
-    kind: st.lists(st.fixed_dictionaries({}, optional={
-        "sources": st.lists(st.sampled_from(["a", "B", "spiffe://meshlearn.local/ns/default/sa/a", "spiffe://x/",
-                                             "a\n", 3]), max_size=2),
-        "methods": st.lists(st.sampled_from(["GET", "FETCH", "get", "DELETE"]), max_size=2),
-        "paths": st.lists(st.sampled_from(["/admin/*", "admin", "/a*b", "/", "/x y"]), max_size=2),
-    }), max_size=2) for kind in ("allow", "deny")
-})
+authorization_documents = st.fixed_dictionaries(
+    {},
+    optional={
+        kind: st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "sources": st.lists(
+                        st.sampled_from(
+                            ["a", "B", "spiffe://meshlearn.local/ns/default/sa/a", "spiffe://x/", "a\n", 3]
+                        ),
+                        max_size=2,
+                    ),
+                    "methods": st.lists(st.sampled_from(["GET", "FETCH", "get", "DELETE"]), max_size=2),
+                    "paths": st.lists(st.sampled_from(["/admin/*", "admin", "/a*b", "/", "/x y"]), max_size=2),
+                },
+            ),
+            max_size=2,
+        )
+        for kind in ("allow", "deny")
+    },
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -309,10 +378,14 @@ def test_authorization_the_topology_accepts_is_what_sidecars_accept(doc):
 
 
 def test_a_bad_value_gets_the_same_message_in_every_spelling():
-    assert str(pytest.raises(TopologyError, load_topology, topology_text({"traffic": {"retry": {"attempts": -1}}}))
-               .value) == "services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got -1"
-    assert str(pytest.raises(SchemaError, traffic_from_dict, {"retry": {"attempts": -1}}, "b.traffic").value) == \
-        "b.traffic.retry.attempts: must be a whole number from 0 to 10, got -1"
+    assert (
+        str(pytest.raises(TopologyError, load_topology, topology_text({"traffic": {"retry": {"attempts": -1}}})).value)
+        == "services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got -1"
+    )
+    assert (
+        str(pytest.raises(SchemaError, traffic_from_dict, {"retry": {"attempts": -1}}, "b.traffic").value)
+        == "b.traffic.retry.attempts: must be a whole number from 0 to 10, got -1"
+    )
 
 
 def test_a_refusal_is_one_bounded_line_even_for_a_huge_value():
@@ -322,8 +395,9 @@ def test_a_refusal_is_one_bounded_line_even_for_a_huge_value():
     assert "\n" not in message and len(message) < 300
     with pytest.raises(SchemaError) as caught:
         traffic_from_dict({"retry": {"attempts": 10**5000}})
-    assert str(caught.value) == ("traffic.retry.attempts: must be a whole number from 0 to 10, "
-                                 "got a number with more than 30 digits")
+    assert str(caught.value) == (
+        "traffic.retry.attempts: must be a whole number from 0 to 10, got a number with more than 30 digits"
+    )
 
 
 def test_the_control_plane_refuses_an_outbound_tls_flag_written_as_text():

@@ -52,8 +52,15 @@ def build(policy, send, *, clock=None, telemetry=None, state=None, eps=None, see
     telemetry = telemetry or SidecarTelemetry("a")
     eps = eps if eps is not None else endpoints(count=3)
     handler = outbound_stack(
-        policy=policy, endpoints=lambda: eps, send=send, clock=clock, sleep=FakeSleep(clock),
-        rng=random.Random(seed), telemetry=telemetry, destination="b", state=state,
+        policy=policy,
+        endpoints=lambda: eps,
+        send=send,
+        clock=clock,
+        sleep=FakeSleep(clock),
+        rng=random.Random(seed),
+        telemetry=telemetry,
+        destination="b",
+        state=state,
     )
     return handler, clock, telemetry
 
@@ -197,14 +204,20 @@ def test_inbound_denies_by_policy_and_logs_the_caller():
     allowed = run(handler(request(path="/pay", destination="", source_identity=frontend.replace("frontend", "cart"))))
     assert (denied.status, denied.body, allowed.status) == (403, b"RBAC: access denied", 200)
     first, second = telemetry.access_log()
-    assert (first.direction, first.source, first.destination, first.flags) == ("inbound", "frontend", "payments", "RBAC")
+    assert (first.direction, first.source, first.destination, first.flags) == (
+        "inbound",
+        "frontend",
+        "payments",
+        "RBAC",
+    )
     assert (second.source, second.flags) == ("cart", "-")
 
 
 def test_inbound_turns_a_dead_local_service_into_503_uf():
     telemetry = SidecarTelemetry("b")
-    handler = inbound_stack(authorization=None, forward=ScriptedUpstream(ConnectionRefusedError(111, "refused")),
-                            telemetry=telemetry)
+    handler = inbound_stack(
+        authorization=None, forward=ScriptedUpstream(ConnectionRefusedError(111, "refused")), telemetry=telemetry
+    )
     response = run(handler(request()))
     assert (response.status, response.flags) == (503, {"UF"})
 
@@ -232,7 +245,11 @@ def test_totals_summarise_requests_flags_and_destination_state_for_a_live_view()
     totals = telemetry.totals()
     assert totals["requests"] == 10 and totals["by_status"] == {"200": 10}
     assert totals["destinations"]["b"] == {
-        "retries": 2, "retry_budget_exhausted": 0, "ejections": 1, "ejected_now": 1, "circuit": "closed",
+        "retries": 2,
+        "retry_budget_exhausted": 0,
+        "ejections": 1,
+        "ejected_now": 1,
+        "circuit": "closed",
         "lb_healthy_panic": 0,
     }
     assert totals["tls_failures"] == {"unknown ca": 1}
@@ -260,8 +277,15 @@ def virtual_stack(policy, upstream, eps):
 
     def make(loop):
         return outbound_stack(
-            policy=policy, endpoints=lambda: eps, send=upstream, clock=loop.time, sleep=asyncio.sleep,
-            rng=random.Random(3), telemetry=telemetry, destination="b", state=state,
+            policy=policy,
+            endpoints=lambda: eps,
+            send=upstream,
+            clock=loop.time,
+            sleep=asyncio.sleep,
+            rng=random.Random(3),
+            telemetry=telemetry,
+            destination="b",
+            state=state,
         )
 
     return make, telemetry, state
@@ -321,8 +345,9 @@ def test_with_one_replica_a_burst_of_5xx_does_not_turn_into_100_percent_uh():
     eps = endpoints(count=1)
     burst = [503] * 5
     upstream = ScriptedUpstream(*burst, 200)  # five failures, then healthy again
-    policy = TrafficPolicy(outlier_detection=OutlierDetectionPolicy(
-        consecutive_5xx=5, base_ejection_time=30, max_ejection_percent=100))
+    policy = TrafficPolicy(
+        outlier_detection=OutlierDetectionPolicy(consecutive_5xx=5, base_ejection_time=30, max_ejection_percent=100)
+    )
     handler, clock, telemetry = build(policy, upstream, eps=eps)
     statuses = drive(handler, clock, count=50, rate=10)  # 5 s, well inside the 30 s ejection
     assert statuses == burst + [200] * 45
@@ -338,12 +363,24 @@ def test_a_destination_removed_from_config_answers_like_one_never_known():
         raise LookupError("b")
 
     telemetry = SidecarTelemetry("a")
-    removed = outbound_stack(policy=TrafficPolicy(), endpoints=gone, send=ScriptedUpstream(200), clock=FakeClock(),
-                             sleep=FakeSleep(FakeClock()), rng=random.Random(1), telemetry=telemetry, destination="b")
+    removed = outbound_stack(
+        policy=TrafficPolicy(),
+        endpoints=gone,
+        send=ScriptedUpstream(200),
+        clock=FakeClock(),
+        sleep=FakeSleep(FakeClock()),
+        rng=random.Random(1),
+        telemetry=telemetry,
+        destination="b",
+    )
     never = no_route_stack(telemetry=telemetry)
     first, second = run(removed(request(destination="b"))), run(never(request(destination="b")))
-    assert (first.status, first.body, first.flags, first.detail) == (second.status, second.body, second.flags,
-                                                                     second.detail)
+    assert (first.status, first.body, first.flags, first.detail) == (
+        second.status,
+        second.body,
+        second.flags,
+        second.detail,
+    )
     assert (first.status, first.flags, first.detail) == (404, {"NR"}, "no route to b")
 
 

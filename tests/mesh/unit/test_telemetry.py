@@ -38,8 +38,12 @@ def record(telemetry, status, flags=(), duration=0.002, destination="b", attempt
     req.attempt = attempt
     response = Response(status, body=b"x" * 3, flags=set(flags), detail="why" if flags else "")
     return telemetry.record_request(
-        direction="outbound", request=req, response=response, started=1_700_000_000.25,
-        duration=duration, traceparent=INCOMING,
+        direction="outbound",
+        request=req,
+        response=response,
+        started=1_700_000_000.25,
+        duration=duration,
+        traceparent=INCOMING,
     )
 
 
@@ -60,9 +64,9 @@ def test_request_counters_and_histogram_parse_with_prometheus_client():
         record(telemetry, 200, duration=0.0007)
     record(telemetry, 503, {"URX", "UF"}, duration=0.3)
     rows = samples(telemetry.render_prometheus())
-    counts = {(l["status"], l["response_flags"]): v for l, v in rows["mesh_requests_total"]}
+    counts = {(line["status"], line["response_flags"]): v for line, v in rows["mesh_requests_total"]}
     assert counts == {("200", "-"): 3.0, ("503", "UF,URX"): 1.0}
-    buckets = {l["le"]: v for l, v in rows["mesh_request_duration_seconds_bucket"]}
+    buckets = {line["le"]: v for line, v in rows["mesh_request_duration_seconds_bucket"]}
     assert buckets["0.0005"] == 0 and buckets["0.001"] == 3 and buckets["0.25"] == 3
     assert buckets["0.5"] == 4 and buckets["+Inf"] == 4
     assert rows["mesh_request_duration_seconds_count"][0][1] == 4
@@ -75,7 +79,7 @@ def test_tls_failures_are_counted_by_reason_even_with_awkward_characters():
     telemetry.record_tls_failure("certificate expired")
     telemetry.record_tls_failure('unknown ca "other"\\x', direction="outbound")
     rows = samples(telemetry.render_prometheus())
-    by_reason = {l["reason"]: v for l, v in rows["mesh_tls_handshake_failures_total"]}
+    by_reason = {line["reason"]: v for line, v in rows["mesh_tls_handshake_failures_total"]}
     assert by_reason == {"certificate expired": 2.0, 'unknown ca "other"\\x': 1.0}
     lines = telemetry.render_access_log().splitlines()
     assert len(lines) == 2  # the two inbound failures; the outbound one shows on its request's line
@@ -109,9 +113,17 @@ def test_next_traceparent_keeps_the_trace_and_makes_a_new_span():
     assert span_id != "00f067aa0ba902b7" and len(span_id) == 16
 
 
-@pytest.mark.parametrize("bad", [None, "", "garbage", "00-" + "0" * 32 + "-00f067aa0ba902b7-01",
-                                 "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                                 "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        "",
+        "garbage",
+        "00-" + "0" * 32 + "-00f067aa0ba902b7-01",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+    ],
+)
 def test_a_missing_or_invalid_traceparent_starts_a_new_trace(bad):
     outgoing = next_traceparent(bad, random.Random(2))
     parsed = parse_traceparent(outgoing)
@@ -174,10 +186,19 @@ def test_requests_to_unknown_hosts_do_not_grow_the_metric_label_set():
         assert run(handler(request(destination=name))).flags == {"NR"}
     rows = samples(telemetry.render_prometheus())
     assert {labels["destination"] for labels, _ in rows["mesh_requests_total"]} == {"unknown"}
-    assert rows["mesh_requests_total"] == [(
-        {"workload": "a", "direction": "outbound", "source": "a", "destination": "unknown",
-         "status": "404", "response_flags": "NR"}, 50.0,
-    )]
+    assert rows["mesh_requests_total"] == [
+        (
+            {
+                "workload": "a",
+                "direction": "outbound",
+                "source": "a",
+                "destination": "unknown",
+                "status": "404",
+                "response_flags": "NR",
+            },
+            50.0,
+        )
+    ]
     assert {labels["destination"] for labels, _ in rows["mesh_request_duration_seconds_count"]} == {"unknown"}
     # The access log (bounded) still says which name was asked for.
     assert [entry.destination for entry in telemetry.access_log()] == names
@@ -186,6 +207,12 @@ def test_requests_to_unknown_hosts_do_not_grow_the_metric_label_set():
 def test_an_inbound_caller_is_named_by_the_service_in_its_spiffe_id_else_unknown():
     telemetry = SidecarTelemetry("b")
     for identity in ("spiffe://meshlearn.local/ns/default/sa/frontend", "spiffe://meshlearn.local/odd", ""):
-        telemetry.record_request(direction="inbound", request=request(source_identity=identity),
-                                 response=Response(200), started=0.0, duration=0.001, traceparent="")
+        telemetry.record_request(
+            direction="inbound",
+            request=request(source_identity=identity),
+            response=Response(200),
+            started=0.0,
+            duration=0.001,
+            traceparent="",
+        )
     assert [entry.source for entry in telemetry.access_log()] == ["frontend", "unknown", "unknown"]

@@ -1,22 +1,25 @@
 """The labs' one door into the live sandbox (the `sandbox` app): start the learner's experiment, send a button's
 command, read the experiment's recent events. Labs never touch the sandbox's models or Redis streams except here.
 
-The sandbox's modules are imported when used: it is another app, and a site without it must still show labs
-(saying labs cannot run yet) rather than fail.
+The sandbox's selectors and services are imported for real and typed: an attribute the sandbox does not have is
+an error a linter or the first test sees, not a 500 on a learner's page. A site that leaves the sandbox app out
+of INSTALLED_APPS still shows labs, saying they cannot run yet; so does one whose Redis does not answer.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-from typing import Any
-
 import redis
+from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser
 
+from sandbox import selectors as sandbox_selectors
+from sandbox import services as sandbox_services
+from sandbox import streams
 from sandbox.mesh.events import Event, event_from_json
+from sandbox.models import Experiment, ExperimentCommand
 
 UNREACHABLE = "The live mesh cannot be reached right now; the checks go on when it is back."
+NOT_HERE = "The live sandbox is not available on this site, so labs cannot run yet."
 EVENTS_READ = 300  # newest stream entries read per check (snapshots once a second plus the events between)
 
 
@@ -24,21 +27,19 @@ class SandboxUnavailable(Exception):
     """The sandbox could not do what the lab asked; the message says what the learner can do."""
 
 
-def _sandbox(module: str) -> ModuleType:
-    """A module of the sandbox app; a site without the live sandbox says so instead of failing."""
-    try:
-        return importlib.import_module(f"sandbox.{module}")
-    except ImportError as exc:
-        raise SandboxUnavailable("The live sandbox is not available on this site, so labs cannot run yet.") from exc
+def _require_sandbox() -> None:
+    """A site without the sandbox app says so instead of reading tables that are not there."""
+    if not apps.is_installed("sandbox"):
+        raise SandboxUnavailable(NOT_HERE)
 
 
-def experiment_start(*, user: AbstractBaseUser, topology: str) -> Any:
+def experiment_start(*, user: AbstractBaseUser, topology: str) -> Experiment:
     """The learner's experiment on `topology`: a new one, or the one already running on it. One already
     running on another topology is not stopped behind the learner's back: they are told."""
-    services = _sandbox("services")
+    _require_sandbox()
     try:
-        experiment = services.experiment_start(user=user, topology=topology)
-    except services.SandboxError as exc:
+        experiment = sandbox_services.experiment_start(user=user, topology=topology)
+    except sandbox_services.SandboxError as exc:
         raise SandboxUnavailable(str(exc)) from exc
     if experiment.topology != topology:
         raise SandboxUnavailable(
@@ -48,46 +49,38 @@ def experiment_start(*, user: AbstractBaseUser, topology: str) -> Any:
     return experiment
 
 
-def experiment_get(*, user: AbstractBaseUser, experiment_id: int | None) -> Any | None:
+def experiment_get(*, user: AbstractBaseUser, experiment_id: int | None) -> Experiment | None:
     """The learner's own experiment, or None (never someone else's)."""
     if experiment_id is None:
         return None
-    return _sandbox("models").Experiment.objects.filter(pk=experiment_id, owner=user).first()
+    _require_sandbox()
+    return sandbox_selectors.experiment_owned(experiment_id=experiment_id, user=user)
 
 
-def command_send(*, experiment: Any, command: dict) -> str:
+def command_send(*, experiment: Experiment, command: dict) -> str:
     """Send one command; returns its id (the engine answers on the event stream)."""
-    services = _sandbox("services")
     try:
-        return str(services.command_send(experiment=experiment, command=command).pk)
-    except services.SandboxError as exc:
+        return str(sandbox_services.command_send(experiment=experiment, command=command).pk)
+    except sandbox_services.SandboxError as exc:
         raise SandboxUnavailable(str(exc)) from exc
 
 
-def command_applied_at(*, experiment: Any, command_id: str) -> float | None:
+def command_applied_at(*, experiment: Experiment, command_id: str) -> float | None:
     """Experiment seconds when the engine applied the command; None while it waits (or if it was refused)."""
-    commands = _sandbox("models").ExperimentCommand
-    return (
-        commands.objects.filter(experiment=experiment, pk=command_id, outcome=commands.Outcome.APPLIED)
-        .values_list("t", flat=True)
-        .first()
-    )
+    answered = sandbox_selectors.command_answered(experiment=experiment, command_id=command_id)
+    return answered.t if answered is not None and answered.outcome == ExperimentCommand.Outcome.APPLIED else None
 
 
-def command_refusal(*, experiment: Any, command_id: str) -> str:
+def command_refusal(*, experiment: Experiment, command_id: str) -> str:
     """Why the engine refused the command, or "" if it did not."""
-    commands = _sandbox("models").ExperimentCommand
-    return (
-        commands.objects.filter(experiment=experiment, pk=command_id, outcome=commands.Outcome.REFUSED)
-        .values_list("answer", flat=True)
-        .first()
-        or ""
-    )
+    answered = sandbox_selectors.command_answered(experiment=experiment, command_id=command_id)
+    if answered is None or answered.outcome != ExperimentCommand.Outcome.REFUSED:
+        return ""
+    return answered.answer
 
 
-def recent_events(*, experiment: Any) -> list[Event]:
+def recent_events(*, experiment: Experiment) -> list[Event]:
     """The experiment's newest events, oldest first, as the engine's typed events."""
-    streams = _sandbox("streams")
     try:
         entries = streams.client().xrevrange(streams.events_key(experiment.pk), count=EVENTS_READ)
     except redis.RedisError as exc:
@@ -101,13 +94,18 @@ def recent_events(*, experiment: Any) -> list[Event]:
     return events
 
 
-def viewer_present(*, experiment: Any) -> None:
+def viewer_present(*, experiment: Experiment) -> None:
     """A lab page is watching: the experiment is not idle."""
     try:
-        _sandbox("services").viewer_present(experiment=experiment)
+        sandbox_services.viewer_present(experiment=experiment)
     except redis.RedisError as exc:
         raise SandboxUnavailable(UNREACHABLE) from exc
 
 
-def experiment_is_live(experiment: Any) -> bool:
+def experiment_is_live(experiment: Experiment | None) -> bool:
     return bool(experiment is not None and experiment.is_active)
+
+
+def experiment_end_words(experiment: Experiment) -> str:
+    """How the experiment ended, in the sandbox's plain words ("you stopped it", "no page had it open ...")."""
+    return sandbox_selectors.experiment_end_words(experiment=experiment)

@@ -215,10 +215,10 @@ def _status_refresh(progress: LabProgress) -> LabStatus:
     if experiment is None:
         return LabStatus("not_started", "", _states(progress, None))
     if not sandbox_bridge.experiment_is_live(experiment):
-        why = experiment.failure_reason or experiment.end_reason or "it ended"
+        why = sandbox_bridge.experiment_end_words(experiment)
         return LabStatus(
             "ended",
-            f"The lab's mesh has stopped ({why}). Start the lab again to go on.",
+            f"Your mesh for this lab has stopped: {why}. Start again to run the lab on a fresh mesh.",
             _states(progress, None),
             experiment,
         )

@@ -1,5 +1,6 @@
 """Reads for the sandbox pages: a learner's experiments, their place in the queue, and what the page shows."""
 
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -22,6 +23,52 @@ def experiment_get(*, experiment_id: int, user: AbstractBaseUser) -> Experiment:
     if experiment is None:
         raise Http404("No such experiment.")
     return experiment
+
+
+def experiment_owned(*, experiment_id: int | None, user: AbstractBaseUser) -> Experiment | None:
+    """The learner's own experiment, or None (never someone else's): for callers that hold an id of their own."""
+    if experiment_id is None or not user.is_authenticated:
+        return None
+    return Experiment.objects.filter(pk=experiment_id, owner=user).first()
+
+
+def command_answered(*, experiment: Experiment, command_id: str) -> ExperimentCommand | None:
+    """The learner's command once the engine answered it (applied or refused); None while it waits."""
+    return (
+        ExperimentCommand.objects.filter(experiment=experiment, pk=_uuid_or_none(command_id))
+        .exclude(outcome=ExperimentCommand.Outcome.SENT)
+        .first()
+    )
+
+
+def _duration_words(seconds: int) -> str:
+    if seconds % 60 == 0 and seconds >= 60:
+        minutes = seconds // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def experiment_end_words(*, experiment: Experiment) -> str:
+    """How an ended experiment ended, in a sentence a learner understands (the record keeps a short reason)."""
+    reason = experiment.end_reason
+    if experiment.status == Experiment.Status.FAILED:
+        known = {
+            "worker lost": "the machine running it stopped answering, so it was switched off",
+            "no worker took it in time": "no place freed up for it in time",
+        }
+        return known.get(reason, f"it failed: {reason}" if reason else "it failed")
+    known = {
+        "idle": (
+            f"no page had it open for {_duration_words(settings.SANDBOX_IDLE_TIMEOUT)}, so it was switched off "
+            f"to free its place for others"
+        ),
+        "deadline": f"it ran for {_duration_words(settings.SANDBOX_LIFETIME)}, the longest an experiment may run",
+        "stopped": "you stopped it",
+        "stopped before it started": "you stopped it before it started",
+        "stopped: the site shut down": "the site was restarted while it ran",
+        "completed": "it ran to its end",
+    }
+    return known.get(reason, f"it ended ({reason})" if reason else "it ended")
 
 
 def experiment_list(*, user: AbstractBaseUser) -> dict:
@@ -81,3 +128,10 @@ def experiment_state(*, experiment: Experiment) -> ViewState:
         entries = streams.client().xrevrange(streams.events_key(experiment.pk), count=STREAM_ENTRIES_READ)
         return state_from_stream(entries[::-1], notable=notable)
     return state_from_record(experiment.result or {}, notable=notable)
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except (TypeError, ValueError):
+        return None

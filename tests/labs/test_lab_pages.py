@@ -163,12 +163,11 @@ def test_the_admin_lets_an_instructor_edit_a_lab_with_the_loaders_rules(client, 
     assert "<strong>bold</strong>" in Lab.objects.get(pk=lab.pk).explanation_html
 
 
-def test_without_the_live_sandbox_starting_a_lab_says_so_in_words(client, learner, lab, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "sandbox.services", None)  # a site without the sandbox app's Django side
+def test_without_the_live_sandbox_starting_a_lab_says_so_in_words(client, learner, lab, settings):
     client.force_login(learner)
     predict(client, lab, lab.prediction.options.first().public_id)
+    # a site without the sandbox app's Django side
+    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "sandbox"]
     response = client.post(reverse("labs:start", args=[lab.slug]), HTTP_HX_REQUEST="true")
     assert response.status_code == 400
     assert "The live sandbox is not available on this site" in response.content.decode()

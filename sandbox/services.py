@@ -12,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import processes, streams
+from . import processes, requeue, streams
 from .models import TOPOLOGIES, Experiment, ExperimentCommand, ExperimentEvent
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,11 @@ def _experiment_enqueue(*, experiment_id: int) -> None:
             ended_at=timezone.now(),
             end_reason="the sandbox was not answering when you started it; start again in a minute",
         )
+        return
+    try:
+        requeue.enqueued_mark(streams.client(), experiment_id=experiment_id)
+    except redis.RedisError:
+        pass  # no marker: the janitor sends the message once more, which is harmless (see requeue.py)
 
 
 def command_send(*, experiment: Experiment, command: dict) -> ExperimentCommand:

@@ -15,7 +15,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import services
+from . import requeue, services
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +44,27 @@ def run_experiment(self, experiment_id: int) -> str:
 
 @shared_task(name="sandbox.janitor", ignore_result=True)
 def janitor() -> list[int]:
+    """Reap experiments whose worker was lost, and send again the queued ones whose message Redis lost."""
     reaped = services.experiments_reap(host=socket.gethostname())
     if reaped:
         log.warning("janitor: reaped lost experiments %s", reaped)
+    resent = requeue.experiments_requeue_lost()
+    if resent:
+        log.warning("janitor: re-sent queued experiments whose message was lost %s", resent)
     return reaped
 
 
 @worker_ready.connect
 def reap_at_worker_start(sender=None, **kwargs) -> None:
-    """A worker that starts again after a crash reaps what its previous run left, at once."""
+    """A worker that starts again after a crash reaps what its previous run left, at once; and after a restart
+    of the whole site (Redis included) the experiments still queued get their lost messages back."""
     node = getattr(sender, "hostname", "") or ""
     try:
         reaped = services.experiments_reap_orphans(node=node) + services.experiments_reap(host=socket.gethostname())
+        resent = requeue.experiments_requeue_lost()
     finally:
         close_old_connections()
     if reaped:
         log.warning("worker %s started: reaped lost experiments %s", node, reaped)
+    if resent:
+        log.warning("worker %s started: re-sent queued experiments whose message was lost %s", node, resent)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from . import streams
 from .models import Experiment, ExperimentCommand, ExperimentEvent
+from .queue_estimate import queue_wait
 from .state import HISTORY_SHOWN, ViewState, state_from_record, state_from_stream
 
 STREAM_ENTRIES_READ = HISTORY_SHOWN + 30  # enough snapshots for the sparklines, plus the events between them
@@ -77,37 +78,56 @@ def experiment_list(*, user: AbstractBaseUser) -> dict:
     return {"active": active, "past": [experiment for experiment in experiments if not experiment.is_active]}
 
 
+RECENT_DURATIONS = 50  # ended experiments the queue estimate learns from
+
+
 @dataclass
 class QueuePlace:
     place: int  # 1 = next to start
     ahead: int
-    estimate_seconds: int  # at the latest, from the running experiments' remaining lifetimes
+    estimate_seconds: int | None  # from how long experiments really ran here; None before any has ended
+    bound_seconds: int  # at the latest: every running one and every one ahead to its full lifetime
+
+    @property
+    def starts_now(self) -> bool:
+        return self.bound_seconds == 0
 
     @property
     def estimate_minutes(self) -> int:
-        return -(-self.estimate_seconds // 60)
+        """Rounded to the nearest minute, at least one: an estimate, not a countdown."""
+        return max(1, round((self.estimate_seconds or 0) / 60))
+
+    @property
+    def bound_minutes(self) -> int:
+        return max(1, -(-self.bound_seconds // 60))
 
 
 def queue_place(*, experiment: Experiment) -> QueuePlace | None:
-    """Where a queued experiment stands, and when at the latest a slot frees for it."""
+    """Where a queued experiment stands, and about when a slot frees for it (see queue_estimate)."""
     if experiment.status != Experiment.Status.QUEUED:
         return None
     ahead = Experiment.objects.filter(status=Experiment.Status.QUEUED, created_at__lt=experiment.created_at).count()
     now = timezone.now()
-    remaining = sorted(
-        max(0, settings.SANDBOX_LIFETIME - int((now - (running.started_at or now)).total_seconds()))
-        for running in Experiment.objects.filter(status__in=Experiment.OWNED)
+    running_elapsed = [
+        (now - (started_at or now)).total_seconds()
+        for started_at in Experiment.objects.filter(status__in=Experiment.OWNED).values_list("started_at", flat=True)
+    ]
+    ended = (
+        Experiment.objects.filter(started_at__isnull=False, ended_at__isnull=False)
+        .exclude(status__in=Experiment.ACTIVE)
+        .order_by("-ended_at")
+        .values_list("started_at", "ended_at")[:RECENT_DURATIONS]
     )
-    capacity = max(settings.SANDBOX_TOTAL_CAPACITY, 1)
-    free_now = max(capacity - len(remaining), 0)
-    if ahead < free_now:
-        estimate = 0
-    else:
-        # The (ahead - free_now)-th slot to free up; beyond the running ones, whole lifetimes queue up.
-        index = ahead - free_now
-        rounds, position = divmod(index, max(len(remaining), 1))
-        estimate = (remaining[position] if remaining else 0) + rounds * settings.SANDBOX_LIFETIME
-    return QueuePlace(place=ahead + 1, ahead=ahead, estimate_seconds=estimate)
+    wait = queue_wait(
+        ahead=ahead,
+        capacity=settings.SANDBOX_TOTAL_CAPACITY,
+        running_elapsed=running_elapsed,
+        recent_durations=[(ended_at - started_at).total_seconds() for started_at, ended_at in ended],
+        lifetime=settings.SANDBOX_LIFETIME,
+    )
+    return QueuePlace(
+        place=ahead + 1, ahead=ahead, estimate_seconds=wait.estimate_seconds, bound_seconds=wait.bound_seconds
+    )
 
 
 def experiment_commands(*, experiment: Experiment) -> list[ExperimentCommand]:

@@ -108,7 +108,7 @@ def test_the_queue_admits_the_next_learner_when_a_slot_frees(workers, client, se
     running = wait_running(start_from_site(client, ada))
     waiting = start_from_site(client, grace)
     place = selectors.queue_place(experiment=waiting)
-    assert place.place == 1 and place.estimate_seconds > 0
+    assert place.place == 1 and place.bound_seconds > 0
     status = client.get(reverse("sandbox:status", args=[waiting.pk])).content.decode()
     assert "number 1 in the queue" in status
     assert experiment_fresh(waiting.pk).status == "queued"

@@ -6,7 +6,7 @@ from django.template.loader import render_to_string
 
 from sandbox.mesh.telemetry import FLAG_EXPLANATIONS
 
-from . import drawing, services
+from . import drawing, selectors, services
 from .state import ViewState
 
 FRAGMENTS = ("status", "graph", "metrics", "requests", "breaker", "log", "commands")
@@ -20,6 +20,7 @@ def experiment_facts(experiment) -> dict:
         "status": experiment.status,
         "status_label": experiment.get_status_display(),
         "end_reason": experiment.end_reason,
+        "end_words": selectors.experiment_end_words(experiment=experiment) if not experiment.is_active else "",
         "is_active": experiment.is_active,
         "worker_host": experiment.worker_host,
         "started_at": experiment.started_at,

@@ -57,7 +57,7 @@ def experiment_end_words(*, experiment: Experiment) -> str:
             "worker lost": "the machine running it stopped answering, so it was switched off",
             "no worker took it in time": "no place freed up for it in time",
         }
-        return known.get(reason, f"it failed: {reason}" if reason else "it failed")
+        return known.get(reason, reason or "it failed without saying why")
     known = {
         "idle": (
             f"no page had it open for {_duration_words(settings.SANDBOX_IDLE_TIMEOUT)}, so it was switched off "
@@ -65,7 +65,7 @@ def experiment_end_words(*, experiment: Experiment) -> str:
         ),
         "deadline": f"it ran for {_duration_words(settings.SANDBOX_LIFETIME)}, the longest an experiment may run",
         "stopped": "you stopped it",
-        "stopped before it started": "you stopped it before it started",
+        "stopped before it started": "it was stopped before it started",
         "stopped: the site shut down": "the site was restarted while it ran",
         "completed": "it ran to its end",
     }

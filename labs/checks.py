@@ -104,8 +104,12 @@ METRICS: dict[str, Metric] = {
 
 _CONDITION = re.compile(
     r"^\s*(?P<metric>[a-z0-9_]+)(?:\[(?P<qualifier>[^\]]{1,60})\])?\s+at\s+(?P<scope>[a-z0-9-]+(?:->[a-z0-9-]+)?)"
-    r"\s*(?P<op>>=|<=|==|>|<)\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>%|ms|s)?\s*$"
+    r"\s*(?P<op>>=|<=|==|>|<)\s*(?:(?P<base>baseline)\s*(?:(?P<sign>[+-])\s*)?)?"
+    r"(?P<value>\d+(?:\.\d+)?)?\s*(?P<unit>%|ms|s)?\s*$"
 )
+# Compared with the baseline (the same metric over the seconds before the learner's change): averages only, since
+# a count summed over a window says nothing next to one summed over a baseline of another length.
+RELATIVE_UNITS = {"rate", "ms", "ratio"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
 
 
@@ -116,9 +120,10 @@ class Condition:
     source: str  # edge source ("" unless an edge)
     target: str  # the service, or the edge's destination ("" for entry)
     op: str
-    threshold: float  # rates as fractions, latencies in ms
+    threshold: float  # rates as fractions, latencies in ms; relative: the signed offset from the baseline
     qualifier: str = ""
     text: str = ""
+    relative: bool = False  # `<op> baseline [+|- amount]`: against the same metric before the learner's change
 
     @property
     def where(self) -> str:
@@ -151,17 +156,32 @@ class Reading:
     condition: Condition
     value: float | None  # None: nothing to measure yet (no traffic on that edge)
     holds: bool
+    base: float | None = None  # a relative condition's baseline (None: nothing was measured before the change)
 
     @property
     def text(self) -> str:
         """ "effective success at the entry 91% — needs ≥ 97%" (or "... 99% ✓")."""
-        shown = "no traffic yet" if self.value is None else format_value(self.condition.metric, self.value)
+        condition = self.condition
+        shown = "no traffic yet" if self.value is None else format_value(condition.metric, self.value)
         if self.holds:
-            return f"{self.condition.label}: {shown} ✓"
-        threshold = format_value(self.condition.metric, self.condition.threshold)
+            return f"{condition.label}: {shown} ✓"
+        if condition.relative and self.base is None:
+            return (
+                f"{condition.label}: {shown} — it is compared with the seconds before your change, and none were "
+                "measured: start the lab again and wait a few seconds before pressing the button"
+            )
+        needed = threshold_of(condition, self.base)
+        threshold = format_value(condition.metric, needed)
         if shown == threshold:  # 96.95% is not 97%: never show a failing value rounded onto its threshold
-            shown = format_value(self.condition.metric, self.value, precise=True)
-        return f"{self.condition.label}: {shown} — needs {OPERATOR_WORDS[self.condition.op]} {threshold}"
+            shown = format_value(condition.metric, self.value, precise=True)
+        said = f"{condition.label}: {shown} — needs {OPERATOR_WORDS[condition.op]} {threshold}"
+        if condition.relative:
+            offset = condition.threshold
+            change = (
+                "" if offset == 0 else f" {'+' if offset > 0 else '−'} {format_value(condition.metric, abs(offset))}"
+            )
+            said += f" (the {format_value(condition.metric, self.base)} before your change{change})"
+        return said
 
 
 @dataclass(frozen=True)
@@ -258,7 +278,15 @@ def parse_condition(
         raise CheckError(field, f"{name} needs a {metric.qualifier} in brackets, like {name}[{example}]")
     if metric.qualifier == "status" and not re.fullmatch(r"[1-5]\d\d", qualifier):
         raise CheckError(field, f"{name}[..] takes an HTTP status like 403, got {qualifier!r}")
-    value, unit = float(match["value"]), match["unit"]
+    relative, sign, unit = bool(match["base"]), match["sign"], match["unit"]
+    if relative:
+        if metric.unit not in RELATIVE_UNITS and name != "rps":
+            raise CheckError(field, f"{name} is summed over the window: compare it with a number, not with baseline")
+        if bool(sign) != bool(match["value"]):
+            raise CheckError(field, f"write 'baseline', or 'baseline - 20%' with a sign and an amount (got {text!r})")
+    elif match["value"] is None:
+        raise CheckError(field, f"{text!r} is not '<metric> at <entry|service|a->b> <op> <threshold>'")
+    value = float(match["value"] or 0)
     if metric.unit == "rate":
         if unit == "%":
             value /= 100
@@ -272,7 +300,8 @@ def parse_condition(
         value = value * 1000 if unit == "s" else value
     elif unit is not None:
         raise CheckError(field, f"{name} is a plain number: write it without a unit (got {unit})")
-    return Condition(name, scope, source, target, match["op"], value, qualifier, text.strip())
+    value = -value if sign == "-" else value
+    return Condition(name, scope, source, target, match["op"], value, qualifier, text.strip(), relative)
 
 
 def parse_check(raw: object, *, field: str, services: set[str] | None, edges: set[tuple[str, str]] | None) -> CheckSpec:
@@ -440,10 +469,29 @@ def measure(condition: Condition, snapshots: list[Snapshot], others: list[Event]
     raise AssertionError(f"unmeasured metric {metric}")  # METRICS and this function list the same names
 
 
+def threshold_of(condition: Condition, base: float | None) -> float:
+    """The number a condition compares with: its threshold, or for a relative one the baseline moved by it."""
+    if not condition.relative:
+        return condition.threshold
+    return (base if base is not None else math.nan) + condition.threshold
+
+
+def _reading(condition: Condition, value: float | None, base: float | None) -> Reading:
+    needed = threshold_of(condition, base)
+    holds = value is not None and not math.isnan(needed) and OPERATORS[condition.op](round(value, 9), round(needed, 9))
+    return Reading(condition, value, holds, base)
+
+
 def evaluate(
-    check: CheckSpec, events: Iterable[Event], *, since: float = -math.inf, interval: float = 1.0
+    check: CheckSpec,
+    events: Iterable[Event],
+    *,
+    since: float = -math.inf,
+    interval: float = 1.0,
+    baseline: dict[str, float | None] | None = None,
 ) -> CheckResult:
-    """Does `check` hold over its window, counting only events after `since` (experiment seconds)?"""
+    """Does `check` hold over its window, counting only events after `since` (experiment seconds)? `baseline`
+    holds each relative condition's value before the learner's change (by its text)."""
     events = list(events)
     # The mesh as the learner last changed it: nothing from before the newest applied command counts.
     changed = [event.t for event in events if isinstance(event, CommandApplied)]
@@ -464,8 +512,7 @@ def evaluate(
     readings = []
     for condition in check.conditions:
         value = measure(condition, window, others, interval=interval)
-        holds = value is not None and OPERATORS[condition.op](round(value, 9), condition.threshold)
-        readings.append(Reading(condition, value, holds))
+        readings.append(_reading(condition, value, (baseline or {}).get(condition.text)))
     covered = min(len(window) * interval, check.for_seconds)
     passed = covered >= check.for_seconds and all(reading.holds for reading in readings)
     return CheckResult(passed, tuple(readings), covered, check.for_seconds, newest)
@@ -559,14 +606,13 @@ def baseline(check: CheckSpec, events: list[Event], *, acted: float, started: fl
         start = snapshots[-1].t - check.for_seconds + interval / 2
         snapshots = [s for s in snapshots if s.t >= start]
     others = [e for e in events if not isinstance(e, Snapshot) and since < e.t <= acted]
-    readings = []
-    for condition in check.conditions:
-        value = measure(condition, snapshots, others, interval=interval) if snapshots else None
-        holds = value is not None and OPERATORS[condition.op](round(value, 9), condition.threshold)
-        readings.append(Reading(condition, value, holds))
+    values = {c.text: measure(c, snapshots, others, interval=interval) if snapshots else None for c in check.conditions}
+    # over the baseline a relative condition meets itself: it holds only when no change is asked (`>= baseline`)
+    readings = [_reading(c, values[c.text], values[c.text]) for c in check.conditions]
     held = bool(snapshots) and all(reading.holds for reading in readings)
     return {
         "seconds": len(snapshots) * interval,
+        "values": values,
         "held": held,
         "readings": [
             f"{r.condition.label}: {format_value(r.condition.metric, r.value)}" for r in readings if r.value is not None
@@ -580,7 +626,7 @@ class Progress:
     when each check's action was applied and what its baseline said."""
 
     passed: dict[str, dict] = field(default_factory=dict)  # name -> {"at": t, "observed": {...}}
-    acted: dict[str, dict] = field(default_factory=dict)  # name -> {"at": t, "seconds", "held", "readings"}
+    acted: dict[str, dict] = field(default_factory=dict)  # name -> {"at": t, "seconds", "values", "held", "readings"}
 
     def to_json(self) -> dict:
         return {"passed": self.passed, "acted": self.acted}
@@ -627,7 +673,9 @@ def progress_update(
             readings = tuple(Reading(c, None, False) for c in check.conditions)
             result = CheckResult(False, readings, 0.0, check.for_seconds, 0.0, before_change=tuple(record["readings"]))
             return Progress(passed, acted), result
-        result = evaluate(check, events, since=max(since, record["at"]), interval=interval)
+        result = evaluate(
+            check, events, since=max(since, record["at"]), interval=interval, baseline=record.get("values", {})
+        )
         if not result.passed:
             return Progress(passed, acted), result
         passed[check.name] = {"at": result.at, "observed": result.observed()}

@@ -421,3 +421,64 @@ def test_a_nack_counts_from_the_change_that_caused_it_not_per_window():
     events = [pushed, nack] + [snap(t) for t in range(6, 12)]
     result = evaluate(c, events)
     assert result.passed and result.readings[0].value == 1
+
+
+# --------------------------------------------------------------------------- compared with the baseline
+
+DROPS = ("effective_success at entry <= baseline - 20%",)
+
+
+@pytest.mark.parametrize(
+    "before, after, passes",
+    [
+        (HEALTHY, FAILING_AFTER, True),  # 100% before, 50% after: the change took 50 points off
+        (OVERLOADED, FAILING_AFTER, False),  # 60% before, 50% after: not the 20 points the check asks for
+        (OVERLOADED, [snap(t, effective=0.3, actual_b=0.3) for t in range(7, 14)], True),  # 60% -> 30%: it did
+    ],
+)
+def test_a_relative_condition_compares_with_the_seconds_before_the_change(before, after, passes):
+    events = before + [pressed(6.5, FAIL)] + after
+    progress, _ = progress_update([check(*DROPS)], Progress(), events, triggers=[FAIL_STEP], started=0.5)
+    assert ("c" in progress.passed) is passes
+
+
+def test_a_relative_condition_says_what_it_was_compared_with():
+    events = OVERLOADED + [pressed(6.5, FAIL)] + FAILING_AFTER
+    _, current = progress_update([check(*DROPS)], Progress(), events, triggers=[FAIL_STEP], started=0.5)
+    assert current.why_not == ["effective success at the entry: 50% — needs ≤ 40% (the 60% before your change − 20%)"]
+    # pressed at once: nothing to compare with, and the learner is told what to do
+    events = [pressed(0.7, FAIL)] + FAILING_AFTER
+    _, current = progress_update([check(*DROPS)], Progress(), events, triggers=[FAIL_STEP], started=0.5)
+    assert current.why_not[0].endswith("start the lab again and wait a few seconds before pressing the button")
+
+
+def test_a_latency_can_be_asked_to_rise_above_its_baseline():
+    c = check("p99_ms at entry >= baseline + 100ms", seconds="3s")
+    events = [snap(t, p99=30) for t in range(1, 5)] + [pressed(4.5, FAIL)] + [snap(t, p99=90) for t in range(5, 10)]
+    assert progress_update([c], Progress(), events, triggers=[FAIL_STEP], started=0.5)[0].passed == {}
+    events = [snap(t, p99=30) for t in range(1, 5)] + [pressed(4.5, FAIL)] + [snap(t, p99=400) for t in range(5, 10)]
+    assert "c" in progress_update([c], Progress(), events, triggers=[FAIL_STEP], started=0.5)[0].passed
+
+
+@pytest.mark.parametrize(
+    "condition, problem",
+    [
+        (
+            "retries at a->b > baseline",
+            "retries is summed over the window: compare it with a number, not with baseline",
+        ),
+        ("effective_success at entry <= baseline 20%", "with a sign and an amount"),
+        ("effective_success at entry <= baseline -", "with a sign and an amount"),
+        ("p99_ms at entry >= baseline + 5%", "is a latency"),
+    ],
+)
+def test_bad_relative_conditions_say_why(condition, problem):
+    with pytest.raises(CheckError) as caught:
+        parse_condition(condition, field="checks[0].when[0]", services=SERVICES, edges=EDGES)
+    assert problem in caught.value.reason
+
+
+def test_a_relative_condition_reads_back_the_same():
+    original = check("effective_success at a->b <= baseline - 20%", "p50_ms at a->b >= baseline + 0.1s")
+    assert check_from_json(check_to_json(original)) == original
+    assert [c.threshold for c in original.conditions] == [pytest.approx(-0.2), 100.0]

@@ -12,7 +12,8 @@ Pure functions, no Django. A lab file declares each check as a mapping:
 
 A condition is `<metric>[<qualifier>] at <scope> <op> <threshold>`: scope is `entry` (what the load generator
 saw), a service (`b`) or an edge (`a->b`, `loadgen->a`); op is one of >= <= > < ==; a threshold is a number,
-a percentage (`97%`, rates only) or a duration (`250ms`, `1.5s`, latencies only).
+a percentage (`97%`, rates only) or a duration (`250ms`, `1.5s`, latencies only), or `baseline [+|- amount]`: the
+same metric over the seconds before the learner's change (averaged metrics only: rates, latencies, ratios, rps).
 
 Over the window (the snapshots of the last `for` seconds) each metric is aggregated one way: rates are
 weighted by traffic, a latency percentile must hold in every second (the worst second against an upper bound,
@@ -31,6 +32,7 @@ itself), so it does not pass, and says so.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import re
@@ -200,7 +202,11 @@ class CheckResult:
         if self.passed:
             return []
         if self.waiting_for is not None:
-            return [waiting_text(self.waiting_for)]
+            return [
+                waiting_text(self.waiting_for),
+                # against the mesh as it is; a condition against the baseline has nothing to compare with yet
+                *(r.text for r in self.readings if r.value is not None and not r.holds and not r.condition.relative),
+            ]
         if self.before_change is not None:
             measured = f" Before you pressed the button: {'; '.join(self.before_change)}." if self.before_change else ""
             return [
@@ -659,9 +665,9 @@ def progress_update(
             same_step = trigger.step is not None and trigger.step == previous_step
             at = _first_applied(events, trigger, after=previous_action, same_step=same_step)
             if at is None:
-                readings = tuple(Reading(c, None, False) for c in check.conditions)
-                result = CheckResult(False, readings, 0.0, check.for_seconds, 0.0, waiting_for=trigger.labels)
-                return Progress(passed, acted), result
+                # the numbers go on showing (what the check asks, against the mesh as it is), but nothing counts
+                result = evaluate(check, events, since=since, interval=interval)
+                return Progress(passed, acted), dataclasses.replace(result, passed=False, waiting_for=trigger.labels)
             record = {"at": at, **baseline(check, events, acted=at, started=started, interval=interval)}
             acted[check.name] = record
         if record is not None:

@@ -20,7 +20,7 @@ from sandbox.mesh.topology import shipped_topology_path
 CONTENT = Path(__file__).resolve().parents[2] / "labs" / "content"
 HEAL_EVERYTHING = {"action": "heal"}
 PASS_BOUND = 40.0  # seconds of experiment time a check may take to pass after its action (a bound, not a target)
-WITHOUT_MARGIN = 2.0  # snapshots beyond a full window watched before acting
+WITHOUT_MARGIN = 1.0  # beyond a full window watched before acting (the second the watch began in is not whole)
 
 
 def lab_spec(slug: str, *, window_scale: float = 1.0) -> LabSpec:

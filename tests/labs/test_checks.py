@@ -193,7 +193,8 @@ def test_checks_latch_in_order_and_each_looks_only_after_the_one_before():
     healthy_first = [snap(t) for t in range(1, 6)]
     progress, current = progress_update([broken, recovered], Progress(), healthy_first, triggers=triggers)
     assert progress.passed == {} and current.why_not == [
-        "Waiting for your change: press “Kill b's sidecar”. This check counts only what the mesh does after it."
+        "Waiting for your change: press “Kill b's sidecar”. This check counts only what the mesh does after it.",
+        "UF responses flagged on a → b: 0 — needs > 0",  # the numbers go on showing
     ]
     # the learner kills the sidecar at 5.5 s: failures for three seconds
     events = healthy_first + [pressed(5.5, KILL)] + [snap(t, effective=0.2, flags={"UF": 15}) for t in (6, 7, 8)]
@@ -482,3 +483,12 @@ def test_a_relative_condition_reads_back_the_same():
     original = check("effective_success at a->b <= baseline - 20%", "p50_ms at a->b >= baseline + 0.1s")
     assert check_from_json(check_to_json(original)) == original
     assert [c.threshold for c in original.conditions] == [pytest.approx(-0.2), 100.0]
+
+
+def test_before_the_change_a_relative_condition_is_not_judged():
+    c = check("effective_success at entry <= baseline - 20%", "actual_success at b <= 70%")
+    _, current = progress_update([c], Progress(), HEALTHY, triggers=[FAIL_STEP], started=0.5)
+    assert current.why_not == [
+        "Waiting for your change: press “b fails 50% with 503”. This check counts only what the mesh does after it.",
+        "actual success at b: 100% — needs ≤ 70%",
+    ]

@@ -94,8 +94,10 @@ def _frontend_to_catalog(outcome):
 
 @pytest.mark.timeout(300)
 def test_under_cpu_load_the_per_try_lab_does_not_pass_while_the_learner_presses_nothing(cpu_load):
-    # the written 5 s windows, watched for 30 s: the issue saw this check pass 25 s after the start, untouched
-    outcome = run_lab("per-try-timeout", runtime="in_process", press=False, watch=30)
+    # the written 5 s windows, watched for 30 s (the issue saw this check pass 25 s after the start, untouched), at
+    # 60 requests per second: with the burners the one event loop falls behind and calls time out by themselves
+    # (two runs here: 1418 UT at 52% success, 193 UT at 93.5%), which the check must not take for the learner's
+    outcome = run_lab("per-try-timeout", runtime="in_process", rate=60, press=False, watch=30)
     assert outcome.refused == []
     assert outcome.passed_without_action == []
     assert outcome.finished == "watched without pressing", outcome.last_phase

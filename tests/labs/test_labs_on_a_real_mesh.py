@@ -58,7 +58,11 @@ def test_each_check_fails_without_its_action_and_passes_with_it(slug):
     assert all(2 <= seconds <= 4 for seconds in outcome.windows.values()), outcome.windows
     assert outcome.passed_without_action == [], f"passed before the learner acted: {outcome.passed_without_action}"
     assert outcome.not_passed == [], f"did not pass after the action: {outcome.why_not}"
-    assert all(reasons for reasons in outcome.unpressed_reasons.values())  # it said why, before the action
+    # before its button each check said it waits for the learner's change, then what it would need in numbers
+    assert all(
+        reasons[0].startswith("Waiting for your change: press") for reasons in outcome.unpressed_reasons.values()
+    )
+    assert len(outcome.unpressed_reasons) == len(outcome.windows)
     assert outcome.finished == "all checks passed", outcome.last_phase
     _record(slug, outcome.time_to_pass)
 

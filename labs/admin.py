@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .checks import CheckError, check_to_json, parse_check
+from .checks import CheckError, check_to_json, parse_check, trigger_problems
 from .commands import command_problem
 from .content_files import MAX_CHECKS, MAX_STEPS, topology_graph, topology_named
 from .models import Lab, LabProgress
@@ -58,10 +58,13 @@ class LabForm(forms.ModelForm):
         else:
             services, edges = topology_graph(topology)
             try:
-                data["checks"] = [
-                    check_to_json(parse_check(check, field=f"checks[{index}]", services=services, edges=edges))
+                specs = [
+                    parse_check(check, field=f"checks[{index}]", services=services, edges=edges)
                     for index, check in enumerate(checks)
                 ]
+                data["checks"] = [check_to_json(spec) for spec in specs]
+                for problem in trigger_problems(steps if isinstance(steps, list) else [], specs):
+                    self.add_error("checks", problem)  # each check waits for the buttons of its step
             except CheckError as exc:
                 self.add_error("checks", str(exc))
         return data

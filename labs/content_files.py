@@ -7,12 +7,13 @@ The file name gives the lab's order (NN) and slug. Fields:
     goal: ...                        start: [<command>, ...]        (optional: applied when the lab starts)
     prediction: {stem, options: [{text, correct, feedback}, ...], general_feedback}
     steps: [{text, actions: [{label, command}, ...]}, ...]
-    checks: [{name, says, for, when: [<condition>, ...]}, ...]      (grammar: labs/checks.py)
+    checks: [{name, says, for, when: [<condition>, ...], after}, ...]  (grammar: labs/checks.py; `after`: optional)
     explanation: Markdown
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -24,7 +25,7 @@ from quizzes.formats.types import OptionData, QuestionData
 from quizzes.validation import question_problems
 from sandbox.mesh.topology import Topology, load_topology, shipped_topology_path
 
-from .checks import CheckError, check_to_json, parse_check
+from .checks import CheckError, check_to_json, parse_check, scaled_window, trigger_problems
 from .commands import command_problem
 
 FILE_NAME = re.compile(r"^(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)\.yaml$")
@@ -141,23 +142,30 @@ def _steps(path: Path, raw: object, topology: Topology) -> list[dict]:
     return steps
 
 
-def _checks(path: Path, raw: object, topology: Topology) -> list[dict]:
+def _checks(path: Path, raw: object, topology: Topology, steps: list[dict], window_scale: float) -> list[dict]:
     if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_CHECKS:
         raise ContentError(path, f"checks: must be a list of 1 to {MAX_CHECKS} checks")
     services, edges = topology_graph(topology)
-    checks = []
+    specs = []
     for index, item in enumerate(raw):
         try:
-            checks.append(check_to_json(parse_check(item, field=f"checks[{index}]", services=services, edges=edges)))
+            spec = parse_check(item, field=f"checks[{index}]", services=services, edges=edges)
         except CheckError as exc:
             raise ContentError(path, str(exc)) from None
+        specs.append(dataclasses.replace(spec, for_seconds=scaled_window(spec.for_seconds, window_scale)))
+    # Every check is caused by the learner: it must have a step with buttons to wait for.
+    problems = trigger_problems(steps, specs)
+    if problems:
+        raise ContentError(path, problems[0])
+    checks = [check_to_json(spec) for spec in specs]
     names = [check["name"] for check in checks]
     if len(set(names)) != len(names):
         raise ContentError(path, "checks: two checks share a name")
     return checks
 
 
-def parse_lab_file(path: Path) -> LabSpec:
+def parse_lab_file(path: Path, *, window_scale: float = 1.0) -> LabSpec:
+    """`window_scale` below 1 shortens every check's window (`checks.scaled_window`): for the test suite only."""
     match = FILE_NAME.match(path.name)
     if not match:
         raise ContentError(path, "file name must be NN-slug.yaml (two digits, a hyphen, a lowercase slug)")
@@ -176,6 +184,7 @@ def parse_lab_file(path: Path) -> LabSpec:
     if not isinstance(start, list):
         raise ContentError(path, "start: must be a list of commands")
     slug = match[2]
+    steps = _steps(path, data["steps"], topology)
     title = _text(path, "title", data["title"])
     if len(title) > 200:
         raise ContentError(path, "title: at most 200 characters")
@@ -188,8 +197,8 @@ def parse_lab_file(path: Path) -> LabSpec:
         goal=_text(path, "goal", data["goal"]),
         start_commands=[_command(path, f"start[{index}]", command, topology) for index, command in enumerate(start)],
         prediction=_prediction(path, data["prediction"], f"lab-{slug}", lesson),
-        steps=_steps(path, data["steps"], topology),
-        checks=_checks(path, data["checks"], topology),
+        steps=steps,
+        checks=_checks(path, data["checks"], topology, steps, window_scale),
         explanation=_text(path, "explanation", data["explanation"]) + "\n",
         source_path=path.name,
         source_hash=hashlib.sha256(text.encode()).hexdigest(),

@@ -20,7 +20,7 @@ from quizzes.shuffle import shuffled_order
 from sandbox.mesh.events import Event
 
 from . import sandbox_bridge
-from .checks import CheckResult, Progress, check_from_json, progress_update
+from .checks import CheckResult, Progress, check_from_json, check_triggers, progress_update
 from .content_files import LabSpec, parse_lab_directory
 from .models import Lab, LabProgress
 
@@ -251,8 +251,10 @@ def lab_checks_update(*, progress: LabProgress, events: list[Event]) -> tuple[La
     checks = [check_from_json(data) for data in progress.lab.checks]
     before = Progress.from_json(progress.checks_state)
     started = progress.started_t if progress.started_t is not None else float("-inf")
-    after, current = progress_update(checks, before, events, started=started)
-    if after.passed != before.passed:
+    # Each check counts only after the learner pressed its step's button, measured against the seconds before.
+    triggers = check_triggers(progress.lab.steps, checks)
+    after, current = progress_update(checks, before, events, triggers=triggers, started=started)
+    if after != before:  # a check latched, or the learner's action (and its baseline) was first seen
         progress.checks_state = after.to_json()
         fields = ["checks_state", "updated_at"]
         if len(after.passed) == len(checks) and progress.completed_at is None:

@@ -68,6 +68,18 @@ def test_loading_twice_changes_nothing(course):
             "checks[0].when[1]: edge 'a->c' is not in the topology",
         ),
         (lambda t: t.replace("for: 5s", "for: forever"), "checks[0].for: a duration like 10s or 500ms"),
+        # every check is caused by the learner: it needs a step with buttons to wait for
+        (
+            lambda t: t.replace("for: 5s", "for: 5s\n    after: 1"),
+            "checks[0]: after: step 1 is not a step with buttons at or after the previous check's step",
+        ),
+        (
+            lambda t: t.replace(
+                "explanation: |", "  - {name: more, says: s, for: 2s, when: ['retries at a->b > 0']}\nexplanation: |"
+            ),
+            "checks[1]: no step with buttons is left for it",
+        ),
+        (lambda t: t.replace("for: 5s", "for: 5s\n    after: first"), "checks[0].after: must be the number of a step"),
         (lambda t: t.replace("      correct: true\n", ""), "prediction: has 0 correct options"),
         (lambda t: t.replace("title: ", "titel: "), "missing required key(s): title"),
         (lambda t: t + "\nsurprise: 1\n", "unknown key(s): surprise"),
@@ -111,3 +123,9 @@ def test_a_practice_question_using_a_labs_prediction_key_is_not_overwritten(tmp_
     with pytest.raises(CommandError, match=r"prediction key 'lab-abort-fault' is already a practice question's key"):
         call_command("load_course", verbosity=0)
     assert Question.objects.get(key="lab-abort-fault").stem == stem
+
+
+def test_test_windows_are_shorter_and_the_shipped_ones_unchanged():
+    path = SHIPPED / "02-retries-hide-flaky.yaml"
+    assert parse_lab_file(path).checks[0]["for"] == 10
+    assert parse_lab_file(path, window_scale=0.4).checks[0]["for"] == 4

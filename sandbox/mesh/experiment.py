@@ -278,17 +278,23 @@ class Experiment:
                 elapsed, last = now - last, now
                 window = Window()
                 flags: dict[str, int] = {}
+                tls_failures: dict[str, int] = {}
+                failures = []  # no answer because the connection failed: only the load generator saw these
                 for sample in self.load.samples[seen:]:
                     window.add(sample)
                     for flag in filter(None, sample.flags.split(",")):
                         flags[flag] = flags.get(flag, 0) + 1
+                    if sample.tls_reason:
+                        tls_failures[sample.tls_reason] = tls_failures.get(sample.tls_reason, 0) + 1
+                    if sample.detail:
+                        failures.append(sample)
                 seen = len(self.load.samples)
                 summary = window.summary()
                 reading = await observer.read()
                 services, edges, recent = observer.snapshot(
                     reading,
                     elapsed,
-                    entry={**summary, "flags": flags},
+                    entry={**summary, "flags": flags, "tls_failures": tls_failures, "failures": failures},
                     cert_faults=self._cert_faults,
                     alive=self._alive(),
                 )

@@ -131,6 +131,7 @@ class Experiment:
                 host_header=self.topology.entry,
                 ssl_context=await self.mesh.entry_ssl_context(),
                 timeout=self.load_timeout,
+                expected_identity=self.topology.spiffe_id(self.topology.entry),
             )
             observer = Observer(self.mesh, recent_limit=self.recent_limit)
             await observer.read()  # the baseline: counters from before the load do not count

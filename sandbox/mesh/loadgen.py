@@ -81,6 +81,7 @@ class LoadGenerator:
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
         max_in_flight: int = 512,
+        expected_identity: str | None = None,
     ) -> None:
         if ssl_context is not None:
             # This client verifies the entry's certificate: when it refuses one, the entry's sidecar should get the
@@ -88,7 +89,16 @@ class LoadGenerator:
             from sandbox.mesh.sidecar import send_tls_alerts_on_handshake_failure
 
             send_tls_alerts_on_handshake_failure()
-        self.pools = [http1.ConnectionPool(host, port, ssl_context=ssl_context) for port in ports]
+        hook = None
+        if ssl_context is not None and expected_identity is not None:
+            # As a sidecar does: a valid certificate is not enough, it must be the identity of the service called.
+            def hook(conn: http1.Connection) -> None:
+                try:
+                    tls.check_peer_identity(conn.ssl_object, expected_identity)
+                except tls.PeerIdentityError as exc:
+                    raise http1.TlsConnectError(exc, str(exc)) from exc
+
+        self.pools = [http1.ConnectionPool(host, port, ssl_context=ssl_context, on_connect=hook) for port in ports]
         self.rate = rate
         self.base_rate = rate  # what `heal` returns to after a `rate` command
         self.host_header = host_header

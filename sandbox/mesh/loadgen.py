@@ -25,7 +25,7 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
-@dataclass
+@dataclass(slots=True)
 class Sample:
     scheduled: float  # seconds since the run started
     latency: float  # seconds from scheduled send to the end of the response

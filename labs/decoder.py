@@ -285,10 +285,15 @@ _TLS_REASONS: dict[str, tuple[str, str, tuple[str, ...], str, dict | None]] = {
         None,
     ),
     tls.CONNECTION_RESET: (
-        "The peer reset the connection during the handshake.",
+        "The peer reset the connection during the handshake, without saying why.",
         "the side that logs it was reset by its peer",
-        ("the peer process died", "the peer refused plaintext or TLS on that port"),
-        "",
+        (
+            "the peer refused this side's certificate (expired, from a foreign CA) and hung up without the TLS "
+            "alert: the peer's own record says why",
+            "the peer process died",
+            "the peer refused plaintext or TLS on that port",
+        ),
+        "bad-certificate",
         None,
     ),
     tls.HANDSHAKE_FAILED: ("The TLS handshake failed for a reason not classified further.", EITHER, (), "", None),
@@ -332,6 +337,11 @@ _TLS_PATTERNS: list[tuple[re.Pattern[str], str]] = [
         (
             r"connection closed during handshake|unexpected[ _]eof|eof occurred in violation of protocol",
             tls.CONNECTION_CLOSED,
+        ),
+        # Only a reset the text ties to a handshake: "Connection reset by peer" alone is a UC in mid-request.
+        (
+            r"handshake failed: connection reset|connection reset during (?:the )?(?:tls )?handshake",
+            tls.CONNECTION_RESET,
         ),
     )
 ]

@@ -41,6 +41,7 @@ class RequestRecord:
     mtls: bool = False
     trace_id: str = ""
     detail: str = ""
+    tls_reason: str = ""  # why the TLS handshake failed ("certificate expired", ...), "" when it did not
 
 
 @dataclass

@@ -131,6 +131,7 @@ class Experiment:
                 host_header=self.topology.entry,
                 ssl_context=await self.mesh.entry_ssl_context(),
                 timeout=self.load_timeout,
+                expected_identity=self.topology.spiffe_id(self.topology.entry),
             )
             observer = Observer(self.mesh, recent_limit=self.recent_limit)
             await observer.read()  # the baseline: counters from before the load do not count
@@ -278,17 +279,23 @@ class Experiment:
                 elapsed, last = now - last, now
                 window = Window()
                 flags: dict[str, int] = {}
+                tls_failures: dict[str, int] = {}
+                failures = []  # no answer because the connection failed: only the load generator saw these
                 for sample in self.load.samples[seen:]:
                     window.add(sample)
                     for flag in filter(None, sample.flags.split(",")):
                         flags[flag] = flags.get(flag, 0) + 1
+                    if sample.tls_reason:
+                        tls_failures[sample.tls_reason] = tls_failures.get(sample.tls_reason, 0) + 1
+                    if sample.detail:
+                        failures.append(sample)
                 seen = len(self.load.samples)
                 summary = window.summary()
                 reading = await observer.read()
                 services, edges, recent = observer.snapshot(
                     reading,
                     elapsed,
-                    entry={**summary, "flags": flags},
+                    entry={**summary, "flags": flags, "tls_failures": tls_failures, "failures": failures},
                     cert_faults=self._cert_faults,
                     alive=self._alive(),
                 )

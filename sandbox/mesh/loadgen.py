@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sandbox.mesh import http1
+from sandbox.mesh import http1, tls
 from sandbox.mesh.model import Request, UpstreamError
 
 
@@ -25,12 +25,20 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
-@dataclass
+@dataclass(slots=True)
 class Sample:
     scheduled: float  # seconds since the run started
     latency: float  # seconds from scheduled send to the end of the response
     status: int  # 0 when no response came (connect failure, timeout)
     flags: str = ""
+    # Only for a request that got no answer because its connection failed: the callee never saw it as a request
+    # (a refused handshake is a reset to the callee), so the caller's side is the one that can say what and why.
+    detail: str = ""
+    tls_reason: str = ""  # one of tls.REASONS when the TLS handshake (or the peer's identity) failed
+    started: float = 0.0  # wall clock, Unix seconds
+    upstream: str = ""  # "host:port" it was sent to
+    method: str = "GET"
+    path: str = "/"
 
 
 @dataclass
@@ -73,8 +81,24 @@ class LoadGenerator:
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
         max_in_flight: int = 512,
+        expected_identity: str | None = None,
     ) -> None:
-        self.pools = [http1.ConnectionPool(host, port, ssl_context=ssl_context) for port in ports]
+        if ssl_context is not None:
+            # This client verifies the entry's certificate: when it refuses one, the entry's sidecar should get the
+            # alert ("certificate expired") rather than a bare reset, as it does from another sidecar.
+            from sandbox.mesh.sidecar import send_tls_alerts_on_handshake_failure
+
+            send_tls_alerts_on_handshake_failure()
+        hook = None
+        if ssl_context is not None and expected_identity is not None:
+            # As a sidecar does: a valid certificate is not enough, it must be the identity of the service called.
+            def hook(conn: http1.Connection) -> None:
+                try:
+                    tls.check_peer_identity(conn.ssl_object, expected_identity)
+                except tls.PeerIdentityError as exc:
+                    raise http1.TlsConnectError(exc, str(exc)) from exc
+
+        self.pools = [http1.ConnectionPool(host, port, ssl_context=ssl_context, on_connect=hook) for port in ports]
         self.rate = rate
         self.base_rate = rate  # what `heal` returns to after a `rate` command
         self.host_header = host_header
@@ -88,9 +112,11 @@ class LoadGenerator:
         self.start_time = 0.0
 
     async def _one(self, scheduled_at: float) -> None:
-        flags = ""
+        flags = detail = tls_reason = ""
+        started = time.time()
         async with self._slots:  # waiting for a slot counts in the latency: it is part of the stall
             pool = self.pools[self._next_pool % len(self.pools)]
+            upstream = f"{pool.host}:{pool.port}"
             self._next_pool += 1
             self.in_flight += 1
             try:
@@ -98,8 +124,12 @@ class LoadGenerator:
                 response = await asyncio.wait_for(pool.request(request, self.host_header), self.timeout)
                 status = response.status
                 flags = response.headers.get("x-mesh-flags", "")
-            except UpstreamError as exc:
+            except http1.TlsConnectError as exc:
                 status, flags = 0, exc.flag
+                tls_reason = tls.classify_handshake_error(exc.original, side="client")
+                detail = f"TLS error: {tls.describe_handshake_error(exc.original, side='client')}"
+            except UpstreamError as exc:
+                status, flags, detail = 0, exc.flag, exc.reason
             except TimeoutError:
                 status, flags = 0, "timeout"
             except Exception as exc:  # noqa: BLE001 - a request that failed in an unforeseen way is still a failure
@@ -107,7 +137,19 @@ class LoadGenerator:
             finally:
                 self.in_flight -= 1
         now = time.monotonic()
-        self.samples.append(Sample(scheduled_at - self.start_time, now - scheduled_at, status, flags))
+        self.samples.append(
+            Sample(
+                scheduled_at - self.start_time,
+                now - scheduled_at,
+                status,
+                flags,
+                detail=detail,
+                tls_reason=tls_reason,
+                started=started,
+                upstream=upstream,
+                path=self.path,
+            )
+        )
 
     async def run(self, duration: float, *, should_stop: Callable[[], bool] = lambda: False) -> list[Sample]:
         """Send at `self.rate` (which may change while running) for `duration` seconds."""

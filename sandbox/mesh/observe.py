@@ -90,6 +90,7 @@ class Observer:
             "open_circuits": 0,
         }
         self._interval: dict[str, tuple[int, int]] = {}  # the last interval's (answered, 2xx) per service
+        self._loadgen_seq = 0
         self._callers: dict[str, set[str]] = {}
         for source, destination in self.edges:
             self._callers.setdefault(destination, set()).add(source)
@@ -197,7 +198,8 @@ class Observer:
         alive: dict[str, dict[str, bool]],
     ) -> tuple[list[ServiceSnapshot], list[EdgeSnapshot], list[RequestRecord]]:
         """Services, edges and new request records for one interval of `elapsed` seconds. `entry` is the
-        load generator's view of the entry edge (rps, success, percentiles, flags)."""
+        load generator's view of the entry edge (rps, success, percentiles, flags, and optionally its
+        `tls_failures` by reason and the `failures`: loadgen.Sample of requests whose connection failed)."""
         elapsed = max(elapsed, 1e-6)
         apps = {key: self._app_delta(key, stats) for key, stats in reading.apps.items()}
         sidecars = {key: self._sidecar_delta(key, r.stats if r else None) for key, r in reading.sidecars.items()}
@@ -212,7 +214,7 @@ class Observer:
         ]
         self._add_totals(sidecars)
         edges = [self._edge(source, destination, apps, sidecars, elapsed, entry) for source, destination in self.edges]
-        return services, edges, self._recent(reading)
+        return services, edges, self._recent(reading, sidecars, entry)
 
     def _service(self, svc, apps, sidecars, elapsed, cert_faults, alive, reading) -> ServiceSnapshot:
         total = ok = 0
@@ -305,6 +307,7 @@ class Observer:
                     actual_total += count
                     actual_ok += count if 200 <= int(status) < 300 else 0
         if source == LOADGEN:
+            tls = _both_views(entry.get("tls_failures", {}), tls)
             mtls = identified > 0 if actual_total else callee.sidecar and callee.mtls_mode != "DISABLE"
             return EdgeSnapshot(
                 source=source,
@@ -351,10 +354,7 @@ class Observer:
             for (direction, peer, reason), count in delta["tls"].items():
                 if direction == "outbound" and peer == destination:
                     tls[reason] = tls.get(reason, 0) + count
-        # One failed handshake is seen by both ends (an expired certificate, an unknown CA), some by one end
-        # only (plaintext at a STRICT port): per reason, the larger count, not the sum.
-        for reason, count in refused_by_callee.items():
-            tls[reason] = max(tls.get(reason, 0), count)
+        tls = _both_views(tls, refused_by_callee)
         if actual_total and callee.sidecar:
             mtls = identified > 0
         else:
@@ -386,10 +386,26 @@ class Observer:
                 return f"{service}-{replica}"
         return address
 
-    def _recent(self, reading: Reading) -> list[RequestRecord]:
-        """New records: every sidecar's outbound requests, the entry's requests from the load generator, and
-        refused handshakes; the newest `recent_limit`, oldest first."""
+    def _recent(self, reading: Reading, sidecars: dict, entry: dict) -> list[RequestRecord]:
+        """New records: every sidecar's outbound requests, the entry's requests from the load generator (those
+        that reached it, and those whose connection failed, from the load generator's side), and refused
+        handshakes; the newest `recent_limit`, oldest first.
+
+        A refused handshake is one failure seen from both ends. The caller's record says more (who called, the
+        method and path, its own verify error), so a callee's handshake record is left out when a caller's side
+        counted a failure of the same reason to that service in this interval; one the callers did not see (a
+        plaintext caller at a STRICT port only learns of a close) is kept, with the reason the callee knows."""
         found: list[tuple[float, RequestRecord]] = []
+        told_by_caller: dict[tuple[str, str], int] = {}  # (callee, reason) -> failed handshakes a caller counted
+        for reason, count in entry.get("tls_failures", {}).items():
+            key = (self.topology.entry, reason)
+            told_by_caller[key] = told_by_caller.get(key, 0) + count
+        for delta in sidecars.values():
+            for (direction, peer, reason), count in (delta or {}).get("tls", {}).items():
+                if direction == "outbound":
+                    told_by_caller[(peer, reason)] = told_by_caller.get((peer, reason), 0) + count
+        for sample in entry.get("failures", []):
+            found.append((sample.started, self._loadgen_record(sample)))
         for (service, replica), r in reading.sidecars.items():
             if r is None:
                 continue
@@ -399,9 +415,40 @@ class Observer:
                 from_outside = inbound and service == self.topology.entry and record.get("source") not in self.names
                 if inbound and not (handshake or from_outside):
                     continue
+                told = (service, record.get("tls_reason", ""))
+                if handshake and told_by_caller.get(told, 0) > 0:
+                    told_by_caller[told] -= 1
+                    continue
                 found.append((record.get("time", 0.0), self._record(service, replica, record)))
         found.sort(key=lambda pair: pair[0])
         return [record for _, record in found[-self.recent_limit :]] if self.recent_limit > 0 else []
+
+    def _loadgen_record(self, sample: Any) -> RequestRecord:
+        """A load-generator request that got no answer because its connection failed, as the caller saw it."""
+        self._loadgen_seq += 1
+        flags = [flag for flag in sample.flags.split(",") if flag]
+        endpoint = self._endpoint_name(sample.upstream) if sample.upstream else ""
+        duration = round(sample.latency * 1000, 3)
+        return RequestRecord(
+            id=f"{LOADGEN}:{self._loadgen_seq}",
+            source=LOADGEN,
+            destination=self.topology.entry,
+            method=sample.method,
+            path=sample.path,
+            status=sample.status,
+            flags=flags,
+            duration_ms=duration,
+            attempts=[Attempt(status=sample.status, flags=flags, endpoint=endpoint, duration_ms=duration)],
+            mtls=False,
+            detail=sample.detail,
+            tls_reason=sample.tls_reason,
+        )
+
+    def _caller_of(self, service: str) -> str:
+        """Who called `service` when a refused handshake leaves it no identity: its one caller in the topology,
+        or "unknown" when several could have."""
+        callers = self._callers.get(service, set())
+        return next(iter(callers)) if len(callers) == 1 else "unknown"
 
     def _record(self, service: str, replica: int, r: dict) -> RequestRecord:
         flags = [] if r.get("flags", "-") == "-" else r["flags"].split(",")
@@ -438,6 +485,8 @@ class Observer:
             if not inbound or r.get("source") in self.names
             else (LOADGEN if r.get("source") == LOADGEN else r.get("source", "unknown"))
         )
+        if inbound and r.get("method") == "-" and source == "unknown":
+            source = self._caller_of(service)
         destination = r.get("destination", "")
         mtls = (
             (r.get("source") not in ("", "unknown"))
@@ -461,7 +510,18 @@ class Observer:
             mtls=mtls,
             trace_id=parsed[0] if parsed else "",
             detail=r.get("detail", ""),
+            tls_reason=r.get("tls_reason", ""),
         )
+
+
+def _both_views(caller: dict[str, int], callee: dict[str, int]) -> dict[str, int]:
+    """Handshake failures on one edge by reason, from the caller's and the callee's counts. One failed handshake
+    is seen by both ends (an expired certificate, an unknown CA), some by one end only (plaintext at a STRICT
+    port): per reason, the larger count, not the sum."""
+    merged = dict(caller)
+    for reason, count in callee.items():
+        merged[reason] = max(merged.get(reason, 0), count)
+    return merged
 
 
 def _counters(stats: dict) -> dict:

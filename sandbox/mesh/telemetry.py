@@ -165,6 +165,7 @@ class AccessLogRecord:
     bytes_sent: int = 0
     seq: int = 0  # this sidecar's running number for its records: a reader's cursor (`since`)
     tries: list[dict] = field(default_factory=list)  # each try: status, flags, endpoint, backoff_ms, duration_ms
+    tls_reason: str = ""  # a refused handshake's reason (one of tls.REASONS), so readers need not parse `detail`
 
     def render(self) -> str:
         """One Envoy-style line:
@@ -318,6 +319,7 @@ class SidecarTelemetry:
                     attempts=0,
                     detail=f"TLS handshake failed: {reason}",
                     traceparent="",
+                    tls_reason=reason,
                 )
             )
 

@@ -90,7 +90,9 @@ def fragment_context(name: str, *, facts: dict, state: ViewState, commands=(), q
     if name == "status":
         context.update(queue=queue, snapshot=state.snapshot, started=state.started)
     elif name == "graph":
-        context["graph"] = drawing.graph_layout(services.topology_get(facts["topology"]), state.snapshot)
+        topology = services.topology_get(facts["topology"])
+        context["graph"] = drawing.graph_layout(topology, state.snapshot)
+        context["graph_down"] = drawing.graph_layout(topology, state.snapshot, direction=drawing.DOWN)
     elif name == "metrics":
         context.update(charts=drawing.metrics_charts(state.history, commands), snapshot=state.snapshot)
     elif name == "requests":

@@ -1,0 +1,130 @@
+"""What a learner meets across time, in a real browser (Chromium against uvicorn, a real Celery worker running
+a real mesh): on a phone the graph and the circuit breakers fit the screen while they act, and reloading the
+experiment page mid-run or after the end shows the live state, or the final numbers, again."""
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.sandbox.test_sandbox_browser import LIVE, log_in, metric_is
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(300)]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+# Boxes of what must be on screen: every node of the graph that is shown, every breaker field.
+OFF_SCREEN = """(selector) => [...document.querySelectorAll(selector)]
+    .filter((e) => e.getClientRects().length && e.getBoundingClientRect().width > 0)
+    .map((e) => { const r = e.getBoundingClientRect();
+                  return {text: e.textContent.trim().slice(0, 40), left: r.left, right: r.right}; })
+    .filter((r) => r.left < 0 || r.right > window.innerWidth)"""
+SHOWN = """(selector) => [...document.querySelectorAll(selector)]
+    .filter((e) => e.getClientRects().length && e.getBoundingClientRect().width > 0).length"""
+
+
+def start(page, server: str, user, topology: str) -> None:
+    log_in(page, server, user.username)
+    page.get_by_role("link", name="Sandbox", exact=True).click()
+    page.locator(f"input[name=topology][value={topology}]").check()
+    page.get_by_role("button", name="Start the mesh").click()
+    expect(page.locator("#status")).to_contain_text("Running", timeout=LIVE)
+    metric_is(page, "effective", "> 0")
+
+
+def fits(page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), page.evaluate(
+        "[document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    for selector in ("#graph [data-node]", "#breaker th[scope=row]", "#breaker td"):
+        assert page.evaluate(SHOWN, selector), f"nothing shown for {selector}"
+        assert page.evaluate(OFF_SCREEN, selector) == [], selector
+
+
+def test_on_a_phone_the_shop_graph_and_breakers_fit_the_screen_while_the_learner_acts(
+    browser, asgi_server, workers, learner
+):
+    workers.start("w1")
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        start(page, asgi_server, learner, "shop")
+        page.get_by_role("button", name="Inject 50% 503 errors at service catalog").click()
+        expect(page.locator("#commands")).to_contain_text("applied", timeout=LIVE)
+        expect(page.locator('#graph .topology-down [data-node="catalog"]')).to_contain_text("fault", timeout=LIVE)
+        expect(page.locator('#breaker [data-breaker="cart-payments"]')).to_be_visible(timeout=LIVE)
+        # Top to bottom on a phone: the callee is below its caller, not off to the right.
+        expect(page.locator("#graph .topology-across")).to_be_hidden()
+        down = page.locator("#graph .topology-down")
+        frontend = down.locator('[data-node="frontend"]').bounding_box()
+        payments = down.locator('[data-node="payments"]').bounding_box()
+        assert payments["y"] > frontend["y"] + frontend["height"]
+        fits(page)
+        # Graph text stays readable (the lesson diagrams' bar: 10 px).
+        heights = page.eval_on_selector_all(
+            "#graph .topology-down text", "els => els.map(e => e.getBoundingClientRect().height)"
+        )
+        assert min(heights) >= 10, min(heights)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "sandbox-shop-390.png"), full_page=True)
+        page.locator("#graph").screenshot(path=str(ARTIFACTS / "sandbox-shop-390-graph.png"))
+        page.locator("#breaker").screenshot(path=str(ARTIFACTS / "sandbox-shop-390-breaker.png"))
+
+        page.set_viewport_size(DESKTOP)
+        expect(page.locator("#graph .topology-across")).to_be_visible()
+        expect(page.locator("#graph .topology-down")).to_be_hidden()
+        fits(page)
+        page.screenshot(path=str(ARTIFACTS / "sandbox-shop-1280.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def numbers(page) -> str:
+    return page.locator("#status").inner_text()
+
+
+def test_reloading_the_experiment_page_mid_run_and_after_the_end(page, asgi_server, workers, learner):
+    workers.start("w1")
+    start(page, asgi_server, learner, "pair")
+    url = page.url
+
+    # Mid-run: the reloaded page shows the live state again and its buttons still act.
+    response = page.reload()
+    assert response.status == 200 and page.url == url
+    expect(page.locator("#status")).to_contain_text("Running", timeout=LIVE)
+    expect(page.locator('#graph .topology-across [data-node="b"]')).to_be_visible()
+    before = numbers(page)
+    page.wait_for_function(
+        "(before) => document.querySelector('#status').innerText !== before", arg=before, timeout=LIVE
+    )  # the numbers keep updating after the reload (the stream was opened again)
+    page.get_by_role("button", name="Remove the retries on calls to service b").click()
+    page.get_by_role("button", name="Inject 50% 503 errors at service b").click()
+    expect(page.locator('#graph .topology-across [data-node="b"]')).to_contain_text("fault: 50% 503", timeout=LIVE)
+    metric_is(page, "effective", "< 80")
+    expect(page.locator("#commands li")).to_have_count(2)
+
+    # A second reload mid-run keeps the learner's commands and the broken state.
+    page.reload()
+    expect(page.locator("#commands li")).to_have_count(2)
+    expect(page.locator('#graph .topology-across [data-node="b"]')).to_contain_text("fault: 50% 503", timeout=LIVE)
+
+    # The learner stops it; then reloads: the final numbers, a way to start again, and no error.
+    page.get_by_role("button", name="Stop the experiment").click()
+    expect(page.locator("#status")).to_contain_text("Ended", timeout=LIVE)
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    response = page.reload()
+    assert response.status == 200
+    expect(page.locator("#status")).to_contain_text("Ended")
+    expect(page.locator("#status")).not_to_contain_text("Failed")
+    effective = page.locator("[data-metric=effective]").first.inner_text()
+    assert effective.strip().endswith("%") and float(effective.strip().rstrip("%")) < 100, effective
+    expect(page.locator('#graph .topology-across [data-node="b"]')).to_contain_text("fault: 50% 503")
+    expect(page.locator("#commands li")).to_have_count(2)
+    expect(page.get_by_role("button", name="Inject 50% 503 errors at service b")).to_have_count(0)
+    page.get_by_role("link", name="Start another").click()
+    expect(page.get_by_role("button", name="Start the mesh")).to_be_visible()
+    page.wait_for_timeout(500)  # let a late stream reconnect attempt show itself, if there were one
+    assert errors == [], errors

@@ -24,6 +24,11 @@ SHOWN = """(selector) => [...document.querySelectorAll(selector)]
     .filter((e) => e.getClientRects().length && e.getBoundingClientRect().width > 0).length"""
 
 
+def node(page, name: str):
+    """The node the learner sees: the graph is drawn twice (across, and down for phones), one shown."""
+    return page.locator(f'#graph :is([data-node="{name}"], [data-phone-node="{name}"]):visible')
+
+
 def start(page, server: str, user, topology: str) -> None:
     log_in(page, server, user.username)
     page.get_by_role("link", name="Sandbox", exact=True).click()
@@ -37,9 +42,10 @@ def fits(page) -> None:
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), page.evaluate(
         "[document.documentElement.scrollWidth, window.innerWidth]"
     )
-    for selector in ("#graph [data-node]", "#breaker th[scope=row]", "#breaker td"):
-        assert page.evaluate(SHOWN, selector), f"nothing shown for {selector}"
-        assert page.evaluate(OFF_SCREEN, selector) == [], selector
+    selectors = ("#graph .mesh-node", "#breaker th[scope=row]", "#breaker td")
+    assert all(page.evaluate(SHOWN, selector) for selector in selectors)
+    off_screen = {selector: page.evaluate(OFF_SCREEN, selector) for selector in selectors}
+    assert off_screen == dict.fromkeys(selectors, []), off_screen
 
 
 def test_on_a_phone_the_shop_graph_and_breakers_fit_the_screen_while_the_learner_acts(
@@ -53,12 +59,12 @@ def test_on_a_phone_the_shop_graph_and_breakers_fit_the_screen_while_the_learner
         start(page, asgi_server, learner, "shop")
         page.get_by_role("button", name="Inject 50% 503 errors at service catalog").click()
         expect(page.locator("#commands")).to_contain_text("applied", timeout=LIVE)
-        expect(page.locator('#graph [data-node="catalog"]:visible')).to_contain_text("fault", timeout=LIVE)
+        expect(node(page, "catalog")).to_contain_text("fault", timeout=LIVE)
         expect(page.locator("#breaker tr", has_text="cart → payments")).to_be_visible(timeout=LIVE)
         fits(page)
         # Top to bottom on a phone: the callee is below its caller, not off to the right.
-        frontend = page.locator('#graph [data-node="frontend"]:visible').bounding_box()
-        payments = page.locator('#graph [data-node="payments"]:visible').bounding_box()
+        frontend = node(page, "frontend").bounding_box()
+        payments = node(page, "payments").bounding_box()
         assert payments["y"] > frontend["y"] + frontend["height"]
         # Graph text stays readable (the lesson diagrams' bar: 10 px).
         heights = page.eval_on_selector_all(
@@ -74,8 +80,8 @@ def test_on_a_phone_the_shop_graph_and_breakers_fit_the_screen_while_the_learner
         page.set_viewport_size(DESKTOP)
         fits(page)
         # Wide screens keep the graph left to right.
-        frontend = page.locator('#graph [data-node="frontend"]:visible').bounding_box()
-        payments = page.locator('#graph [data-node="payments"]:visible').bounding_box()
+        frontend = node(page, "frontend").bounding_box()
+        payments = node(page, "payments").bounding_box()
         assert payments["x"] > frontend["x"] + frontend["width"]
         page.screenshot(path=str(ARTIFACTS / "sandbox-shop-1280.png"), full_page=True)
     finally:
@@ -95,21 +101,21 @@ def test_reloading_the_experiment_page_mid_run_and_after_the_end(page, asgi_serv
     response = page.reload()
     assert response.status == 200 and page.url == url
     expect(page.locator("#status")).to_contain_text("Running", timeout=LIVE)
-    expect(page.locator('#graph [data-node="b"]:visible')).to_be_visible()
+    expect(node(page, "b")).to_be_visible()
     before = numbers(page)
     page.wait_for_function(
         "(before) => document.querySelector('#status').innerText !== before", arg=before, timeout=LIVE
     )  # the numbers keep updating after the reload (the stream was opened again)
     page.get_by_role("button", name="Remove the retries on calls to service b").click()
     page.get_by_role("button", name="Inject 50% 503 errors at service b").click()
-    expect(page.locator('#graph [data-node="b"]:visible')).to_contain_text("fault: 50% 503", timeout=LIVE)
+    expect(node(page, "b")).to_contain_text("fault: 50% 503", timeout=LIVE)
     metric_is(page, "effective", "< 80")
     expect(page.locator("#commands li")).to_have_count(2)
 
     # A second reload mid-run keeps the learner's commands and the broken state.
     page.reload()
     expect(page.locator("#commands li")).to_have_count(2)
-    expect(page.locator('#graph [data-node="b"]:visible')).to_contain_text("fault: 50% 503", timeout=LIVE)
+    expect(node(page, "b")).to_contain_text("fault: 50% 503", timeout=LIVE)
 
     # The learner stops it; then reloads: the final numbers, a way to start again, and no error.
     page.get_by_role("button", name="Stop the experiment").click()
@@ -122,7 +128,7 @@ def test_reloading_the_experiment_page_mid_run_and_after_the_end(page, asgi_serv
     expect(page.locator("#status")).not_to_contain_text("Failed")
     effective = page.locator("[data-metric=effective]").first.inner_text()
     assert effective.strip().endswith("%") and float(effective.strip().rstrip("%")) < 100, effective
-    expect(page.locator('#graph [data-node="b"]:visible')).to_contain_text("fault: 50% 503")
+    expect(node(page, "b")).to_contain_text("fault: 50% 503")
     expect(page.locator("#commands li")).to_have_count(2)
     expect(page.get_by_role("button", name="Inject 50% 503 errors at service b")).to_have_count(0)
     page.get_by_role("link", name="Start another").click()

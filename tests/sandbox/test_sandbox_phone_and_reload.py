@@ -88,10 +88,6 @@ def test_on_a_phone_the_shop_graph_and_breakers_fit_the_screen_while_the_learner
         context.close()
 
 
-def numbers(page) -> str:
-    return page.locator("#status").inner_text()
-
-
 def test_reloading_the_experiment_page_mid_run_and_after_the_end(page, asgi_server, workers, learner):
     workers.start("w1")
     start(page, asgi_server, learner, "pair")
@@ -102,10 +98,13 @@ def test_reloading_the_experiment_page_mid_run_and_after_the_end(page, asgi_serv
     assert response.status == 200 and page.url == url
     expect(page.locator("#status")).to_contain_text("Running", timeout=LIVE)
     expect(node(page, "b")).to_be_visible()
-    before = numbers(page)
-    page.wait_for_function(
-        "(before) => document.querySelector('#status').innerText !== before", arg=before, timeout=LIVE
-    )  # the numbers keep updating after the reload (the stream was opened again)
+    # The numbers keep updating after the reload (the page opened its stream again): the status line and the
+    # golden metrics' sparklines both change.
+    before = {part: page.locator(part).inner_html() for part in ("#status", "#metrics")}
+    for part, html in before.items():
+        page.wait_for_function(
+            "([part, before]) => document.querySelector(part).innerHTML !== before", arg=[part, html], timeout=LIVE
+        )
     page.get_by_role("button", name="Remove the retries on calls to service b").click()
     page.get_by_role("button", name="Inject 50% 503 errors at service b").click()
     expect(node(page, "b")).to_contain_text("fault: 50% 503", timeout=LIVE)

@@ -45,13 +45,17 @@ def event_words(event: dict) -> str:
     if kind == "exited":
         how = "as asked" if event.get("expected") else "unexpectedly"
         code = event.get("code")
-        return (
-            f"{event.get('service', '')}'s {event.get('process', '')} (replica {event.get('replica', 0)}) "
-            f"exited {how}" + (f" with code {code}." if code is not None else ".")
-        )
+        process = event.get("process", "")
+        if process == "control_plane":
+            who = "The control plane"
+        else:  # "service" is the workload's own process: its app, beside its sidecar
+            part = "app" if process == "service" else process
+            who = f"The {part} of service {event.get('service', '')} (replica {event.get('replica', 0)})"
+        return f"{who} exited {how}" + (f" with code {code}." if code is not None else ".")
     if kind == "nack":
         return (
-            f"{event.get('service', '')}-{event.get('replica', 0)} rejected configuration version "
+            f"The sidecar of service {event.get('service', '')} (replica {event.get('replica', 0)}) rejected "
+            f"configuration version "
             f"{event.get('version', 0)} and keeps serving version {event.get('serving_version', 0)}: "
             f"{event.get('reason', '')}"
         )

@@ -92,3 +92,55 @@ def test_the_experiment_page_shows_service_names_in_code_style(client, learner):
     assert (
         'value="plaintext">Make service <code class="service-name">a</code> send plain text (no mTLS)</button>' in html
     )
+
+
+# --- the page's own sentences: the command list and the event log ---------------------------------------
+
+
+FACTS = {"id": 1, "topology": "pair", "status": "running", "is_active": True}
+
+
+@pytest.mark.parametrize(
+    ("event", "words"),
+    [
+        (
+            {"kind": "exited", "process": "sidecar", "service": "b", "replica": 0, "expected": True},
+            "The sidecar of service b (replica 0) exited as asked.",
+        ),
+        (
+            {"kind": "exited", "process": "service", "service": "a", "replica": 0, "code": 1},
+            "The app of service a (replica 0) exited unexpectedly with code 1.",
+        ),
+        ({"kind": "exited", "process": "control_plane", "service": "", "code": -9}, "The control plane exited"),
+        (
+            {"kind": "nack", "service": "b", "replica": 0, "version": 3, "serving_version": 2, "reason": "bad"},
+            "The sidecar of service b (replica 0) rejected configuration version 3 and keeps serving version 2: bad",
+        ),
+    ],
+)
+def test_the_event_log_names_each_service_as_a_service(event, words):
+    from sandbox.fragments import event_words
+
+    assert event_words(event).startswith(words)
+
+
+def test_the_command_list_and_the_log_show_service_names_in_code_style():
+    from types import SimpleNamespace
+
+    from sandbox.fragments import render_fragment
+    from sandbox.state import ViewState
+
+    command = SimpleNamespace(
+        t=1.5, sent_at=None, outcome="applied", answer="", description="service a gets an expired certificate"
+    )
+    listed = render_fragment("commands", facts=FACTS, state=ViewState(), commands=[command])
+    assert 'service <code class="service-name">a</code> gets an expired certificate' in listed
+    state = ViewState(notable=[{"kind": "applied", "t": 2.0, "said": "service b refuses calls from service a"}])
+    log = render_fragment("log", facts=FACTS, state=state)
+    assert (
+        'Applied: service <code class="service-name">b</code> refuses calls from service '
+        '<code class="service-name">a</code>' in log
+    )
+    # Only the topology's services are marked, and the words stay escaped.
+    state = ViewState(notable=[{"kind": "refused", "t": 2.0, "reason": "service <z> is not here"}])
+    assert "service &lt;z&gt; is not here" in render_fragment("log", facts=FACTS, state=state)

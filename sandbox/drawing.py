@@ -20,6 +20,7 @@ LINE = 15  # text line height
 DOWN_COLUMN_GAP, DOWN_ROW_GAP = 16, 165
 BADGE_ROOM = 3 * LINE + 4  # node badges sit under the node
 ACROSS, DOWN = "across", "down"
+LOADGEN = "load generator"
 
 
 @dataclass
@@ -37,6 +38,11 @@ class Node:
     health: str  # healthy | degraded | failing | down | idle | unknown
     lines: list[str] = field(default_factory=list)  # text under the name: success, rps
     badges: list[str] = field(default_factory=list)  # "fault: 50% 503", "cert: expired", "sidecar-0 down"
+
+    @property
+    def spoken(self) -> str:
+        """The node in a sentence (the graph's description): "service a", never a bare "a"."""
+        return spoken(self.name)
 
     @property
     def texts(self) -> list[Text]:
@@ -63,6 +69,10 @@ class Edge:
     badges: list[str] = field(default_factory=list)
     detail: str = ""  # the success line under the label
     direction: str = ACROSS
+
+    @property
+    def spoken(self) -> str:
+        return f"{spoken(self.source)} to {spoken(self.destination)}"
 
     @property
     def mid_x(self) -> float:
@@ -124,6 +134,10 @@ class Graph:
     nodes: list[Node]
     edges: list[Edge]
     direction: str = ACROSS
+
+
+def spoken(name: str) -> str:
+    return name if name == LOADGEN else f"service {name}"
 
 
 def percent(value: float | None) -> str:
@@ -209,7 +223,7 @@ def _loadgen_node(at: tuple[float, float], snapshot: Snapshot | None) -> Node:
     if snapshot:
         lines.append(f"sees {percent(snapshot.effective_success)} ok")
     health = health_of(snapshot.effective_success) if snapshot else "unknown"
-    return Node("load generator", at[0], at[1], health, lines)
+    return Node(LOADGEN, at[0], at[1], health, lines)
 
 
 def _service_node(name: str, at: tuple[float, float], service: ServiceSnapshot | None) -> Node:
@@ -252,7 +266,7 @@ def _edge(source: str, destination: str, position: dict, edge: EdgeSnapshot | No
     if edge.retries:
         badges.append(f"{edge.retries} retries")
     return Edge(
-        source if source != "loadgen" else "load generator",
+        source if source != "loadgen" else LOADGEN,
         destination,
         x1,
         y1,

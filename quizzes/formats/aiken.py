@@ -82,6 +82,8 @@ def _read_question(block: list[tuple[int, str]]) -> QuestionData:
             answer = (number, answer_match.group(1).strip())
             continue
         option_match = OPTION_LINE.match(line)
+        if option_match and not options and option_match.group(1) != "A":
+            option_match = None  # before option A, "I.e. the retry one" or "U.S.-wide?" is more of the stem
         if option_match and stem_lines:
             expected = LETTERS[len(options)] if len(options) < len(LETTERS) else "?"
             if option_match.group(1) != expected:
@@ -143,7 +145,9 @@ def _question_lines(question: QuestionData) -> list[str]:
     if not stem_lines:
         raise ValueError(f"{name} has an empty stem")
     for index, line in enumerate(stem_lines):
-        if ANSWER_LINE.match(line) or (index and OPTION_LINE.match(line)):
+        option = OPTION_LINE.match(line)
+        # Only an 'A.' line ends a stem when read back (before option A, other letters stay stem text).
+        if ANSWER_LINE.match(line) or (index and option and option.group(1) == "A"):
             raise ValueError(f"{name}: stem line '{shorten(line)}' would read as an Aiken option or ANSWER line")
     if not 2 <= len(question.options) <= len(LETTERS):
         raise ValueError(f"{name} needs between 2 and {len(LETTERS)} options for Aiken")

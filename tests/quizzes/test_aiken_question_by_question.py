@@ -126,6 +126,26 @@ def test_a_bad_question_between_good_ones_is_reported_and_its_neighbours_kept(ba
     assert reason in parsed.malformed[0].reason
 
 
+def test_a_stem_line_that_reads_like_a_later_option_without_a_space_stays_in_the_stem():
+    parsed = read_aiken("Which rule?\nI.e. the one for retries\nA)one\nB)three\nANSWER: B\n")
+    assert parsed.malformed == []
+    (question,) = parsed.questions
+    assert shown(question.stem) == "Which rule?<br>\nI.e. the one for retries"
+    assert [(o.text, o.correct) for o in question.options] == [("one", False), ("three", True)]
+
+
+def test_such_a_stem_is_exported_and_read_back_the_same():
+    from quizzes.formats.aiken import export_aiken, parse_aiken
+    from quizzes.formats.types import OptionData, QuestionData
+
+    question = QuestionData(
+        "k", "Which rule?\nI.e. the one for retries", [OptionData("one"), OptionData("three", True)]
+    )
+    (back,) = parse_aiken(export_aiken([question]))
+    assert shown(back.stem) == "Which rule?<br>\nI.e. the one for retries"
+    assert [(o.text, o.correct) for o in back.options] == [("one", False), ("three", True)]
+
+
 def test_a_stem_that_only_begins_like_an_option_is_still_a_question():
     parsed = read_aiken("A. Smith's retry rule: how many tries?\nA. one\nB. three\nANSWER: B\n")
     assert parsed.malformed == []

@@ -252,7 +252,7 @@ def action_to_visible(page, count: int) -> list[float]:
     badge = page.locator('[data-node="b"] .node-badge', has_text="fault")
     for index in range(count):
         breaking = index % 2 == 0
-        label = "Inject 50% 503 errors at b" if breaking else "Heal everything"
+        label = "Inject 50% 503 errors at service b" if breaking else "Heal everything"
         button = page.get_by_role("button", name=label)
         began = time.monotonic()
         button.click()

@@ -88,8 +88,9 @@ class ImportForm(forms.Form):
     )
     refuse_unsupported = forms.BooleanField(
         required=False,
-        label="Refuse the whole file if it holds other question types",
-        help_text="Otherwise the multiple-choice questions are imported and each other one is listed by line and type.",
+        label="Refuse the whole file if any question would be left out",
+        help_text="Otherwise every good question is imported and each other one (malformed, or of a type that "
+        "cannot be practised) is listed by line with the reason.",
     )
 
     def clean_file(self):

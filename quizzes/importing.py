@@ -20,9 +20,9 @@ from meshlearn.content import SLUG_PATTERN, ContentError
 from .content_files import question_fingerprint
 from .exchange import question_to_data
 from .formats import aiken, gift
-from .formats.keys import KeyAllocator, key_from_stem
+from .formats.keys import KeyAllocator, key_from_stem, shorten
 from .formats.text import plain_to_markdown
-from .formats.types import FormatError, OptionData, ParsedFile, QuestionData, Unsupported
+from .formats.types import FormatError, Malformed, OptionData, ParsedFile, QuestionData, Unsupported
 from .models import Option, Question, SolutionStep
 from .validation import question_problems
 
@@ -47,6 +47,7 @@ class ImportReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     unsupported: list[Unsupported] = field(default_factory=list)
+    malformed: list[Malformed] = field(default_factory=list)  # left out, each with its line and reason
     confirmations: list[Confirmation] = field(default_factory=list)
     applied: bool = False  # False when confirmations are waiting: nothing was written
 
@@ -54,6 +55,8 @@ class ImportReport:
         text = f"{len(self.created)} created, {len(self.updated)} updated, {len(self.unchanged)} unchanged"
         if self.unsupported:
             text += f", {len(self.unsupported)} not imported (unsupported type)"
+        if self.malformed:
+            text += f", {len(self.malformed)} not imported (errors)"
         return text
 
     def as_json(self) -> dict:
@@ -62,6 +65,7 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "unsupported": [vars(item) for item in self.unsupported],
+            "malformed": [vars(item) for item in self.malformed],
             "confirmations": [vars(item) for item in self.confirmations],
             "applied": self.applied,
         }
@@ -91,16 +95,33 @@ def import_file_parse(
         parsed = READERS[file_format](text)
     except FormatError as exc:
         raise ContentError(filename, str(exc)) from exc
-    if refuse_unsupported and parsed.unsupported:
-        listed = "; ".join(f"line {item.line}: {item.kind}" for item in parsed.unsupported)
-        raise ContentError(filename, f"has questions of types that cannot be imported ({listed}); only multiple choice")
+    if refuse_unsupported:
+        refuse_left_out(unsupported=parsed.unsupported, malformed=parsed.malformed, filename=filename)
     if not parsed.questions:
+        if parsed.malformed:
+            raise ContentError(filename, f"holds no question that can be imported: {_listed(parsed.malformed)}")
         if parsed.unsupported:
             raise ContentError(
                 filename, f"holds no multiple-choice questions ({len(parsed.unsupported)} of other types)"
             )
         raise ContentError(filename, "holds no questions")
     return parsed
+
+
+def _listed(malformed: list[Malformed]) -> str:
+    return "; ".join(f"line {item.line}: {item.reason}" for item in malformed)
+
+
+def refuse_left_out(*, unsupported: list[Unsupported], malformed: list[Malformed], filename: str) -> None:
+    """All or nothing, when asked: name every question that would be left out, in one message."""
+    parts = []
+    if unsupported:
+        listed = "; ".join(f"line {item.line}: {item.kind}" for item in unsupported)
+        parts.append(f"has questions of types that cannot be imported ({listed}); only multiple choice")
+    if malformed:
+        parts.append(f"has questions with errors ({_listed(malformed)}); fix them and import the file again")
+    if parts:
+        raise ContentError(filename, ", and ".join(parts))
 
 
 def detect_format(text: str) -> str | None:
@@ -140,7 +161,7 @@ def import_plan(
     keys = KeyAllocator()
     keys.used |= set(by_key)
 
-    report = ImportReport(unsupported=list(parsed.unsupported))
+    report = ImportReport(unsupported=list(parsed.unsupported), malformed=list(parsed.malformed))
     matched: dict[int, Question | None] = {}
     taken: set[int] = set()
     for index, data in enumerate(questions):
@@ -166,14 +187,16 @@ def import_plan(
         data.category = lesson.slug
         match = matched[index]
         if match is None:
-            _validate(data, filename)
+            if _left_out(data, report):
+                continue
             writes.append((None, data))
             report.created.append(data.key)
         else:
             question = full_by_id[match.pk]
             before = question_to_data(question)
             after = _merge(before, data, as_written) if not carries_extras else data
-            _validate(after, filename)
+            if _left_out(after, report):
+                continue
             if after == before:
                 report.unchanged.append(data.key)
             else:
@@ -184,6 +207,7 @@ def import_plan(
                 report.updated.append(data.key)
         if progress and (index % 200 == 0 or index == len(questions) - 1):
             progress(index + 1, len(questions))
+    report.malformed.sort(key=lambda item: item.line)
     return report, writes
 
 
@@ -245,11 +269,13 @@ def _losses(before: QuestionData, after: QuestionData) -> list[str]:
     return reasons
 
 
-def _validate(data: QuestionData, filename: str) -> None:
+def _left_out(data: QuestionData, report: ImportReport) -> bool:
+    """A question that breaks a rule is reported with its line and left out; the rest still come in."""
     problems = question_problems(data)
     if problems:
-        where = f"line {data.line}: " if data.line else ""
-        raise ContentError(filename, f"{where}question {data.key!r} {problems[0]}")
+        name = data.key if data.titled else shorten(data.stem)
+        report.malformed.append(Malformed(line=data.line, reason=f"question '{name}' {'; '.join(problems)}"))
+    return bool(problems)
 
 
 def import_write(*, writes: list[tuple[Question | None, QuestionData]], lessons_by_slug: dict[str, Lesson]) -> None:
@@ -362,14 +388,20 @@ def questions_import(
     confirm: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import a whole file, or nothing: a malformed file raises ContentError naming the line; changes
-    that lose feedback or move questions come back in `confirmations` unless `confirm` is set."""
+    """Import a file question by question: each malformed question or one of another type is left out
+    and reported by line (with `refuse_unsupported`, any of them refuses the whole file, naming them
+    all); a file GIFT cannot read at all raises ContentError naming the line; changes that lose
+    feedback or move questions come back in `confirmations` unless `confirm` is set."""
     parsed = import_file_parse(
         content=content, file_format=file_format, filename=filename, refuse_unsupported=refuse_unsupported
     )
     report, writes = import_plan(
         parsed=parsed, file_format=file_format, default_lesson=default_lesson, filename=filename, progress=progress
     )
+    if refuse_unsupported:  # questions the reader took in but the rules refuse (an option letter in the text ...)
+        refuse_left_out(unsupported=[], malformed=report.malformed, filename=filename)
+    if not writes and not report.unchanged and report.malformed:
+        raise ContentError(filename, f"holds no question that can be imported: {_listed(report.malformed)}")
     if report.confirmations and not confirm:
         return report
     import_write(writes=writes, lessons_by_slug={lesson.slug: lesson for lesson in Lesson.objects.all()})

@@ -1,7 +1,12 @@
 """Geometry for the server-side SVG: the topology graph laid out by call depth, and sparkline polylines.
 The templates draw; this module only computes positions, labels and health words (so every state has a
-text label and nothing depends on colour)."""
+text label and nothing depends on colour).
 
+The graph is laid out two ways: across (call depth left to right, for wide screens) and down (call depth
+top to bottom, for phones). The page carries both and a CSS media query shows one: no script decides,
+and a phone never has to scroll sideways to see the callee."""
+
+import math
 from dataclasses import dataclass, field
 
 from sandbox.mesh.events import EdgeSnapshot, ServiceSnapshot, Snapshot
@@ -10,6 +15,12 @@ NODE_W, NODE_H = 170, 60
 COLUMN_GAP, ROW_GAP = 180, 70  # room for edge labels, and for badges under a node
 MARGIN = 16
 LINE = 15  # text line height
+# Down (phones): two nodes side by side still fit 390 px at a readable scale; between rows, room for the
+# upper node's badges, the lock, and the edge's label, success line and badges above the lower node.
+DOWN_COLUMN_GAP, DOWN_ROW_GAP = 16, 165
+BADGE_ROOM = 3 * LINE + 4  # node badges sit under the node
+ACROSS, DOWN = "across", "down"
+LOADGEN = "load generator"
 
 
 @dataclass
@@ -27,6 +38,11 @@ class Node:
     health: str  # healthy | degraded | failing | down | idle | unknown
     lines: list[str] = field(default_factory=list)  # text under the name: success, rps
     badges: list[str] = field(default_factory=list)  # "fault: 50% 503", "cert: expired", "sidecar-0 down"
+
+    @property
+    def spoken(self) -> str:
+        """The node in a sentence (the graph's description): "service a", never a bare "a"."""
+        return spoken(self.name)
 
     @property
     def texts(self) -> list[Text]:
@@ -52,6 +68,11 @@ class Edge:
     lock: str  # "mtls" | "broken" | "plain" | ""
     badges: list[str] = field(default_factory=list)
     detail: str = ""  # the success line under the label
+    direction: str = ACROSS
+
+    @property
+    def spoken(self) -> str:
+        return f"{spoken(self.source)} to {spoken(self.destination)}"
 
     @property
     def mid_x(self) -> float:
@@ -62,16 +83,48 @@ class Edge:
         return (self.y1 + self.y2) / 2
 
     @property
+    def text_x(self) -> float:
+        # Down: the words stand above the callee, centred on it, so two callees side by side never share
+        # the same spot (the midpoints of their edges are closer together than a label is wide).
+        return self.mid_x if self.direction == ACROSS else self.x2
+
+    @property
+    def _down_top(self) -> float:
+        count = 1 + bool(self.detail) + len(self.badges)
+        return self.y2 - 10 - LINE * (count - 1)
+
+    @property
     def label_y(self) -> float:
-        return self.mid_y - 8 - LINE
+        return self.mid_y - 8 - LINE if self.direction == ACROSS else self._down_top
 
     @property
     def detail_y(self) -> float:
-        return self.mid_y - 8
+        return self.mid_y - 8 if self.direction == ACROSS else self._down_top + LINE
 
     @property
     def badge_texts(self) -> list[Text]:
-        return [Text(self.mid_x, self.mid_y + 8 + LINE * index, badge) for index, badge in enumerate(self.badges)]
+        if self.direction == ACROSS:
+            first = self.mid_y + 8
+        else:
+            first = self._down_top + LINE * (1 + bool(self.detail))
+        return [Text(self.text_x, first + LINE * index, badge) for index, badge in enumerate(self.badges)]
+
+    @property
+    def lock_at(self) -> tuple[float, float]:
+        if self.direction == ACROSS:
+            return self.mid_x, self.mid_y
+        # Down: just below the caller's badges, clear of the words above the callee.
+        length = math.hypot(self.x2 - self.x1, self.y2 - self.y1) or 1.0
+        along = min(BADGE_ROOM + 12, length / 2) / length
+        return self.x1 + (self.x2 - self.x1) * along, self.y1 + (self.y2 - self.y1) * along
+
+    @property
+    def lock_x(self) -> float:
+        return self.lock_at[0]
+
+    @property
+    def lock_y(self) -> float:
+        return self.lock_at[1]
 
 
 @dataclass
@@ -80,6 +133,11 @@ class Graph:
     height: float
     nodes: list[Node]
     edges: list[Edge]
+    direction: str = ACROSS
+
+
+def spoken(name: str) -> str:
+    return name if name == LOADGEN else f"service {name}"
 
 
 def percent(value: float | None) -> str:
@@ -94,8 +152,9 @@ def health_of(success: float | None) -> str:
     return "degraded" if success >= 0.5 else "failing"
 
 
-def graph_layout(topology, snapshot: Snapshot | None) -> Graph:
-    """Columns by call depth from the load generator; rows in the order services are declared."""
+def graph_layout(topology, snapshot: Snapshot | None, direction: str = ACROSS) -> Graph:
+    """Across: columns by call depth from the load generator, rows in the order services are declared.
+    Down: rows by call depth, services side by side in a row."""
     calls = {service.name: list(service.calls) for service in topology.services}
     pairs = [("loadgen", topology.entry)] + [(s, d) for s, targets in calls.items() for d in targets if d in calls]
     depth = {"loadgen": 0, topology.entry: 1}
@@ -113,6 +172,26 @@ def graph_layout(topology, snapshot: Snapshot | None) -> Graph:
     columns: dict[int, list[str]] = {}
     for name in ["loadgen", *calls]:
         columns.setdefault(depth[name], []).append(name)
+    if direction == DOWN:
+        width, height, position = _down_positions(columns)
+    else:
+        width, height, position = _across_positions(columns)
+
+    services = {s.name: s for s in snapshot.services} if snapshot else {}
+    edges = {(e.source, e.destination): e for e in snapshot.edges} if snapshot else {}
+    nodes = [_loadgen_node(position["loadgen"], snapshot)]
+    nodes += [_service_node(name, position[name], services.get(name)) for name in calls]
+    drawn = [
+        _edge(source, destination, position, edges.get((source, destination)), direction)
+        for source, destination in pairs
+    ]
+    return Graph(width=width, height=height, nodes=nodes, edges=drawn, direction=direction)
+
+
+Positions = dict[str, tuple[float, float]]
+
+
+def _across_positions(columns: dict[int, list[str]]) -> tuple[float, float, Positions]:
     rows = max(len(names) for names in columns.values())
     height = MARGIN * 2 + rows * NODE_H + (rows - 1) * ROW_GAP + 3 * LINE  # badges under the last row
     width = MARGIN * 2 + len(columns) * NODE_W + (len(columns) - 1) * COLUMN_GAP
@@ -122,13 +201,21 @@ def graph_layout(topology, snapshot: Snapshot | None) -> Graph:
         top = MARGIN + (height - 3 * LINE - 2 * MARGIN - column_height) / 2
         for row, name in enumerate(names):
             position[name] = (MARGIN + column * (NODE_W + COLUMN_GAP), top + row * (NODE_H + ROW_GAP))
+    return width, height, position
 
-    services = {s.name: s for s in snapshot.services} if snapshot else {}
-    edges = {(e.source, e.destination): e for e in snapshot.edges} if snapshot else {}
-    nodes = [_loadgen_node(position["loadgen"], snapshot)]
-    nodes += [_service_node(name, position[name], services.get(name)) for name in calls]
-    drawn = [_edge(source, destination, position, edges.get((source, destination))) for source, destination in pairs]
-    return Graph(width=width, height=height, nodes=nodes, edges=drawn)
+
+def _down_positions(rows: dict[int, list[str]]) -> tuple[float, float, Positions]:
+    widest = max(len(names) for names in rows.values())
+    # At least room for the longest edge label ("plain text · 300/s · p99 1200 ms") centred on a lone node.
+    width = max(MARGIN * 2 + widest * NODE_W + (widest - 1) * DOWN_COLUMN_GAP, 250)
+    height = MARGIN * 2 + len(rows) * NODE_H + (len(rows) - 1) * DOWN_ROW_GAP + BADGE_ROOM
+    position = {}
+    for row, names in rows.items():
+        row_width = len(names) * NODE_W + (len(names) - 1) * DOWN_COLUMN_GAP
+        left = (width - row_width) / 2
+        for index, name in enumerate(names):
+            position[name] = (left + index * (NODE_W + DOWN_COLUMN_GAP), MARGIN + row * (NODE_H + DOWN_ROW_GAP))
+    return width, height, position
 
 
 def _loadgen_node(at: tuple[float, float], snapshot: Snapshot | None) -> Node:
@@ -136,7 +223,7 @@ def _loadgen_node(at: tuple[float, float], snapshot: Snapshot | None) -> Node:
     if snapshot:
         lines.append(f"sees {percent(snapshot.effective_success)} ok")
     health = health_of(snapshot.effective_success) if snapshot else "unknown"
-    return Node("load generator", at[0], at[1], health, lines)
+    return Node(LOADGEN, at[0], at[1], health, lines)
 
 
 def _service_node(name: str, at: tuple[float, float], service: ServiceSnapshot | None) -> Node:
@@ -155,12 +242,16 @@ def _service_node(name: str, at: tuple[float, float], service: ServiceSnapshot |
     return Node(name, at[0], at[1], health, lines, badges)
 
 
-def _edge(source: str, destination: str, position: dict, edge: EdgeSnapshot | None) -> Edge:
+def _edge(source: str, destination: str, position: dict, edge: EdgeSnapshot | None, direction: str = ACROSS) -> Edge:
     (sx, sy), (dx, dy) = position[source], position[destination]
-    x1, y1 = sx + NODE_W, sy + NODE_H / 2
-    x2, y2 = dx, dy + NODE_H / 2
+    if direction == DOWN:  # from the caller's bottom edge to the callee's top edge, centre to centre
+        x1, y1 = sx + NODE_W / 2, sy + NODE_H
+        x2, y2 = dx + NODE_W / 2, dy
+    else:
+        x1, y1 = sx + NODE_W, sy + NODE_H / 2
+        x2, y2 = dx, dy + NODE_H / 2
     if edge is None:
-        return Edge(source, destination, x1, y1, x2, y2, "no data yet", "unknown", "")
+        return Edge(source, destination, x1, y1, x2, y2, "no data yet", "unknown", "", direction=direction)
     # Effective (what the caller got, after retries) and actual (what every try got) side by side.
     label = f"{edge.rps:.0f}/s · p99 {edge.p99_ms:.0f} ms"
     detail = f"ok {percent(edge.effective_success)} (tries {percent(edge.actual_success)})"
@@ -175,7 +266,7 @@ def _edge(source: str, destination: str, position: dict, edge: EdgeSnapshot | No
     if edge.retries:
         badges.append(f"{edge.retries} retries")
     return Edge(
-        source if source != "loadgen" else "load generator",
+        source if source != "loadgen" else LOADGEN,
         destination,
         x1,
         y1,
@@ -186,6 +277,7 @@ def _edge(source: str, destination: str, position: dict, edge: EdgeSnapshot | No
         lock,
         badges,
         detail,
+        direction,
     )
 
 

@@ -46,13 +46,17 @@ def event_words(event: dict) -> str:
     if kind == "exited":
         how = "as asked" if event.get("expected") else "unexpectedly"
         code = event.get("code")
-        return (
-            f"{event.get('service', '')}'s {event.get('process', '')} (replica {event.get('replica', 0)}) "
-            f"exited {how}" + (f" with code {code}." if code is not None else ".")
-        )
+        process = event.get("process", "")
+        if process == "control_plane":
+            who = "The control plane"
+        else:  # "service" is the workload's own process: its app, beside its sidecar
+            part = "app" if process == "service" else process
+            who = f"The {part} of service {event.get('service', '')} (replica {event.get('replica', 0)})"
+        return f"{who} exited {how}" + (f" with code {code}." if code is not None else ".")
     if kind == "nack":
         return (
-            f"{event.get('service', '')}-{event.get('replica', 0)} rejected configuration version "
+            f"The sidecar of service {event.get('service', '')} (replica {event.get('replica', 0)}) rejected "
+            f"configuration version "
             f"{event.get('version', 0)} and keeps serving version {event.get('serving_version', 0)}: "
             f"{event.get('reason', '')}"
         )
@@ -91,7 +95,9 @@ def fragment_context(name: str, *, facts: dict, state: ViewState, commands=(), q
     if name == "status":
         context.update(queue=queue, snapshot=state.snapshot, started=state.started)
     elif name == "graph":
-        context["graph"] = drawing.graph_layout(services.topology_get(facts["topology"]), state.snapshot)
+        topology = services.topology_get(facts["topology"])
+        context["graph"] = drawing.graph_layout(topology, state.snapshot)
+        context["graph_down"] = drawing.graph_layout(topology, state.snapshot, direction=drawing.DOWN)
     elif name == "metrics":
         context.update(charts=drawing.metrics_charts(state.history, commands), snapshot=state.snapshot)
     elif name == "requests":

@@ -1,7 +1,9 @@
 """Aiken import and export: stem, lettered options and ANSWER line, without feedback (no Django).
 
 A question is its stem (one or more lines), options ``A. text`` or ``A) text`` in
-letter order, then ``ANSWER: B``; a blank line separates questions. Aiken carries no
+letter order (the space after the letter may be missing, ``A)text``, as Moodle accepts), then
+``ANSWER: B``; a blank line separates questions. A malformed question is reported with its line
+and the reason and left out; the others are read, as Moodle imports question by question. Aiken carries no
 feedback, steps, keys or categories: import gives options with empty feedback and a key
 made from the stem; export writes only the stem, the options in their stored order with
 letters derived from that order, and the answer letter. The first line is always stem;
@@ -21,36 +23,52 @@ import string
 
 from quizzes.formats.keys import KeyAllocator, key_from_stem, shorten
 from quizzes.formats.text import plain_to_markdown
-from quizzes.formats.types import FormatError, OptionData, ParsedFile, QuestionData
+from quizzes.formats.types import FormatError, Malformed, OptionData, ParsedFile, QuestionData
 
-OPTION_LINE = re.compile(r"^([A-Z])[.)][ \t]+(\S.*)$")
+OPTION_LINE = re.compile(r"^([A-Z])[.)][ \t]*(\S.*)$")
 ANSWER_LINE = re.compile(r"^ANSWER\s*:(.*)$")
 LETTERS = string.ascii_uppercase
 
 
 def parse_aiken(text: str) -> list[QuestionData]:
     """All questions of an Aiken file, or FormatError at the first problem (never a partial list)."""
-    return read_aiken(text).questions
+    parsed = read_aiken(text)
+    if parsed.malformed:
+        first = parsed.malformed[0]
+        raise FormatError(first.line, first.reason)
+    return parsed.questions
 
 
 def read_aiken(text: str) -> ParsedFile:
+    """The good questions, and each malformed one by line and reason (a blank line ends a question,
+    so one bad question never takes its neighbours with it)."""
     lines = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     questions: list[QuestionData] = []
+    malformed: list[Malformed] = []
     keys = KeyAllocator()
     block: list[tuple[int, str]] = []
     for number, line in enumerate([*lines, ""], start=1):
         if line.strip():
             block.append((number, line.strip()))
         elif block:
-            question = _read_question(block)
-            question.key = keys.claim(question.key)
-            questions.append(question)
+            try:
+                question = _read_question(block)
+            except FormatError as exc:
+                malformed.append(Malformed(line=exc.line, reason=exc.reason))
+            else:
+                question.key = keys.claim(question.key)
+                questions.append(question)
             block = []
-    return ParsedFile(questions=questions)
+    return ParsedFile(questions=questions, malformed=malformed)
 
 
 def _read_question(block: list[tuple[int, str]]) -> QuestionData:
     start = block[0][0]
+    if _starts_with_options(block):
+        # Moodle's "question not started": the question's own line is missing above its options.
+        raise FormatError(
+            start, f"option '{shorten(block[0][1])}' has no question before it; write the question above its options"
+        )
     stem_lines: list[str] = []
     options: list[str] = []
     answer: tuple[int, str] | None = None
@@ -64,6 +82,8 @@ def _read_question(block: list[tuple[int, str]]) -> QuestionData:
             answer = (number, answer_match.group(1).strip())
             continue
         option_match = OPTION_LINE.match(line)
+        if option_match and not options and option_match.group(1) != "A":
+            option_match = None  # before option A, "I.e. the retry one" or "U.S.-wide?" is more of the stem
         if option_match and stem_lines:
             expected = LETTERS[len(options)] if len(options) < len(LETTERS) else "?"
             if option_match.group(1) != expected:
@@ -98,6 +118,18 @@ def _read_question(block: list[tuple[int, str]]) -> QuestionData:
     )
 
 
+def _starts_with_options(block: list[tuple[int, str]]) -> bool:
+    """An 'A.' line followed by nothing, 'B.' or the ANSWER line is an option, not a stem: a stem that
+    merely begins like 'A. Smith wrote ...' is followed by its own option A."""
+    first = OPTION_LINE.match(block[0][1])
+    if not first or first.group(1) != "A":
+        return False
+    if len(block) == 1:
+        return True
+    second = OPTION_LINE.match(block[1][1])
+    return bool(ANSWER_LINE.match(block[1][1]) or (second and second.group(1) == "B"))
+
+
 def export_aiken(questions: list[QuestionData]) -> str:
     """An Aiken file of the questions (ValueError for a question Aiken cannot express)."""
     out: list[str] = []
@@ -113,7 +145,9 @@ def _question_lines(question: QuestionData) -> list[str]:
     if not stem_lines:
         raise ValueError(f"{name} has an empty stem")
     for index, line in enumerate(stem_lines):
-        if ANSWER_LINE.match(line) or (index and OPTION_LINE.match(line)):
+        option = OPTION_LINE.match(line)
+        # Only an 'A.' line ends a stem when read back (before option A, other letters stay stem text).
+        if ANSWER_LINE.match(line) or (index and option and option.group(1) == "A"):
             raise ValueError(f"{name}: stem line '{shorten(line)}' would read as an Aiken option or ANSWER line")
     if not 2 <= len(question.options) <= len(LETTERS):
         raise ValueError(f"{name} needs between 2 and {len(LETTERS)} options for Aiken")

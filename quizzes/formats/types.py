@@ -45,9 +45,19 @@ class Unsupported:
 
 
 @dataclass
+class Malformed:
+    """A question that breaks the format's rules (no ANSWER line, one option ...), reported by line
+    and left out while the rest of the file is imported."""
+
+    line: int
+    reason: str
+
+
+@dataclass
 class ParsedFile:
     questions: list[QuestionData]
     unsupported: list[Unsupported] = field(default_factory=list)
+    malformed: list[Malformed] = field(default_factory=list)
 
 
 class FormatError(Exception):

@@ -407,8 +407,21 @@ def command_to_json(command: Command) -> dict:
     return out
 
 
+MTLS_MODE_WORDS = {
+    "STRICT": "accepts only mTLS (STRICT)",
+    "PERMISSIVE": "accepts mTLS and plain text (PERMISSIVE)",
+    "DISABLE": "accepts only plain text (mTLS DISABLE)",
+}
+CERT_FAULT_WORDS = {
+    "expired": "an expired certificate",
+    "foreign_ca": "a certificate from a CA the mesh does not trust",
+    "wrong_spiffe": "a certificate for a SPIFFE ID that is not its own",
+}
+
+
 def describe(command: Command) -> str:
-    """What the command does, in plain words."""
+    """What the command does, in plain words. A service name ("a", "cart") always follows the word
+    "service", so the sentence reads as one whatever the name."""
     c: Any = command
     replicas = "" if getattr(c, "replica", None) is None else f" (replica {c.replica})"
     if isinstance(c, Fail):
@@ -422,29 +435,31 @@ def describe(command: Command) -> str:
             return "everything back as the topology says: faults, policies, certificates, processes and load rate"
         return f"service {c.service}{replicas} behaves as configured again"
     if isinstance(c, Kill | Restart):
-        verb = "killed" if isinstance(c, Kill) else "restarted"
+        verb = "was killed" if isinstance(c, Kill) else "was restarted"
         if c.target == "control_plane":
-            return f"control plane {verb}"
-        return f"{c.target} of {c.service}-{c.replica} {verb}"
+            return f"the control plane {verb}"
+        part = "sidecar" if c.target == "sidecar" else "process"
+        return f"the {part} of service {c.service} (replica {c.replica}) {verb}"
     if isinstance(c, Plaintext):
-        return f"{c.service}'s sidecar calls its peers in plaintext"
+        return f"the sidecar of service {c.service} calls its peers in plain text"
     if isinstance(c, Mtls):
-        return f"{c.service}'s sidecar calls its peers over mTLS"
+        return f"the sidecar of service {c.service} calls its peers over mTLS"
     if isinstance(c, MtlsMode):
-        return f"{c.service}'s sidecar accepts {c.mode} mTLS"
+        return f"the sidecar of service {c.service} {MTLS_MODE_WORDS.get(c.mode, f'accepts {c.mode} mTLS')}"
     if isinstance(c, Cert):
         if c.fault == "none":
-            return f"{c.service} gets a valid certificate again"
-        return f"{c.service} gets a certificate that is {c.fault.replace('_', ' ')}"
+            return f"service {c.service} gets a valid certificate again"
+        return f"service {c.service} gets {CERT_FAULT_WORDS.get(c.fault, 'a bad certificate')}"
     if isinstance(c, Deny):
-        return f"{c.service} refuses calls from {c.source}"
+        caller = "the load generator" if c.source == "loadgen" else f"service {c.source}"
+        return f"service {c.service} refuses calls from {caller}"
     if isinstance(c, Allow):
-        return f"{c.service} accepts every caller again"
+        return f"service {c.service} accepts every caller again"
     if isinstance(c, Rate):
         return f"load rate set to {c.rps:g} requests per second"
     if isinstance(c, Policy):
         how = "" if c.validate else " (pushed unchecked)"
-        return f"new traffic policy for calls to {c.service}{how}"
+        return f"new traffic policy for calls to service {c.service}{how}"
     return c.action
 
 

@@ -115,7 +115,7 @@ def test_an_mtls_edge_carries_a_lock_and_plain_text_says_so():
     locks = {edge.destination: edge.lock for edge in graph.edges}
     assert locks == {"a": "plain", "b": "mtls"}
     html = render_fragment("graph", facts=FACTS, state=ViewState(snapshot=snapshot))
-    assert "lock lock-mtls" in html and "mTLS ·" in html and "a to b" in html
+    assert "lock lock-mtls" in html and "mTLS ·" in html and "service a to service b" in html
 
 
 def test_the_shop_graph_lays_services_out_by_call_depth():

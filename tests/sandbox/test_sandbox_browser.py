@@ -54,15 +54,15 @@ def test_a_learner_breaks_pair_with_503s_and_retries_hide_them(
     edge = page.locator('[data-edge="a-b"]')
     expect(edge).to_contain_text("mTLS")
 
-    page.get_by_role("button", name="Remove the retries on calls to b").click()
+    page.get_by_role("button", name="Remove the retries on calls to service b").click()
     expect(page.locator("#commands li")).to_have_count(1)
-    page.get_by_role("button", name="Inject 50% 503 errors at b").click()
+    page.get_by_role("button", name="Inject 50% 503 errors at service b").click()
     metric_is(page, "actual", "< 75")
     metric_is(page, "effective", "< 75")  # no retries: the callers see the failures
     expect(page.locator('[data-node="b"]')).to_contain_text("fault: 50% 503", timeout=LIVE)
     expect(edge).not_to_contain_text("ok 100%")
 
-    page.get_by_role("button", name="Add 3 retries with a 200 ms per-try timeout on calls to b").click()
+    page.get_by_role("button", name="Add 3 retries with a 200 ms per-try timeout on calls to service b").click()
     # Retries recover much of what callers see (the retry budget caps them) while b still fails its tries.
     effective_above_actual(page, 20)
     metric_is(page, "actual", "< 60")

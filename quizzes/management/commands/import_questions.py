@@ -1,4 +1,5 @@
-"""Import questions from a GIFT or Aiken file, synchronously: all of them, or none."""
+"""Import questions from a GIFT or Aiken file, synchronously: every good question, each other one
+reported by line (or, when asked, all of them or none)."""
 
 from pathlib import Path
 
@@ -11,8 +12,9 @@ from quizzes.importing import MAX_IMPORT_BYTES, detect_format, questions_import
 
 class Command(BaseCommand):
     help = (
-        f"Import questions from a GIFT or Aiken file (up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB). A malformed file "
-        "is refused whole, naming the line; questions of other types are listed by line and left out."
+        f"Import questions from a GIFT or Aiken file (up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB). Every good "
+        "question is imported; each malformed one, or one of another type, is listed by line with the reason and "
+        "left out. A GIFT file that cannot be read at all is refused whole, naming the line."
     )
 
     def add_arguments(self, parser) -> None:
@@ -26,7 +28,11 @@ class Command(BaseCommand):
             "--lesson", help="Lesson slug for questions whose $CATEGORY is not a lesson (and every Aiken question)."
         )
         parser.add_argument(
-            "--refuse-unsupported", action="store_true", help="Refuse the whole file if it holds other question types."
+            "--all-or-nothing",
+            "--refuse-unsupported",
+            dest="refuse_unsupported",
+            action="store_true",
+            help="Refuse the whole file if any question would be left out (malformed, or of another type).",
         )
         parser.add_argument(
             "--confirm",
@@ -74,6 +80,8 @@ class Command(BaseCommand):
             raise CommandError(f"Nothing was imported. {exc}{hint}") from exc
         for item in report.unsupported:
             self.stdout.write(f"{path.name}: line {item.line}: {item.kind} question '{item.label}' not imported")
+        for item in report.malformed:
+            self.stdout.write(f"{path.name}: line {item.line}: {item.reason}; not imported")
         if not report.applied:
             lines = [f"  line {item.line}: {item.key}: {'; '.join(item.reasons)}" for item in report.confirmations]
             raise CommandError(

@@ -119,7 +119,7 @@ def test_without_a_topology_only_the_shape_is_checked():
 def test_plain_words():
     assert describe(parse_command(VALID[0], PAIR)) == "service b fails 50% of requests with 503"
     assert describe(Heal()).startswith("everything back as the topology says")
-    assert describe(Policy("b", {}, validate=False)) == "new traffic policy for calls to b (pushed unchecked)"
+    assert describe(Policy("b", {}, validate=False)) == "new traffic policy for calls to service b (pushed unchecked)"
 
 
 def test_both_runtimes_offer_what_commands_need():

@@ -114,6 +114,9 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_DISABLE_ACCESS_LOG = True  # failures are recorded; a successful login writes nothing more
+# The address counted is the connection's (REMOTE_ADDR), never a header any client can write. Behind a proxy,
+# uvicorn sets it from X-Forwarded-For only for the proxies in MESHLEARN_FORWARDED_ALLOW_IPS (the Procfile).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

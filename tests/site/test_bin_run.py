@@ -11,6 +11,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -156,6 +157,80 @@ def test_var_and_the_database_are_this_accounts_alone(site):
     for companion in ("db.sqlite3-wal", "db.sqlite3-shm"):
         if (site.var_dir / companion).exists():
             assert mode(site.var_dir / companion) == 0o600
+
+
+def test_manage_py_run_by_hand_beside_it_finds_its_redis(site):
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="meshlearn.settings.local",
+        MESHLEARN_VAR_DIR=str(site.var_dir),
+        MESHLEARN_REDIS_PORT=str(site.redis_port),
+    )
+    code = "import django; django.setup(); from django.conf import settings; print(settings.REDIS_URL)"
+    url = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert redis.Redis.from_url(url).ping()
+
+
+def test_an_unknown_argument_is_refused_with_what_to_run(tmp_path):
+    result = subprocess.run([str(ROOT / "bin" / "run"), "--debug"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "unknown argument '--debug'" in result.stderr and "bin/run --dev" in result.stderr
+
+
+def web_line() -> str:
+    """The Procfile's `web` command: what honcho runs, with sh, for bin/run."""
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    return line.split(":", 1)[1].strip()
+
+
+@pytest.fixture
+def behind_a_proxy(site, tmp_path):
+    """A second web server from the Procfile's line, on bin/run's database and Redis, told that 127.0.0.1 is its
+    reverse proxy (MESHLEARN_FORWARDED_ALLOW_IPS)."""
+    port = free_port()
+    password = (site.var_dir / "redis-password").read_text().strip()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env.update(
+        PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+        DJANGO_SETTINGS_MODULE="meshlearn.settings.local",
+        MESHLEARN_VAR_DIR=str(site.var_dir),
+        REDIS_URL=f"redis://:{password}@127.0.0.1:{site.redis_port}/0",
+        MESHLEARN_PORT=str(port),
+        MESHLEARN_FORWARDED_ALLOW_IPS="127.0.0.1",
+    )
+    with open(tmp_path / "web.log", "wb") as out:
+        process = subprocess.Popen(
+            web_line(), shell=True, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    proxied = Site(f"http://127.0.0.1:{port}", site.var_dir, site.redis_port, tmp_path / "web.log", process)
+    deadline = time.monotonic() + START_DEADLINE
+    try:
+        while True:
+            try:
+                if fetch(f"{proxied.url}/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the web server did not start:\n{proxied.log_tail()}")
+            time.sleep(0.5)
+        yield proxied
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_behind_a_configured_proxy_its_x_forwarded_for_names_the_client(behind_a_proxy):
+    for n in range(9):
+        assert failed_log_in(behind_a_proxy, f"proxied{n}", forwarded_for="192.0.2.50") == 200
+    assert failed_log_in(behind_a_proxy, "proxied9", forwarded_for="192.0.2.50") == 429
+    # Another client behind the same proxy is not locked out with the first.
+    assert failed_log_in(behind_a_proxy, "proxied-other", forwarded_for="192.0.2.51") == 200
 
 
 def failed_log_in(site: Site, username: str, forwarded_for: str) -> int:

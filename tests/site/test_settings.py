@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,3 +85,12 @@ def test_a_lock_wait_that_runs_out_answers_503_try_again_not_500(rf):
     assert response.status_code == 503 and response["Retry-After"] == "2"
     assert "Nothing was saved" in response.content.decode()
     assert middleware.process_exception(rf.get("/"), OperationalError("no such table: x")) is None
+
+
+def test_the_redis_the_tests_use_asks_for_a_password():
+    """bin/test's private Redis is protected as bin/run's is: a client without the password gets nothing."""
+    import redis
+
+    address = redis.Redis.from_url(settings.REDIS_URL).connection_pool.connection_kwargs
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(host=address["host"], port=address["port"], socket_connect_timeout=5).ping()

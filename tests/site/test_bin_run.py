@@ -179,6 +179,50 @@ def test_an_unknown_argument_is_refused_with_what_to_run(tmp_path):
     assert "unknown argument '--debug'" in result.stderr and "bin/run --dev" in result.stderr
 
 
+def test_a_redis_already_on_its_port_without_its_password_is_named_not_used(tmp_path):
+    """An older bin/run's open Redis, or someone else's: bin/run says so and stops, rather than use it."""
+    port = free_port()
+    stranger = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.1)
+        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+        env.update(
+            MESHLEARN_VAR_DIR=str(tmp_path / "var"), MESHLEARN_REDIS_PORT=str(port), MESHLEARN_PORT=str(free_port())
+        )
+        run = subprocess.Popen(
+            [str(ROOT / "bin" / "run")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            output, _ = run.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGINT)
+            run.communicate(timeout=60)
+            pytest.fail("bin/run started the site on a Redis that does not take its password")
+        assert run.returncode == 1
+        assert f"127.0.0.1:{port} is not one bin/run started" in output and "MESHLEARN_REDIS_PORT" in output
+    finally:
+        stranger.terminate()
+        stranger.wait(timeout=30)
+
+
 def web_line() -> str:
     """The Procfile's `web` command: what honcho runs, with sh, for bin/run."""
     line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))

@@ -94,3 +94,16 @@ def test_the_redis_the_tests_use_asks_for_a_password():
     address = redis.Redis.from_url(settings.REDIS_URL).connection_pool.connection_kwargs
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(host=address["host"], port=address["port"], socket_connect_timeout=5).ping()
+
+
+def local_debug(extra_env: dict) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("MESHLEARN_DEBUG", "DJANGO_DEBUG")}
+    env.update({"DJANGO_SETTINGS_MODULE": "meshlearn.settings.local", **extra_env})
+    code = "import django; from django.conf import settings; print(settings.DEBUG)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_bin_runs_profile_has_debug_off_unless_asked_for_development():
+    assert local_debug({}) == "False"
+    assert local_debug({"MESHLEARN_DEBUG": "1"}) == "True"  # what `bin/run --dev` sets

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_REASON = "stopped: the site shut down"
 HISTORY_KEPT = 600  # metrics points kept in the final record (ten minutes at one a second)
+REFUSALS_RECORDED = 20  # forged command entries recorded as events per experiment; the log counts the rest
 
 
 def experiment_class():
@@ -54,6 +55,7 @@ class ExperimentRunner:
         self.last_snapshot: dict | None = None
         self.begun = time.monotonic()
         self.last_activity = time.monotonic()
+        self.refused = 0  # command entries refused because the site did not sign them
 
     async def run(self) -> str:
         """Run to the end; returns the reason it ended."""
@@ -142,9 +144,11 @@ class ExperimentRunner:
 
     async def read_commands(self) -> None:
         """Hand the learner's commands to the engine in the order they were sent. Commands sent before the
-        mesh was up wait for it; a stop is obeyed at once."""
+        mesh was up wait for it; a stop is obeyed at once. Only what the site signed for this experiment is
+        obeyed, each command once: anything else on the stream was written by someone else and is refused."""
         key = streams.commands_key(self.id)
         last_id = "0-0"
+        seen: set[str] = set()
         while True:
             try:
                 reply = await self.redis.xread({key: last_id}, block=1000, count=50)
@@ -156,17 +160,41 @@ class ExperimentRunner:
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
                     last_id = entry_id
-                    self.last_activity = time.monotonic()
                     try:
-                        command_id, command = streams.decode_command(fields)
+                        command_id, command = streams.decode_command(fields, experiment_id=self.id)
+                    except streams.CommandNotSigned:
+                        await self.refuse_entry(entry_id, fields, "the site did not sign it")
+                        continue
                     except ValueError:
                         log.warning("experiment %s: unreadable command entry %s", self.id, entry_id)
                         continue
                     if command.get("action") == streams.STOP:
-                        self.engine.stop("stopped")
+                        self.engine.stop("stopped")  # a second stop changes nothing
                         continue
+                    if command_id in seen:
+                        await self.refuse_entry(entry_id, fields, "it repeats a command already applied")
+                        continue
+                    seen.add(command_id)
+                    # Only a command from the site counts as the learner's activity.
+                    self.last_activity = time.monotonic()
                     await self.started.wait()
                     self.engine.submit(command, id=command_id)
+
+    async def refuse_entry(self, entry_id, fields: dict, why: str) -> None:
+        """A command the site did not send: never applied, and recorded where the operator looks (the log and
+        the experiment's events in the admin). Past the first few, the log alone keeps count, so a flood of
+        forged entries cannot fill the database."""
+        self.refused += 1
+        entry = streams.entry_text(entry_id)
+        log.warning("experiment %s: refused command entry %s from outside the site: %s", self.id, entry, why)
+        if self.refused > REFUSALS_RECORDED:
+            return
+        reason = f"a command that did not come from this site ({why}); nothing was changed"
+        data = {"reason": reason, "entry": entry, "fields": streams.entry_summary(fields)}
+        # No "id" in the record: a forged id must not rewrite the outcome of one of the learner's commands.
+        await _db(services.experiment_event_record)(
+            experiment_id=self.id, kind="refused", t=time.monotonic() - self.begun, data=data
+        )
 
     async def watch(self) -> None:
         """Heartbeat, and the experiment's own deadlines: idle (no page open, no command) and lifetime."""

@@ -1,1 +1,1 @@
-"""Settings profiles: base (shared), dev (the default), test, production."""
+"""Settings profiles: base (shared), dev (manage.py's default), local (bin/run's: a class), test, production."""

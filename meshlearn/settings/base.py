@@ -99,7 +99,19 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+def _local_redis_url() -> str:
+    """bin/run's own Redis, which asks for the password it keeps in var/: a manage.py run by hand beside it
+    finds both."""
+    port = env_str("MESHLEARN_REDIS_PORT", "6379")
+    try:
+        password = (VAR_DIR / "redis-password").read_text().strip()
+    except OSError:  # no bin/run here yet: a Redis without a password
+        password = ""
+    return f"redis://:{password}@127.0.0.1:{port}/0" if password else f"redis://127.0.0.1:{port}/0"
+
+
+REDIS_URL = env_str("REDIS_URL", _local_redis_url())
 
 # ---------------------------------------------------------------- auth
 AUTHENTICATION_BACKENDS = [
@@ -114,6 +126,9 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_DISABLE_ACCESS_LOG = True  # failures are recorded; a successful login writes nothing more
+# The address counted is the connection's (REMOTE_ADDR), never a header any client can write. Behind a proxy,
+# uvicorn sets it from X-Forwarded-For only for the proxies in MESHLEARN_FORWARDED_ALLOW_IPS (the Procfile).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

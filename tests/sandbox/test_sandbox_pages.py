@@ -111,7 +111,10 @@ def test_stop_twice_asks_the_worker_to_stop_and_the_experiment_stays_stopping(cl
         response = client.post(reverse("sandbox:stop", args=[running.pk]), HTTP_HX_REQUEST="true")
         assert response.status_code == 200
     assert Experiment.objects.get(pk=running.pk).status == "stopping"
-    commands = [streams.decode_command(fields)[1] for _, fields in clean_redis.xrange(streams.commands_key(running.pk))]
+    commands = [
+        streams.decode_command(fields, experiment_id=running.pk)[1]
+        for _, fields in clean_redis.xrange(streams.commands_key(running.pk))
+    ]
     assert commands and all(command == {"action": streams.STOP} for command in commands)
 
 

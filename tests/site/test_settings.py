@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,3 +85,25 @@ def test_a_lock_wait_that_runs_out_answers_503_try_again_not_500(rf):
     assert response.status_code == 503 and response["Retry-After"] == "2"
     assert "Nothing was saved" in response.content.decode()
     assert middleware.process_exception(rf.get("/"), OperationalError("no such table: x")) is None
+
+
+def test_the_redis_the_tests_use_asks_for_a_password():
+    """bin/test's private Redis is protected as bin/run's is: a client without the password gets nothing."""
+    import redis
+
+    address = redis.Redis.from_url(settings.REDIS_URL).connection_pool.connection_kwargs
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(host=address["host"], port=address["port"], socket_connect_timeout=5).ping()
+
+
+def local_debug(extra_env: dict) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("MESHLEARN_DEBUG", "DJANGO_DEBUG")}
+    env.update({"DJANGO_SETTINGS_MODULE": "meshlearn.settings.local", **extra_env})
+    code = "import django; from django.conf import settings; print(settings.DEBUG)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_bin_runs_profile_has_debug_off_unless_asked_for_development():
+    assert local_debug({}) == "False"
+    assert local_debug({"MESHLEARN_DEBUG": "1"}) == "True"  # what `bin/run --dev` sets

@@ -612,6 +612,14 @@ class ConnectionPool:
         if self.open_count == 0 and self._connecting == 0:
             # No connection will come back to the requests in line: they fail now, with this reason.
             self._fail_waiters(error)
+            return
+        # Connections in use will come back to the others in line, but the first one's request reports this
+        # failure: every failed handshake shows (in the access log, in the TLS failure counts) as before.
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(_again(error))
+                return
 
     def _fail_waiters(self, error: UpstreamError) -> None:
         while self._waiters:

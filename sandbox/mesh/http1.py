@@ -506,8 +506,6 @@ class ConnectionPool:
         self.idle: list[Connection] = []
         self.open_count = 0  # open connections: idle, in use or draining
         self.handshakes = 0  # connects started (with their TLS handshake when TLS), failed ones included
-        self.handshake_failures = 0
-        self.drained = 0  # connections that came back after a late response instead of being closed
         self.closed = False
         self._rng = rng or random.Random()
         self._waiters: collections.deque[asyncio.Future] = collections.deque()
@@ -607,7 +605,6 @@ class ConnectionPool:
     def _handshake_failed(self, error: UpstreamError, *, backoff: bool) -> None:
         self._last_error = error
         if backoff:
-            self.handshake_failures += 1
             self.backoff.failed(time.monotonic(), self._rng)
         if self.open_count == 0 and self._connecting == 0:
             # No connection will come back to the requests in line: they fail now, with this reason.
@@ -696,7 +693,6 @@ class ConnectionPool:
         def drained(conn: Connection, clean: bool) -> None:
             self._draining.discard(conn)
             if clean:
-                self.drained += 1
                 self._release(conn)
             else:
                 self._discard(conn)

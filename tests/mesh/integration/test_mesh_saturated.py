@@ -62,6 +62,7 @@ def _first_recovered_window(samples, after: float) -> float | None:
     return None
 
 
+@pytest.mark.timeout(300)  # 44 s of load, plus a mesh start and stop on a saturated box
 def test_shop_on_a_saturated_box_makes_no_handshake_storm_and_recovers_after(tmp_path):
     async def body():
         async with running_mesh(shipped_topology_path("shop")) as mesh:

@@ -49,6 +49,9 @@ APP_TIMEOUT = 15.0  # the longest a local app may take to answer (Envoy's defaul
 MODE_STRENGTH = {"DISABLE": 0, "PERMISSIVE": 1, "STRICT": 2}  # moving up closes connections the new mode refuses
 OPEN_ADMIN_PATHS = ("/metrics", "/ready")  # read-only and harmless: scraped without the operator token
 MAX_PENDING_KEYS = 4  # keys whose CSR is out and whose certificate has not come yet
+# A request that timed out leaves its upstream connection this long to bring the late answer, then the
+# connection serves again: cheaper than a new mTLS handshake, which is what a saturated box lacks most.
+UPSTREAM_DRAIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,8 @@ class Sidecar:
         self._tasks: list[asyncio.Task] = []
         self._conn_tasks: set[asyncio.Task] = set()
         self._upstream_pools: dict[tuple, http1.ConnectionPool] = {}
+        self._closed_pool_handshakes = 0
+        self.inbound_handshakes = 0  # TLS handshakes the inbound started (the cost an overload must not multiply)
         self._dest_states: dict[str, DestinationState] = {}
         self._no_route = no_route_stack(telemetry=self.telemetry)
         self._app_pool = http1.ConnectionPool("127.0.0.1", app_port)
@@ -330,6 +335,7 @@ class Sidecar:
         if old is not None and old.config.certificate != applied.config.certificate:
             # New identity: connections made with the old certificate must not be reused.
             for pool in self._upstream_pools.values():
+                self._closed_pool_handshakes += pool.handshakes
                 pool.close()
             self._upstream_pools.clear()
         if old is not None and (
@@ -466,9 +472,14 @@ class Sidecar:
                 ssl_context=applied.client_ssl if use_tls else None,
                 on_connect=hook,
                 handshake_slots=self.outbound_handshakes,
+                drain_timeout=UPSTREAM_DRAIN_SECONDS,
             )
             self._upstream_pools[key] = pool
         return pool
+
+    def outbound_handshake_count(self) -> int:
+        """Upstream connects (TLS handshakes where mTLS) started since this sidecar began, failed ones included."""
+        return self._closed_pool_handshakes + sum(pool.handshakes for pool in self._upstream_pools.values())
 
     async def _send_upstream(self, request: Request) -> Response:
         applied = self.applied
@@ -575,6 +586,7 @@ class Sidecar:
                 # Handshakes take turns: a burst of them at once would each take longer than its timeout on a
                 # busy core, and all fail together. A waiting client is bounded by its slot's read timeout.
                 async with self._inbound_handshakes:
+                    self.inbound_handshakes += 1
                     await loop.connect_accepted_socket(
                         protocol, conn, ssl=context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
                     )
@@ -691,6 +703,8 @@ class Sidecar:
             applied = self.applied
             totals = {
                 **self.telemetry.totals(),
+                "outbound_handshakes": self.outbound_handshake_count(),
+                "inbound_handshakes": self.inbound_handshakes,
                 "mtls_mode": applied.config.mtls_mode if applied else None,
                 "outbound_tls": applied.config.outbound_tls if applied else None,
             }

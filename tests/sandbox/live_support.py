@@ -116,7 +116,11 @@ def read_all(sock: socket.socket, already: bytes = b"", *, timeout: float = 30) 
     sock.settimeout(timeout)
     data = already
     while True:
-        chunk = sock.recv(65536)
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            # A server that stopped reading a body resets the connection after its answer: the answer is here.
+            return data
         if not chunk:
             return data
         data += chunk

@@ -118,7 +118,9 @@ def experiment_live(request: HttpRequest, experiment_id: int) -> HttpResponse:
     fragments = _page_context(experiment, {part} if part else FRAGMENTS)["fragments"]
     if part:
         return HttpResponse(fragments[part])
-    return HttpResponse(json.dumps(fragments), content_type="application/json")
+    # 286 once it ended: the polling page stops and reloads to the final numbers (htmx's stop-polling code).
+    status = 200 if experiment.is_active else HttpResponseStopPolling.status_code
+    return HttpResponse(json.dumps(fragments), content_type="application/json", status=status)
 
 
 @login_required

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.html import format_html
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, HttpResponseStopPolling
 
@@ -108,11 +108,19 @@ def experiment_live(request: HttpRequest, experiment_id: int) -> HttpResponse:
         services.viewer_present(experiment=experiment)
     part = request.GET.get("part", "")
     if part and part not in FRAGMENTS:
-        return HttpResponse(f"part: choose one of {', '.join(FRAGMENTS)}, got {part!r}.", status=400)
+        # Plain text, never HTML: what the request sent must not come back as markup the page would run.
+        # It is not echoed either; the answer names what is accepted.
+        return HttpResponse(
+            f"part: choose one of {', '.join(FRAGMENTS)}, or leave it out for all of them.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     fragments = _page_context(experiment, {part} if part else FRAGMENTS)["fragments"]
     if part:
         return HttpResponse(fragments[part])
-    return HttpResponse(json.dumps(fragments), content_type="application/json")
+    # 286 once it ended: the polling page stops and reloads to the final numbers (htmx's stop-polling code).
+    status = 200 if experiment.is_active else HttpResponseStopPolling.status_code
+    return HttpResponse(json.dumps(fragments), content_type="application/json", status=status)
 
 
 @login_required
@@ -139,7 +147,9 @@ def experiment_command(request: HttpRequest, experiment_id: int) -> HttpResponse
         "commands"
     ]
     if error:
-        return HttpResponse(format_html('<p class="form-error" role="alert">{}</p>', error) + html, status=400)
+        return HttpResponse(
+            render_to_string("sandbox/partials/command_error.html", {"error": error}) + html, status=400
+        )
     return HttpResponse(html)
 
 

@@ -39,6 +39,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "meshlearn.middleware.FormCharsetMiddleware",  # before anything parses a form
     "meshlearn.middleware.RequestBodyLimitMiddleware",  # before CSRF, which parses the body
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -181,6 +182,10 @@ SANDBOX_HEARTBEAT_INTERVAL = 5  # the task writes a heartbeat this often
 SANDBOX_HEARTBEAT_TIMEOUT = 30  # the janitor reaps an experiment whose heartbeat is older than this
 SANDBOX_QUEUE_TIMEOUT = 60 * 60  # a queued experiment that never started by then failed
 SANDBOX_VIEWER_TTL = 15  # an open page renews its presence at least this often
+# Live (server-sent events) streams open at once; beyond them a page polls (sandbox/stream_slots.py).
+SANDBOX_STREAMS_PER_LEARNER = int(env_str("MESHLEARN_SANDBOX_STREAMS_PER_LEARNER", "4"))
+SANDBOX_STREAMS_PER_EXPERIMENT = int(env_str("MESHLEARN_SANDBOX_STREAMS_PER_EXPERIMENT", "4"))
+SANDBOX_STREAM_MAX_SECONDS = 5 * 60  # a stream then ends and the browser reconnects: nothing lives forever
 SANDBOX_STREAM_MAXLEN = 600  # entries kept per stream (about ten minutes of snapshots)
 SANDBOX_STREAM_TTL = 60 * 60  # streams expire this long after the experiment ended
 # Celery's limits are a backstop behind the experiment's own deadlines (idle, lifetime).
@@ -203,9 +208,11 @@ COURSE_CONTENT_DIRS = {
 
 # ---------------------------------------------------------------- request limits
 # Learner forms are small: a body above REQUEST_BODY_MAX_BYTES is refused with 413 before it is read
-# (meshlearn.middleware.RequestBodyLimitMiddleware; views cap lower with @body_limit). The admin keeps
-# Django's limits: 1 MB of form fields (a long lesson body fits), uploads as its import form states.
+# (meshlearn.middleware.request_body_limit says which cap applies; views cap lower with @body_limit; under
+# ASGI meshlearn.edge refuses before Django reads a byte). The admin keeps Django's limits under a ceiling:
+# 1 MB of form fields (a long lesson body fits), uploads as its import form states, nothing above 16 MB.
 REQUEST_BODY_MAX_BYTES = 64 * 1024
+ADMIN_REQUEST_BODY_MAX_BYTES = 16 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # ---------------------------------------------------------------- browser policies

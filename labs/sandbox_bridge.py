@@ -106,6 +106,10 @@ def experiment_is_live(experiment: Experiment | None) -> bool:
     return bool(experiment is not None and experiment.is_active)
 
 
+def experiment_is_stopping(experiment: Experiment) -> bool:
+    return experiment.status == Experiment.Status.STOPPING
+
+
 def experiment_end_words(experiment: Experiment) -> str:
     """How the experiment ended, in the sandbox's plain words ("you stopped it", "no page had it open ...")."""
     return sandbox_selectors.experiment_end_words(experiment=experiment)

@@ -176,7 +176,7 @@ class CheckState:
 
 @dataclass(frozen=True)
 class LabStatus:
-    phase: str  # not_started | starting | running | ended | refused | unavailable
+    phase: str  # not_started | starting | running | stopping | ended | refused | unavailable
     message: str
     checks: list[CheckState]
     experiment: object = None
@@ -219,6 +219,14 @@ def _status_refresh(progress: LabProgress) -> LabStatus:
         return LabStatus(
             "ended",
             f"Your mesh for this lab has stopped: {why}. Start again to run the lab on a fresh mesh.",
+            _states(progress, None),
+            experiment,
+        )
+    if sandbox_bridge.experiment_is_stopping(experiment):
+        # Its buttons would be refused now; say what happens next instead of asking for a press.
+        return LabStatus(
+            "stopping",
+            "Your mesh for this lab is stopping. Once it has stopped you can start the lab again.",
             _states(progress, None),
             experiment,
         )

@@ -1,5 +1,6 @@
 """Test profile: fast hashing, an in-memory cache, plain static storage."""
 
+from . import test_workers  # noqa: F401  (first: it chooses this worker's Redis and var directory)
 from .base import *  # noqa: F403
 from .env import env_str
 

@@ -67,6 +67,7 @@ def _experiment(topology_path, events, *, rate: float, scenario: str | None = No
     )
 
 
+@pytest.mark.saturates  # 100+ req/s of shop: it loads the whole machine
 def test_shop_at_100_requests_a_second_is_served(tmp_path):
     events = []
     finished = run(_experiment(shipped_topology_path("shop"), events, rate=100).run(duration=20), 90)
@@ -77,6 +78,7 @@ def test_shop_at_100_requests_a_second_is_served(tmp_path):
     assert finished.result["summary"]["success_rate"] >= 0.9, finished.result["summary"]
 
 
+@pytest.mark.saturates  # 100+ req/s of shop: it loads the whole machine
 def test_shop_overload_opens_the_breaker_then_recovers_after_heal(tmp_path):
     events = []
     finished = run(
@@ -103,6 +105,7 @@ def test_shop_overload_opens_the_breaker_then_recovers_after_heal(tmp_path):
     assert _recovered(events, after=healed), [round(s, 3) for _, s in _windows(events, healed)]
 
 
+@pytest.mark.saturates  # 100+ req/s of shop: it loads the whole machine
 def test_kill_sidecar_at_100_requests_a_second_recovers_after_restart(tmp_path):
     events = []
     finished = run(

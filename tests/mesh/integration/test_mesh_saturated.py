@@ -18,7 +18,7 @@ from mesh_support import run, running_mesh, stats
 from sandbox.mesh.loadgen import LoadGenerator
 from sandbox.mesh.topology import shipped_topology_path
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.saturates]
 RATE = 100.0
 WARM = 4.0  # seconds of load before the burners start: the connections a calm box needs
 SATURATED = 15.0  # seconds the burners spin

@@ -467,7 +467,7 @@ class ConnectionPool:
       request, or a new one. New connections are made in the background, at most `max_connecting` at once
       and only as many as requests wait, so a burst shares the handshakes in flight instead of starting one
       each; a handshake whose requester gave up still completes and serves the next in line.
-    - A handshake that timed out, or an endpoint that refused the connection, backs off (handshake_backoff:
+    - A handshake that timed out backs off (handshake_backoff:
       exponential with jitter, small cap) before the next handshake to this endpoint. Meanwhile the requests
       in line keep waiting for a connection in use to come back; with none open there is nothing to wait
       for, and they fail at once with the failure's own reason.
@@ -520,9 +520,9 @@ class ConnectionPool:
     async def _connect(self) -> Connection:
         """Open one connection, or raise _ConnectFailed saying whether the endpoint should be backed off.
 
-        Only a handshake that ran out of time, or an endpoint that refused or could not be reached, backs
-        off: that is what a saturated or absent endpoint looks like, and trying again at once is the storm.
-        A TLS refusal (an expired certificate, an unknown CA, a close during the handshake) comes fast from a
+        Only a handshake that ran out of time backs off: that is what a saturated endpoint looks like, and
+        trying again at once is the storm. A refused connection costs the endpoint nothing (the kernel answers
+        it), so the next request tries again and a restarted sidecar serves at once. A TLS refusal (an expired certificate, an unknown CA, a close during the handshake) comes fast from a
         peer that keeps up: the next request tries again, so both ends show the reason for each.
         """
         started = []
@@ -534,7 +534,7 @@ class ConnectionPool:
             raise _ConnectFailed(TlsConnectError(exc), False) from exc
         except (ConnectionError, OSError) as exc:
             error = UpstreamError("UF", f"connection failure: {exc.strerror or exc}", "connect-failure")
-            raise _ConnectFailed(error, True) from exc
+            raise _ConnectFailed(error, False) from exc
         if self.on_connect is not None:
             try:
                 self.on_connect(conn)

@@ -1,5 +1,6 @@
 """Reads for the sandbox pages: a learner's experiments, their place in the queue, and what the page shows."""
 
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -14,6 +15,14 @@ from .queue_estimate import queue_wait
 from .state import HISTORY_SHOWN, ViewState, state_from_record, state_from_stream
 
 STREAM_ENTRIES_READ = HISTORY_SHOWN + 30  # enough snapshots for the sparklines, plus the events between them
+
+
+@functools.cache
+def topology_get(name: str):
+    """The shipped topology by name (the engine's typed object), parsed once per process."""
+    from sandbox.mesh.topology import load_topology, shipped_topology_path
+
+    return load_topology(shipped_topology_path(name))
 
 
 def experiment_get(*, experiment_id: int, user: AbstractBaseUser) -> Experiment:

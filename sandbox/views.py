@@ -74,7 +74,7 @@ def experiment_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
     if experiment.is_active:
         services.viewer_present(experiment=experiment)
-    topology = services.topology_get(experiment.topology)
+    topology = selectors.topology_get(experiment.topology)
     return render(
         request,
         "sandbox/experiment.html",
@@ -121,7 +121,7 @@ def experiment_command(request: HttpRequest, experiment_id: int) -> HttpResponse
     """Send one action of the panel. The answer is the learner's command list; a command the engine
     refuses later shows its reason there, and in the log."""
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
-    action = actions.action_get(services.topology_get(experiment.topology), request.POST.get("action", ""))
+    action = actions.action_get(selectors.topology_get(experiment.topology), request.POST.get("action", ""))
     error = ""
     if action is None:
         error = "action: choose one of the buttons of the panel."

@@ -6,9 +6,11 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from sandbox.selectors import topology_get
+
 from .checks import CheckError, check_to_json, parse_check, trigger_problems
 from .commands import command_problem
-from .content_files import MAX_CHECKS, MAX_STEPS, topology_graph, topology_named
+from .content_files import MAX_CHECKS, MAX_STEPS, topology_graph
 from .models import Lab, LabProgress
 from .services import lab_save
 
@@ -32,7 +34,7 @@ class LabForm(forms.ModelForm):
         name = data.get("topology")
         if not name:
             return data
-        topology = topology_named(name)
+        topology = topology_get(name)
         for index, command in enumerate(data.get("start_commands") or []):
             problem = command_problem(command, topology)
             if problem:

@@ -12,10 +12,10 @@ from django_htmx.http import reswap, retarget
 from meshlearn.middleware import body_limit
 from quizzes.models import new_seed
 from quizzes.services import InvalidAnswer
+from sandbox.selectors import topology_get
 
 from . import selectors, services
 from .commands import command_words
-from .content_files import topology_named
 from .decoder import decode
 
 DECODER_FIELD_LIMIT = 20_000  # characters accepted from the form; the decoder reads the first 4,000
@@ -148,7 +148,7 @@ def decoder(request: HttpRequest) -> HttpResponse:
     labs = {}
     if result is not None and result.labs:
         labs = {lab.slug: lab for lab in selectors.lab_queryset().filter(slug__in=result.labs)}
-    pair = topology_named("pair")
+    pair = topology_get("pair")
     meanings = [
         {
             "meaning": meaning,

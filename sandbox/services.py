@@ -15,12 +15,10 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from . import requeue, selectors, streams
-from .models import TOPOLOGIES, Experiment, ExperimentCommand
+from .models import Experiment, ExperimentCommand
 from .tasks import run_experiment
 
 log = logging.getLogger(__name__)
-
-TOPOLOGY_NAMES = tuple(name for name, _ in TOPOLOGIES)
 
 
 class SandboxError(Exception):
@@ -53,8 +51,8 @@ class SandboxUnavailable(SandboxError):
 def experiment_start(*, user: AbstractBaseUser, topology: str) -> Experiment:
     """Start (queue) an experiment, or return the learner's active one: a double click or a second tab
     gives one experiment. The task is enqueued once the row is committed."""
-    if topology not in TOPOLOGY_NAMES:
-        raise UnknownTopology(f"topology: choose one of {', '.join(TOPOLOGY_NAMES)}, got {topology!r}.")
+    if topology not in selectors.TOPOLOGY_NAMES:
+        raise UnknownTopology(f"topology: choose one of {', '.join(selectors.TOPOLOGY_NAMES)}, got {topology!r}.")
 
     try:
         with transaction.atomic():

@@ -8,7 +8,8 @@ from django.db import transaction
 
 from labs.services import labs_parse_all, labs_write
 from lessons.content_files import parse_lesson_directory
-from lessons.services import LoadReport, lessons_write
+from lessons.services import lessons_write
+from meshlearn.content import LoadReport
 from quizzes.services import questions_load_all
 
 

@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from lessons.models import Lesson
 from lessons.rendering import render_markdown
-from lessons.services import LoadReport
-from meshlearn.content import ContentError
+from meshlearn.content import ContentError, LoadReport, content_upsert
 
 from . import review, selectors
 from .content_files import parse_question_directory, question_fingerprint
@@ -71,7 +70,6 @@ def questions_upsert(
 ) -> LoadReport:
     """Create or update questions by key in one transaction: all of them, or none."""
     lessons = {lesson.slug: lesson for lesson in Lesson.objects.all()}
-    report = LoadReport()
     for data in questions:  # validate everything before the first write
         problems = question_problems(data)
         if problems:
@@ -80,35 +78,29 @@ def questions_upsert(
             raise ContentError(source, f"question {data.key!r}: category {data.category!r} is not a lesson slug")
         if not data.category and default_lesson is None:
             raise ContentError(source, f"question {data.key!r} names no lesson: add a $CATEGORY or choose a lesson")
+
+    def write(question: Question, data: QuestionData) -> None:
+        question.lesson = lessons[data.category] if data.category else default_lesson
+        question.common_mistakes = list(data.common_mistakes)
+        question.tags = list(data.tags)
+        question_save(question=question)
+        _sync_options(question, data)
+        question.steps.all().delete()
+        SolutionStep.objects.bulk_create(
+            SolutionStep(question=question, order=index, title=step.title, body=step.body)
+            for index, step in enumerate(data.steps)
+        )
+
     with transaction.atomic():
-        existing = {question.key: question for question in Question.objects.filter(key__in=[q.key for q in questions])}
-        for order, data in enumerate(questions):
-            fingerprint = question_fingerprint(data)
-            question = existing.get(data.key)
-            if question is not None and question.source_hash == fingerprint:
-                report.unchanged += 1
-                continue
-            if question is None:
-                question = Question(key=data.key, order=order)
-                report.created += 1
-            else:
-                report.updated += 1
-            question.lesson = lessons[data.category] if data.category else default_lesson
-            question.stem = data.stem
-            question.quick_check = data.quick_check
-            question.common_mistakes = list(data.common_mistakes)
-            question.general_feedback = data.general_feedback
-            question.tags = list(data.tags)
-            question.difficulty = data.difficulty
-            question.source_hash = fingerprint
-            question_save(question=question)
-            _sync_options(question, data)
-            question.steps.all().delete()
-            SolutionStep.objects.bulk_create(
-                SolutionStep(question=question, order=index, title=step.title, body=step.body)
-                for index, step in enumerate(data.steps)
-            )
-    return report
+        return content_upsert(
+            model=Question,
+            specs=questions,
+            key="key",
+            fields=("stem", "quick_check", "general_feedback", "difficulty"),
+            write=write,
+            fingerprint=question_fingerprint,
+            create=lambda data, position: Question(key=data.key, order=position),
+        )
 
 
 def questions_load_all(*, lesson_slugs: set[str] | None = None) -> LoadReport:

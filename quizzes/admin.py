@@ -16,7 +16,8 @@ from meshlearn.admin_mixins import LearnerByNameMixin
 from meshlearn.content import ContentError
 
 from . import exchange, selectors, services, statistics_report
-from .formats.types import OptionData, QuestionData
+from .formats.registry import FORMATS
+from .formats.types import OptionData, QuestionData, QuestionFormat
 from .importing import MAX_IMPORT_BYTES, import_file_check
 from .models import Attempt, Option, Question, QuestionImport, Response, ReviewCard, SolutionStep
 from .validation import question_problems
@@ -79,7 +80,7 @@ class ImportForm(forms.Form):
     file = forms.FileField(
         help_text=f"A GIFT (.gift, .txt) or Aiken (.txt) file, UTF-8, up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB."
     )
-    format = forms.ChoiceField(choices=[("gift", "GIFT"), ("aiken", "Aiken")])
+    format = forms.ChoiceField(choices=[(declared.name, declared.label) for declared in FORMATS.values()])
     lesson = forms.ModelChoiceField(
         queryset=Lesson.objects.all(),
         required=False,
@@ -112,6 +113,17 @@ def _declared_size(request: HttpRequest) -> int:
         return 0
 
 
+def _export_action(declared: QuestionFormat):
+    """The changelist action "Export selected questions as <format>", one per format (named export_<name>)."""
+
+    @admin.action(description=f"Export selected questions as {declared.label}")
+    def export(modeladmin: "QuestionAdmin", request: HttpRequest, queryset) -> HttpResponse | None:
+        return modeladmin._export(request, queryset, declared.name)
+
+    export.__name__ = f"export_{declared.name}"
+    return export
+
+
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
     list_display = ("key", "lesson", "difficulty", "published", "option_count", "preview_link")
@@ -119,7 +131,7 @@ class QuestionAdmin(admin.ModelAdmin):
     search_fields = ("key", "stem", "options__text")
     list_select_related = ("lesson",)
     inlines = [OptionInline, SolutionStepInline]
-    actions = ["export_gift", "export_aiken"]
+    actions = [_export_action(declared) for declared in FORMATS.values()]
     fieldsets = (
         (None, {"fields": ("key", "lesson", "stem", "difficulty", "tags", "published", "order")}),
         ("Solution", {"fields": ("quick_check", "common_mistakes", "general_feedback")}),
@@ -249,14 +261,6 @@ class QuestionAdmin(admin.ModelAdmin):
         question_import = get_object_or_404(QuestionImport, pk=pk)
         services.question_import_confirm(question_import=question_import)
         return redirect(question_import)
-
-    @admin.action(description="Export selected questions as GIFT")
-    def export_gift(self, request, queryset):
-        return self._export(request, queryset, "gift")
-
-    @admin.action(description="Export selected questions as Aiken")
-    def export_aiken(self, request, queryset):
-        return self._export(request, queryset, "aiken")
 
     def _export(self, request: HttpRequest, queryset, file_format: str) -> HttpResponse | None:
         try:

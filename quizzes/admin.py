@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from lessons.models import Lesson
 from meshlearn.admin_mixins import LearnerByNameMixin
 from meshlearn.content import ContentError
+from meshlearn.htmx import HtmxHttpRequest
 
 from . import exchange, selectors, services, statistics_report
 from .formats.registry import FORMATS
@@ -236,7 +237,7 @@ class QuestionAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/quizzes/question/import.html", context)
 
-    def import_status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def import_status_view(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         """Progress while a worker imports the file (htmx polls the fragment), then the result."""
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -249,7 +250,7 @@ class QuestionAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         template = "admin/quizzes/question/import_status.html"
-        if getattr(request, "htmx", False):
+        if request.htmx:
             template += "#progress"
         return TemplateResponse(request, template, context)
 

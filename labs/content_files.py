@@ -22,11 +22,11 @@ from pathlib import Path
 from meshlearn.content import SLUG_PATTERN, ContentError, load_yaml, read_text, require_keys
 from quizzes.formats.types import OptionData, QuestionData
 from quizzes.validation import question_problems
+from sandbox.mesh.commands import CommandError, parse_command
 from sandbox.mesh.topology import Topology
 from sandbox.selectors import TOPOLOGY_NAMES, topology_get
 
 from .checks import CheckError, check_to_json, parse_check, scaled_window, trigger_problems
-from .commands import command_problem
 
 FILE_NAME = re.compile(r"^(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)\.yaml$")
 REQUIRED = {"title", "lesson", "topology", "goal", "prediction", "steps", "checks", "explanation"}
@@ -65,9 +65,10 @@ def _text(path: Path, field: str, value: object) -> str:
 
 
 def _command(path: Path, field: str, value: object, topology: Topology) -> dict:
-    problem = command_problem(value, topology)
-    if problem:
-        raise ContentError(path, f"{field}.{problem}")
+    try:
+        parse_command(value, topology)  # type: ignore[arg-type]
+    except CommandError as exc:
+        raise ContentError(path, f"{field}.{exc.field or 'command'}: {exc.reason}") from exc
     return dict(value)  # type: ignore[arg-type]
 
 

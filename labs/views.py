@@ -13,10 +13,10 @@ from meshlearn.htmx import HtmxHttpRequest
 from meshlearn.middleware import body_limit
 from quizzes.models import new_seed
 from quizzes.services import InvalidAnswer
+from sandbox.mesh.commands import describe, parse_command
 from sandbox.selectors import topology_get
 
 from . import selectors, services
-from .commands import command_words
 from .decoder import decode
 
 DECODER_FIELD_LIMIT = 20_000  # characters accepted from the form; the decoder reads the first 4,000
@@ -154,7 +154,7 @@ def decoder(request: HtmxHttpRequest) -> HttpResponse:
         {
             "meaning": meaning,
             "lab": labs.get(meaning.lab),
-            "action_words": command_words(meaning.action, pair) if meaning.action else "",
+            "action_words": describe(parse_command(meaning.action, pair)) if meaning.action else "",
         }
         for meaning in (result.meanings if result else [])
     ]

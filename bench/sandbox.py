@@ -83,43 +83,12 @@ class Site:
         connection = redis.Redis.from_url(settings.REDIS_URL)
         connection.delete(*connection.scan_iter("sandbox:*"), "sandbox")  # stale sandbox messages and streams
         call_command("migrate", verbosity=0)
-        self._spawn(
-            "uvicorn",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "meshlearn.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--timeout-graceful-shutdown",
-                "2",
-                "--no-access-log",
-            ],
-        )
+        from sandbox.testing import sandbox_worker_argv, web_server_argv
+
+        self._spawn("uvicorn", web_server_argv(port=self.port))
         self._spawn(
             "worker",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "meshlearn",
-                "worker",
-                "-Q",
-                "sandbox",
-                "-n",
-                f"bench@{socket.gethostname()}",
-                "-c",
-                str(self.capacity),
-                "--max-tasks-per-child=1",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "warning",
-            ],
+            sandbox_worker_argv(node=f"bench@{socket.gethostname()}", capacity=self.capacity, log_level="warning"),
         )
         from meshlearn.celery import app
 

@@ -6,9 +6,11 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from sandbox.mesh.commands import CommandError, parse_command
+from sandbox.selectors import topology_get
+
 from .checks import CheckError, check_to_json, parse_check, trigger_problems
-from .commands import command_problem
-from .content_files import MAX_CHECKS, MAX_STEPS, topology_graph, topology_named
+from .content_files import MAX_CHECKS, MAX_STEPS, topology_graph
 from .models import Lab, LabProgress
 from .services import lab_save
 
@@ -32,11 +34,12 @@ class LabForm(forms.ModelForm):
         name = data.get("topology")
         if not name:
             return data
-        topology = topology_named(name)
+        topology = topology_get(name)
         for index, command in enumerate(data.get("start_commands") or []):
-            problem = command_problem(command, topology)
-            if problem:
-                self.add_error("start_commands", f"start[{index}].{problem}")
+            try:
+                parse_command(command, topology)
+            except CommandError as exc:
+                self.add_error("start_commands", f"start[{index}].{exc.field or 'command'}: {exc.reason}")
         steps = data.get("steps")
         if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
             self.add_error("steps", f'A list of 1 to {MAX_STEPS} steps, each {{"text": ..., "actions": [...]}}.')
@@ -49,9 +52,11 @@ class LabForm(forms.ModelForm):
                     if not isinstance(action, dict) or not str(action.get("label", "")).strip():
                         self.add_error("steps", f"steps[{index}].actions[{number}]: needs a label and a command")
                         continue
-                    problem = command_problem(action.get("command"), topology)
-                    if problem:
-                        self.add_error("steps", f"steps[{index}].actions[{number}].command.{problem}")
+                    try:
+                        parse_command(action.get("command"), topology)
+                    except CommandError as exc:
+                        where = f"steps[{index}].actions[{number}].command.{exc.field or 'command'}"
+                        self.add_error("steps", f"{where}: {exc.reason}")
         checks = data.get("checks")
         if not isinstance(checks, list) or not 1 <= len(checks) <= MAX_CHECKS:
             self.add_error("checks", f"A list of 1 to {MAX_CHECKS} checks.")

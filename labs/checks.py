@@ -49,6 +49,7 @@ from sandbox.mesh.events import (
     ServiceSnapshot,
     Snapshot,
 )
+from sandbox.mesh.schema import parse_duration
 
 MAX_WINDOW_SECONDS = 120
 MAX_CONDITIONS = 6
@@ -112,7 +113,6 @@ _CONDITION = re.compile(
 # Compared with the baseline (the same metric over the seconds before the learner's change): averages only, since
 # a count summed over a window says nothing next to one summed over a baseline of another length.
 RELATIVE_UNITS = {"rate", "ms", "ratio"}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -234,14 +234,12 @@ class CheckResult:
 # --------------------------------------------------------------------------- declaring
 
 
-def parse_duration(value: object, field: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise CheckError(field, f"a duration like 10s or 500ms, got {value!r}")
-        seconds = float(match[1]) / (1000 if match[2] == "ms" else 1)
+def window_seconds(value: object, field: str) -> float:
+    """A check's window: a duration in the engine's one spelling (`10s`, `500ms`, a number of seconds)."""
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise CheckError(field, f"a duration like 10s or 500ms, got {value!r}") from None
     if not 1 <= seconds <= MAX_WINDOW_SECONDS:
         raise CheckError(field, f"must be from 1 s to {MAX_WINDOW_SECONDS} s, got {seconds:g} s")
     return seconds
@@ -334,7 +332,7 @@ def parse_check(raw: object, *, field: str, services: set[str] | None, edges: se
     after = raw.get("after")
     if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 1):
         raise CheckError(f"{field}.after", f"must be the number of a step with buttons (1 is the first), got {after!r}")
-    return CheckSpec(name, says.strip(), conditions, parse_duration(raw["for"], f"{field}.for"), after)
+    return CheckSpec(name, says.strip(), conditions, window_seconds(raw["for"], f"{field}.for"), after)
 
 
 def check_to_json(check: CheckSpec) -> dict:

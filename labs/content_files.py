@@ -14,7 +14,6 @@ The file name gives the lab's order (NN) and slug. Fields:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -23,13 +22,13 @@ from pathlib import Path
 from meshlearn.content import SLUG_PATTERN, ContentError, load_yaml, read_text, require_keys
 from quizzes.formats.types import OptionData, QuestionData
 from quizzes.validation import question_problems
-from sandbox.mesh.topology import Topology, load_topology, shipped_topology_path
+from sandbox.mesh.commands import CommandError, parse_command
+from sandbox.mesh.topology import Topology
+from sandbox.selectors import TOPOLOGY_NAMES, topology_get
 
 from .checks import CheckError, check_to_json, parse_check, scaled_window, trigger_problems
-from .commands import command_problem
 
 FILE_NAME = re.compile(r"^(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)\.yaml$")
-TOPOLOGIES = ("pair", "shop")
 REQUIRED = {"title", "lesson", "topology", "goal", "prediction", "steps", "checks", "explanation"}
 OPTIONAL = {"start"}
 MAX_STEPS, MAX_ACTIONS, MAX_CHECKS, MAX_LABEL = 12, 6, 4, 80
@@ -52,11 +51,6 @@ class LabSpec:
     source_hash: str
 
 
-@functools.cache
-def topology_named(name: str) -> Topology:
-    return load_topology(shipped_topology_path(name))
-
-
 def topology_graph(topology: Topology) -> tuple[set[str], set[tuple[str, str]]]:
     """Its services and its edges (caller, callee), with the load generator's edge to the entry."""
     edges = {("loadgen", topology.entry)}
@@ -71,9 +65,10 @@ def _text(path: Path, field: str, value: object) -> str:
 
 
 def _command(path: Path, field: str, value: object, topology: Topology) -> dict:
-    problem = command_problem(value, topology)
-    if problem:
-        raise ContentError(path, f"{field}.{problem}")
+    try:
+        parse_command(value, topology)  # type: ignore[arg-type]
+    except CommandError as exc:
+        raise ContentError(path, f"{field}.{exc.field or 'command'}: {exc.reason}") from exc
     return dict(value)  # type: ignore[arg-type]
 
 
@@ -177,9 +172,9 @@ def parse_lab_file(path: Path, *, window_scale: float = 1.0) -> LabSpec:
     lesson = data["lesson"]
     if not isinstance(lesson, str) or not SLUG_PATTERN.match(lesson):
         raise ContentError(path, f"lesson: must be a lesson slug, got {lesson!r}")
-    if data["topology"] not in TOPOLOGIES:
-        raise ContentError(path, f"topology: must be one of {', '.join(TOPOLOGIES)}, got {data['topology']!r}")
-    topology = topology_named(data["topology"])
+    if data["topology"] not in TOPOLOGY_NAMES:
+        raise ContentError(path, f"topology: must be one of {', '.join(TOPOLOGY_NAMES)}, got {data['topology']!r}")
+    topology = topology_get(data["topology"])
     start = data.get("start") or []
     if not isinstance(start, list):
         raise ContentError(path, "start: must be a list of commands")

@@ -16,7 +16,7 @@ class Lab(models.Model):
     order = models.PositiveIntegerField(default=0, db_index=True)
     topology = models.CharField(max_length=20, choices=Topology.choices)
     goal = models.TextField()
-    # Commands in the engine's vocabulary (EXPERIMENT_API: {"action": "fail", ...}), applied when the lab starts.
+    # Commands in the engine's vocabulary (sandbox/mesh/commands.py: {"action": "fail", ...}), applied when the lab starts.
     start_commands = models.JSONField(default=list, blank=True)
     # The prediction is a practice question (per-option feedback, exactly one correct), kept out of practice sets.
     prediction = models.OneToOneField("quizzes.Question", on_delete=models.PROTECT, related_name="lab")

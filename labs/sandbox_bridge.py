@@ -1,5 +1,7 @@
 """The labs' one door into the live sandbox (the `sandbox` app): start the learner's experiment, send a button's
-command, read the experiment's recent events. Labs never touch the sandbox's models or Redis streams except here.
+command, read the experiment's recent events. Labs never touch the sandbox's models or Redis streams: what they
+read comes from `sandbox.selectors` (here, and the shipped topologies in `content_files`), what they write from
+`sandbox.services`.
 
 The sandbox's selectors and services are imported for real and typed: an attribute the sandbox does not have is
 an error a linter or the first test sees, not a 500 on a learner's page. A site that leaves the sandbox app out
@@ -14,8 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from sandbox import selectors as sandbox_selectors
 from sandbox import services as sandbox_services
-from sandbox import streams
-from sandbox.mesh.events import Event, event_from_json
+from sandbox.mesh.events import Event
 from sandbox.models import Experiment, ExperimentCommand
 
 UNREACHABLE = "The live mesh cannot be reached right now; the checks go on when it is back."
@@ -82,16 +83,9 @@ def command_refusal(*, experiment: Experiment, command_id: str) -> str:
 def recent_events(*, experiment: Experiment) -> list[Event]:
     """The experiment's newest events, oldest first, as the engine's typed events."""
     try:
-        entries = streams.client().xrevrange(streams.events_key(experiment.pk), count=EVENTS_READ)
+        return sandbox_selectors.experiment_recent_events(experiment=experiment, count=EVENTS_READ)
     except redis.RedisError as exc:
         raise SandboxUnavailable(UNREACHABLE) from exc
-    events = []
-    for _, fields in reversed(entries):
-        try:
-            events.append(event_from_json(streams.event_json(fields)))
-        except ValueError:
-            continue  # not an engine event: nothing a check can use
-    return events
 
 
 def viewer_present(*, experiment: Experiment) -> None:

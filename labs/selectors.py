@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from lessons.models import Lesson
+from meshlearn.progress import ProgressCounts
 from quizzes.models import Option
 from quizzes.shuffle import letter, shuffled_order
 
@@ -39,20 +40,8 @@ class LabItem:
 
 
 @dataclass(frozen=True)
-class LabOverview:
+class LabOverview(ProgressCounts):
     items: list[LabItem]
-
-    @property
-    def completed_count(self) -> int:
-        return sum(item.completed for item in self.items)
-
-    @property
-    def total(self) -> int:
-        return len(self.items)
-
-    @property
-    def percent(self) -> int:
-        return round(100 * self.completed_count / self.total) if self.items else 0
 
     def of_lesson(self, lesson: Lesson) -> list[LabItem]:
         return [item for item in self.items if item.lab.lesson_id == lesson.id]

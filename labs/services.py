@@ -12,8 +12,7 @@ from django.utils import timezone
 
 from lessons.models import Lesson
 from lessons.rendering import render_markdown
-from lessons.services import LoadReport
-from meshlearn.content import ContentError
+from meshlearn.content import ContentError, LoadReport, content_upsert
 from quizzes.models import Option, Question, new_seed
 from quizzes.services import InvalidAnswer, questions_upsert
 from quizzes.shuffle import shuffled_order
@@ -40,7 +39,6 @@ def labs_parse_all(*, lesson_slugs: set[str]) -> list[LabSpec]:
 
 def labs_write(*, specs: list[LabSpec]) -> LoadReport:
     """Create or update labs (and their prediction questions) by slug, in one transaction."""
-    report = LoadReport()
     with transaction.atomic():
         # A lab's prediction is keyed lab-<slug>; a practice question already using that key is not overwritten.
         clash = Question.objects.filter(key__in=[spec.prediction.key for spec in specs], lab__isnull=True).first()
@@ -51,20 +49,17 @@ def labs_write(*, specs: list[LabSpec]) -> LoadReport:
         # Predictions are asked on the lab page, before acting; out of context they make poor practice.
         Question.objects.filter(pk__in=[q.pk for q in predictions.values()]).update(published=False)
         lessons = {lesson.slug: lesson for lesson in Lesson.objects.all()}
-        existing = {lab.slug: lab for lab in Lab.objects.filter(slug__in=[spec.slug for spec in specs])}
-        for spec in specs:
-            lab = existing.get(spec.slug)
-            if lab is not None and lab.source_hash == spec.source_hash:
-                report.unchanged += 1
-                continue
-            if lab is None:
-                lab = Lab(slug=spec.slug)
-                report.created += 1
-            else:
-                report.updated += 1
+
+        def write(lab: Lab, spec: LabSpec) -> None:
             lab.lesson = lessons[spec.lesson]
             lab.prediction = predictions[spec.prediction.key]
-            for field in (
+            lab_save(lab=lab)
+
+        return content_upsert(
+            model=Lab,
+            specs=specs,
+            key="slug",
+            fields=(
                 "title",
                 "order",
                 "topology",
@@ -74,11 +69,9 @@ def labs_write(*, specs: list[LabSpec]) -> LoadReport:
                 "checks",
                 "explanation",
                 "source_path",
-                "source_hash",
-            ):
-                setattr(lab, field, getattr(spec, field))
-            lab_save(lab=lab)
-    return report
+            ),
+            write=write,
+        )
 
 
 # --------------------------------------------------------------------------- learning

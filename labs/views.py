@@ -3,31 +3,32 @@ in services (writes) and selectors (reads)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import reswap, retarget
 
+from meshlearn.htmx import HtmxHttpRequest
 from meshlearn.middleware import body_limit
 from quizzes.models import new_seed
 from quizzes.services import InvalidAnswer
+from sandbox.mesh.commands import describe, parse_command
+from sandbox.selectors import topology_get
 
 from . import selectors, services
-from .commands import command_words
-from .content_files import topology_named
 from .decoder import decode
 
 DECODER_FIELD_LIMIT = 20_000  # characters accepted from the form; the decoder reads the first 4,000
 
 
 @require_safe
-def lab_list(request: HttpRequest) -> HttpResponse:
+def lab_list(request: HtmxHttpRequest) -> HttpResponse:
     overview = selectors.lab_overview(user=request.user)
     return render(request, "labs/list.html", {"nav": "labs", "overview": overview})
 
 
-def _lab_context(request: HttpRequest, lab, progress) -> dict:
+def _lab_context(request: HtmxHttpRequest, lab, progress) -> dict:
     seed = progress.shuffle_seed if progress is not None else new_seed()
     status = services.lab_status_refresh(progress=progress) if progress is not None and progress.experiment_id else None
     options = selectors.prediction_options(lab=lab, progress=progress, seed=seed)
@@ -53,7 +54,7 @@ def _live_url(status) -> str:
 
 
 @require_safe
-def lab_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def lab_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     lab = selectors.lab_get(slug=slug, include_drafts=request.user.is_staff)
     progress = selectors.lab_progress_get(user=request.user, lab=lab)
     return render(request, "labs/detail.html", _lab_context(request, lab, progress))
@@ -62,7 +63,7 @@ def lab_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @body_limit(4 * 1024)  # a few ids and the CSRF token
 @login_required
 @require_POST
-def lab_predict(request: HttpRequest, slug: str) -> HttpResponse:
+def lab_predict(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     lab = selectors.lab_get(slug=slug, include_drafts=request.user.is_staff)
     try:
         services.prediction_submit(user=request.user, lab=lab, option_public_id=request.POST.get("option", ""))
@@ -78,7 +79,7 @@ def lab_predict(request: HttpRequest, slug: str) -> HttpResponse:
 @body_limit(4 * 1024)  # a few ids and the CSRF token
 @login_required
 @require_POST
-def lab_start(request: HttpRequest, slug: str) -> HttpResponse:
+def lab_start(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     lab = selectors.lab_get(slug=slug, include_drafts=request.user.is_staff)
     try:
         progress = services.lab_start(user=request.user, lab=lab)
@@ -92,7 +93,7 @@ def lab_start(request: HttpRequest, slug: str) -> HttpResponse:
 @body_limit(4 * 1024)  # a few ids and the CSRF token
 @login_required
 @require_POST
-def lab_press(request: HttpRequest, slug: str) -> HttpResponse:
+def lab_press(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     lab = selectors.lab_get(slug=slug, include_drafts=request.user.is_staff)
     progress = selectors.lab_progress_get(user=request.user, lab=lab)
     try:
@@ -112,7 +113,7 @@ def lab_press(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_safe
-def lab_status(request: HttpRequest, slug: str) -> HttpResponse:
+def lab_status(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     lab = selectors.lab_get(slug=slug, include_drafts=request.user.is_staff)
     progress = selectors.lab_progress_get(user=request.user, lab=lab)
     return render(request, "labs/detail.html#status", _lab_context(request, lab, progress))
@@ -128,7 +129,7 @@ def _index(raw: str | None) -> int:
     return value
 
 
-def _bad_request(request: HttpRequest, message: str, lab) -> HttpResponse:
+def _bad_request(request: HtmxHttpRequest, message: str, lab) -> HttpResponse:
     """400 with a message that says what to do; htmx swaps it into the page's message slot."""
     if request.htmx:
         response = render(request, "labs/detail.html#lab-error", {"message": message}, status=400)
@@ -141,19 +142,19 @@ def _bad_request(request: HttpRequest, message: str, lab) -> HttpResponse:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def decoder(request: HttpRequest) -> HttpResponse:
+def decoder(request: HtmxHttpRequest) -> HttpResponse:
     text = (request.POST.get("text") if request.method == "POST" else request.GET.get("q")) or ""
     text = text[:DECODER_FIELD_LIMIT]
     result = decode(text) if text.strip() else None
     labs = {}
     if result is not None and result.labs:
         labs = {lab.slug: lab for lab in selectors.lab_queryset().filter(slug__in=result.labs)}
-    pair = topology_named("pair")
+    pair = topology_get("pair")
     meanings = [
         {
             "meaning": meaning,
             "lab": labs.get(meaning.lab),
-            "action_words": command_words(meaning.action, pair) if meaning.action else "",
+            "action_words": describe(parse_command(meaning.action, pair)) if meaning.action else "",
         }
         for meaning in (result.meanings if result else [])
     ]

@@ -6,6 +6,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
+from meshlearn.progress import ProgressCounts
+
 from .models import Lesson, LessonCompletion, LessonVisit
 
 
@@ -16,21 +18,9 @@ class LessonProgress:
 
 
 @dataclass(frozen=True)
-class CourseOverview:
+class CourseOverview(ProgressCounts):
     items: list[LessonProgress]
     continue_lesson: Lesson | None
-
-    @property
-    def completed_count(self) -> int:
-        return sum(item.completed for item in self.items)
-
-    @property
-    def total(self) -> int:
-        return len(self.items)
-
-    @property
-    def percent(self) -> int:
-        return round(100 * self.completed_count / self.total) if self.items else 0
 
 
 def lesson_list() -> QuerySet[Lesson]:

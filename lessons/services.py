@@ -1,13 +1,13 @@
 """Writes for lessons: loading content files, rendering bodies, recording progress."""
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from meshlearn.content import LoadReport, content_upsert
 from meshlearn.db import atomic_with_short_lock_wait
 
 from .content_files import LessonSpec, parse_lesson_directory
@@ -18,16 +18,6 @@ logger = logging.getLogger(__name__)
 
 # "Continue where you left off" is a hint: a page never waits longer than this to record it.
 VISIT_LOCK_WAIT_SECONDS = 0.2
-
-
-@dataclass
-class LoadReport:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
 
 
 def lesson_render(*, lesson: Lesson) -> None:
@@ -48,32 +38,14 @@ def lessons_load(*, directory: Path) -> LoadReport:
 
 
 def lessons_write(*, specs: list[LessonSpec]) -> LoadReport:
-    report = LoadReport()
     with transaction.atomic():
-        existing = {lesson.slug: lesson for lesson in Lesson.objects.filter(slug__in=[s.slug for s in specs])}
-        for spec in specs:
-            lesson = existing.get(spec.slug)
-            if lesson is not None and lesson.source_hash == spec.source_hash:
-                report.unchanged += 1
-                continue
-            if lesson is None:
-                lesson = Lesson(slug=spec.slug)
-                report.created += 1
-            else:
-                report.updated += 1
-            for field in (
-                "title",
-                "order",
-                "summary",
-                "minutes",
-                "objectives",
-                "body_markdown",
-                "source_path",
-                "source_hash",
-            ):
-                setattr(lesson, field, getattr(spec, field))
-            lesson_save(lesson=lesson)
-    return report
+        return content_upsert(
+            model=Lesson,
+            specs=specs,
+            key="slug",
+            fields=("title", "order", "summary", "minutes", "objectives", "body_markdown", "source_path"),
+            write=lambda lesson, spec: lesson_save(lesson=lesson),
+        )
 
 
 def lesson_complete(*, user: AbstractBaseUser, lesson: Lesson) -> LessonCompletion:

@@ -1,9 +1,14 @@
-"""Shared pieces for loading course content files: the error type and front-matter parsing."""
+"""Shared pieces for loading course content files: the error type, front-matter parsing, and the one
+"content spec -> model row" step that lessons, practice questions and labs all load through."""
 
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
+from django.db import models
 
 # Lesson slugs and question keys: lowercase words joined by single hyphens.
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -57,3 +62,50 @@ def require_keys(path: Path, data: dict, required: set[str], optional: set[str],
     unknown = sorted(data.keys() - required - optional)
     if unknown:
         raise ContentError(path, f"{prefix}unknown key(s): {', '.join(map(str, unknown))}")
+
+
+@dataclass
+class LoadReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+
+
+def content_upsert(
+    *,
+    model: type[models.Model],
+    specs: Sequence[Any],
+    key: str,
+    fields: Sequence[str],
+    write: Callable[[Any, Any], object],
+    fingerprint: Callable[[Any], str] = lambda spec: spec.source_hash,
+    create: Callable[[Any, int], models.Model] | None = None,
+) -> LoadReport:
+    """Create or update one row per spec, matched on `key` (the same name on the spec and the model).
+
+    A row whose `source_hash` equals the spec's fingerprint is left alone, so loading again writes only what
+    changed. Otherwise the `fields` are copied from the spec, `source_hash` is set, and `write(row, spec)` sets
+    what is not a plain copy and saves (each app renders its Markdown there). `create(spec, position)` makes a
+    new row when a model needs more than its key. Runs inside the caller's transaction."""
+    report = LoadReport()
+    keys = [getattr(spec, key) for spec in specs]
+    existing = {getattr(row, key): row for row in model._default_manager.filter(**{f"{key}__in": keys})}
+    for position, spec in enumerate(specs):
+        digest = fingerprint(spec)
+        row = existing.get(getattr(spec, key))
+        if row is not None and row.source_hash == digest:
+            report.unchanged += 1
+            continue
+        if row is None:
+            row = create(spec, position) if create else model(**{key: getattr(spec, key)})
+            report.created += 1
+        else:
+            report.updated += 1
+        for field in fields:
+            setattr(row, field, getattr(spec, field))
+        row.source_hash = digest
+        write(row, spec)
+    return report

@@ -1,31 +1,12 @@
-"""Site-wide writes: loading the whole course, demo accounts for a first run."""
+"""Site-wide writes: demo accounts for a first run. Loading the course is `course_loading.py`."""
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from labs.services import labs_parse_all, labs_write
-from lessons.content_files import parse_lesson_directory
-from lessons.services import LoadReport, lessons_write
-from quizzes.services import questions_load_all
-
 from .roles import INSTRUCTORS_GROUP, ensure_instructor_group
-
-
-def course_load() -> dict[str, LoadReport]:
-    """Lessons, their practice sets and their labs from the content files, all or nothing: every file is
-    parsed first, and the writes share one transaction."""
-    specs = parse_lesson_directory(settings.COURSE_CONTENT_DIRS["lessons"])
-    slugs = {spec.slug for spec in specs}
-    labs = labs_parse_all(lesson_slugs=slugs)
-    with transaction.atomic():
-        lessons = lessons_write(specs=specs)
-        questions = questions_load_all(lesson_slugs=slugs)
-        lab_report = labs_write(specs=labs)
-    return {"Lessons": lessons, "Questions": questions, "Labs": lab_report}
 
 
 @dataclass(frozen=True)

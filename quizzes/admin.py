@@ -14,9 +14,11 @@ from django.utils.html import format_html
 from lessons.models import Lesson
 from meshlearn.admin_mixins import LearnerByNameMixin
 from meshlearn.content import ContentError
+from meshlearn.htmx import HtmxHttpRequest
 
 from . import exchange, selectors, services, statistics_report
-from .formats.types import OptionData, QuestionData
+from .formats.registry import FORMATS
+from .formats.types import OptionData, QuestionData, QuestionFormat
 from .importing import MAX_IMPORT_BYTES, import_file_check
 from .models import Attempt, Option, Question, QuestionImport, Response, ReviewCard, SolutionStep
 from .validation import question_problems
@@ -79,7 +81,7 @@ class ImportForm(forms.Form):
     file = forms.FileField(
         help_text=f"A GIFT (.gift, .txt) or Aiken (.txt) file, UTF-8, up to {MAX_IMPORT_BYTES // (1024 * 1024)} MB."
     )
-    format = forms.ChoiceField(choices=[("gift", "GIFT"), ("aiken", "Aiken")])
+    format = forms.ChoiceField(choices=[(declared.name, declared.label) for declared in FORMATS.values()])
     lesson = forms.ModelChoiceField(
         queryset=Lesson.objects.all(),
         required=False,
@@ -112,6 +114,17 @@ def _declared_size(request: HttpRequest) -> int:
         return 0
 
 
+def _export_action(declared: QuestionFormat):
+    """The changelist action "Export selected questions as <format>", one per format (named export_<name>)."""
+
+    @admin.action(description=f"Export selected questions as {declared.label}")
+    def export(modeladmin: "QuestionAdmin", request: HttpRequest, queryset) -> HttpResponse | None:
+        return modeladmin._export(request, queryset, declared.name)
+
+    export.__name__ = f"export_{declared.name}"
+    return export
+
+
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
     list_display = ("key", "lesson", "difficulty", "published", "option_count", "preview_link")
@@ -119,7 +132,7 @@ class QuestionAdmin(admin.ModelAdmin):
     search_fields = ("key", "stem", "options__text")
     list_select_related = ("lesson",)
     inlines = [OptionInline, SolutionStepInline]
-    actions = ["export_gift", "export_aiken"]
+    actions = [_export_action(declared) for declared in FORMATS.values()]
     fieldsets = (
         (None, {"fields": ("key", "lesson", "stem", "difficulty", "tags", "published", "order")}),
         ("Solution", {"fields": ("quick_check", "common_mistakes", "general_feedback")}),
@@ -224,7 +237,7 @@ class QuestionAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/quizzes/question/import.html", context)
 
-    def import_status_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def import_status_view(self, request: HtmxHttpRequest, pk: int) -> HttpResponse:
         """Progress while a worker imports the file (htmx polls the fragment), then the result."""
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -237,7 +250,7 @@ class QuestionAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         template = "admin/quizzes/question/import_status.html"
-        if getattr(request, "htmx", False):
+        if request.htmx:
             template += "#progress"
         return TemplateResponse(request, template, context)
 
@@ -249,14 +262,6 @@ class QuestionAdmin(admin.ModelAdmin):
         question_import = get_object_or_404(QuestionImport, pk=pk)
         services.question_import_confirm(question_import=question_import)
         return redirect(question_import)
-
-    @admin.action(description="Export selected questions as GIFT")
-    def export_gift(self, request, queryset):
-        return self._export(request, queryset, "gift")
-
-    @admin.action(description="Export selected questions as Aiken")
-    def export_aiken(self, request, queryset):
-        return self._export(request, queryset, "aiken")
 
     def _export(self, request: HttpRequest, queryset, file_format: str) -> HttpResponse | None:
         try:

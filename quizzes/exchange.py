@@ -3,11 +3,9 @@ Importing lives in importing.py."""
 
 from collections.abc import Iterable
 
-from .formats import aiken, gift
+from .formats.registry import format_get, format_names
 from .formats.types import OptionData, QuestionData, StepData
 from .models import Question
-
-EXPORTERS = {"gift": gift.export_gift, "aiken": aiken.export_aiken}
 
 
 def question_to_data(question: Question) -> QuestionData:
@@ -26,11 +24,12 @@ def question_to_data(question: Question) -> QuestionData:
 
 
 def questions_export(*, questions: Iterable[Question], file_format: str) -> str:
-    if file_format not in EXPORTERS:
-        raise ValueError(f"Unknown format {file_format!r}; use gift or aiken.")
+    declared = format_get(file_format)
+    if declared is None:
+        raise ValueError(f"Unknown format {file_format!r}; use {format_names()}.")
     queryset = (
         Question.objects.filter(pk__in=[q.pk for q in questions])
         .select_related("lesson")
         .prefetch_related("options", "steps")
     )
-    return EXPORTERS[file_format]([question_to_data(question) for question in queryset])
+    return declared.export([question_to_data(question) for question in queryset])

@@ -19,8 +19,8 @@ from meshlearn.content import SLUG_PATTERN, ContentError
 
 from .content_files import question_fingerprint
 from .exchange import question_to_data
-from .formats import aiken, gift
 from .formats.keys import KeyAllocator, key_from_stem, shorten
+from .formats.registry import FORMATS, format_get, format_names
 from .formats.text import plain_to_markdown
 from .formats.types import FormatError, Malformed, OptionData, ParsedFile, QuestionData, Unsupported
 from .models import Option, Question, SolutionStep
@@ -28,7 +28,6 @@ from .validation import question_problems
 
 # Stated in the admin form and the command's help: 10,000 typical questions fit in about 2 MB.
 MAX_IMPORT_BYTES = 4 * 1024 * 1024
-READERS: dict[str, Callable[[str], ParsedFile]] = {"gift": gift.read_gift, "aiken": aiken.read_aiken}
 Progress = Callable[[int, int], None]
 
 
@@ -85,14 +84,15 @@ def import_file_parse(
     *, content: bytes, file_format: str, filename: str, refuse_unsupported: bool = False
 ) -> ParsedFile:
     import_file_check(size=len(content), filename=filename)
-    if file_format not in READERS:
-        raise ContentError(filename, f"unknown format {file_format!r}; use gift or aiken")
+    declared = format_get(file_format)
+    if declared is None:
+        raise ContentError(filename, f"unknown format {file_format!r}; use {format_names()}")
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ContentError(filename, f"is not UTF-8 text (byte {exc.start}); save it as UTF-8 and try again") from exc
     try:
-        parsed = READERS[file_format](text)
+        parsed = declared.read(text)
     except FormatError as exc:
         raise ContentError(filename, str(exc)) from exc
     if refuse_unsupported:
@@ -124,16 +124,6 @@ def refuse_left_out(*, unsupported: list[Unsupported], malformed: list[Malformed
         raise ContentError(filename, ", and ".join(parts))
 
 
-def detect_format(text: str) -> str | None:
-    """'aiken' when the file reads as Aiken (lettered options, ANSWER lines, no GIFT braces), else None."""
-    if "{" in text or "}" in text:
-        return None
-    lines = [line.strip() for line in text.splitlines()]
-    has_answer = any(aiken.ANSWER_LINE.match(line) for line in lines)
-    has_option = any(aiken.OPTION_LINE.match(line) for line in lines)
-    return "aiken" if has_answer and has_option else None
-
-
 def _words(text: str) -> str:
     return " ".join(text.split())
 
@@ -148,8 +138,9 @@ def import_plan(
 ) -> tuple[ImportReport, list[tuple[Question | None, QuestionData]]]:
     """Match, merge and validate every question; returns the report and the writes to make."""
     lessons = {lesson.slug: lesson for lesson in Lesson.objects.all()}
-    as_written = plain_to_markdown if file_format == "aiken" else (lambda text: text)
-    carries_extras = file_format != "aiken"  # Aiken has no feedback, steps, tags or difficulty
+    plain_text = FORMATS[file_format].plain_text
+    as_written = plain_to_markdown if plain_text else (lambda text: text)
+    carries_extras = not plain_text  # a plain-text format has no feedback, steps, tags or difficulty
     questions = parsed.questions
     if progress:
         progress(0, len(questions))

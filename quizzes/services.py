@@ -11,15 +11,15 @@ from django.utils import timezone
 
 from lessons.models import Lesson
 from lessons.rendering import render_markdown
-from lessons.services import LoadReport
-from meshlearn.content import ContentError
+from meshlearn.content import ContentError, LoadReport, content_upsert
 
 from . import review, selectors
 from .content_files import parse_question_directory, question_fingerprint
 from .formats.types import QuestionData
-from .importing import import_file_check, questions_import
+from .importing import import_file_check
 from .models import Attempt, Option, Question, QuestionImport, Response, ReviewCard, SolutionStep
 from .shuffle import shuffled_order
+from .tasks import question_import_task
 from .validation import question_problems
 
 MIXED_PRACTICE_SIZE = 10
@@ -70,7 +70,6 @@ def questions_upsert(
 ) -> LoadReport:
     """Create or update questions by key in one transaction: all of them, or none."""
     lessons = {lesson.slug: lesson for lesson in Lesson.objects.all()}
-    report = LoadReport()
     for data in questions:  # validate everything before the first write
         problems = question_problems(data)
         if problems:
@@ -79,35 +78,29 @@ def questions_upsert(
             raise ContentError(source, f"question {data.key!r}: category {data.category!r} is not a lesson slug")
         if not data.category and default_lesson is None:
             raise ContentError(source, f"question {data.key!r} names no lesson: add a $CATEGORY or choose a lesson")
+
+    def write(question: Question, data: QuestionData) -> None:
+        question.lesson = lessons[data.category] if data.category else default_lesson
+        question.common_mistakes = list(data.common_mistakes)
+        question.tags = list(data.tags)
+        question_save(question=question)
+        _sync_options(question, data)
+        question.steps.all().delete()
+        SolutionStep.objects.bulk_create(
+            SolutionStep(question=question, order=index, title=step.title, body=step.body)
+            for index, step in enumerate(data.steps)
+        )
+
     with transaction.atomic():
-        existing = {question.key: question for question in Question.objects.filter(key__in=[q.key for q in questions])}
-        for order, data in enumerate(questions):
-            fingerprint = question_fingerprint(data)
-            question = existing.get(data.key)
-            if question is not None and question.source_hash == fingerprint:
-                report.unchanged += 1
-                continue
-            if question is None:
-                question = Question(key=data.key, order=order)
-                report.created += 1
-            else:
-                report.updated += 1
-            question.lesson = lessons[data.category] if data.category else default_lesson
-            question.stem = data.stem
-            question.quick_check = data.quick_check
-            question.common_mistakes = list(data.common_mistakes)
-            question.general_feedback = data.general_feedback
-            question.tags = list(data.tags)
-            question.difficulty = data.difficulty
-            question.source_hash = fingerprint
-            question_save(question=question)
-            _sync_options(question, data)
-            question.steps.all().delete()
-            SolutionStep.objects.bulk_create(
-                SolutionStep(question=question, order=index, title=step.title, body=step.body)
-                for index, step in enumerate(data.steps)
-            )
-    return report
+        return content_upsert(
+            model=Question,
+            specs=questions,
+            key="key",
+            fields=("stem", "quick_check", "general_feedback", "difficulty"),
+            write=write,
+            fingerprint=question_fingerprint,
+            create=lambda data, position: Question(key=data.key, order=position),
+        )
 
 
 def questions_load_all(*, lesson_slugs: set[str] | None = None) -> LoadReport:
@@ -156,55 +149,7 @@ def question_import_confirm(*, question_import: QuestionImport) -> QuestionImpor
 
 
 def _enqueue_import(question_import: QuestionImport) -> None:
-    from .tasks import question_import_task
-
     question_import_task.delay_on_commit(question_import.pk)
-
-
-def question_import_run(*, import_id: int) -> QuestionImport | None:
-    """Run one queued import (the Celery task's body). Safe to run twice: only a queued import starts."""
-    claimed = QuestionImport.objects.filter(pk=import_id, status=QuestionImport.Status.QUEUED).update(
-        status=QuestionImport.Status.RUNNING
-    )
-    if not claimed:
-        return None
-    question_import = QuestionImport.objects.select_related("lesson").get(pk=import_id)
-
-    def progress(done: int, total: int) -> None:
-        QuestionImport.objects.filter(pk=import_id).update(done=done, total=total)
-
-    try:
-        report = questions_import(
-            content=bytes(question_import.content),
-            file_format=question_import.file_format,
-            default_lesson=question_import.lesson,
-            filename=question_import.filename,
-            refuse_unsupported=question_import.refuse_unsupported,
-            confirm=question_import.confirmed,
-            progress=progress,
-        )
-    except ContentError as exc:
-        question_import.status, question_import.error = QuestionImport.Status.FAILED, f"Nothing was imported. {exc}"
-    except IntegrityError:  # another import or an edit wrote the same question keys a moment earlier
-        question_import.status = QuestionImport.Status.FAILED
-        question_import.error = (
-            f"Nothing was imported. {question_import.filename}: some of its questions were written by someone else "
-            "while it was importing; import the file again."
-        )
-    except Exception:
-        # Never leave the instructor watching a bar that will not move: say so, then let Celery log it.
-        QuestionImport.objects.filter(pk=import_id).update(
-            status=QuestionImport.Status.FAILED,
-            finished_at=timezone.now(),
-            error="Nothing was imported: the import stopped on an unexpected error, which was logged for the operator.",
-        )
-        raise
-    else:
-        question_import.report = report.as_json()
-        question_import.status = QuestionImport.Status.DONE if report.applied else QuestionImport.Status.CONFIRM
-    question_import.finished_at = timezone.now()
-    question_import.save(update_fields=["status", "error", "report", "finished_at"])
-    return question_import
 
 
 # --------------------------------------------------------------------------- practice

@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
-from . import services
+from . import import_runs
 
 
 @shared_task(name="quizzes.import_questions")
 def question_import_task(import_id: int) -> str:
-    question_import = services.question_import_run(import_id=import_id)
+    question_import = import_runs.question_import_run(import_id=import_id)
     return question_import.status if question_import else "skipped"

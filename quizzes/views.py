@@ -3,12 +3,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.validators import slug_re
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import reswap, retarget
 
 from lessons import selectors as lesson_selectors
+from meshlearn.htmx import HtmxHttpRequest
 from meshlearn.middleware import body_limit
 
 from . import selectors, services
@@ -16,13 +17,13 @@ from .models import Attempt
 
 
 @require_safe
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HtmxHttpRequest) -> HttpResponse:
     overview = selectors.practice_overview(user=request.user)
     return render(request, "quizzes/home.html", {"nav": "practice", **overview})
 
 
 @require_safe
-def lesson_practice(request: HttpRequest, slug: str) -> HttpResponse:
+def lesson_practice(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     lesson = lesson_selectors.lesson_get(slug=slug)
     count = selectors.lesson_question_count(lesson=lesson)
     return render(request, "quizzes/lesson.html", {"nav": "practice", "lesson": lesson, "question_count": count})
@@ -31,7 +32,7 @@ def lesson_practice(request: HttpRequest, slug: str) -> HttpResponse:
 @body_limit(4 * 1024)
 @login_required
 @require_POST
-def attempt_start(request: HttpRequest) -> HttpResponse:
+def attempt_start(request: HtmxHttpRequest) -> HttpResponse:
     kind = request.POST.get("kind", "")
     if kind not in Attempt.Kind.values:
         return HttpResponse("Unknown kind of practice. Choose one of the buttons on the practice page.", status=400)
@@ -51,7 +52,7 @@ def attempt_start(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_safe
-def attempt_detail(request: HttpRequest, attempt_id: int) -> HttpResponse:
+def attempt_detail(request: HtmxHttpRequest, attempt_id: int) -> HttpResponse:
     attempt = selectors.attempt_get(attempt_id=attempt_id, user=request.user)
     question_id = selectors.next_question_id(attempt=attempt)
     if question_id is None:
@@ -65,7 +66,7 @@ def attempt_detail(request: HttpRequest, attempt_id: int) -> HttpResponse:
 @body_limit(4 * 1024)  # a question id, an option id and the CSRF token
 @login_required
 @require_POST
-def attempt_answer(request: HttpRequest, attempt_id: int) -> HttpResponse:
+def attempt_answer(request: HtmxHttpRequest, attempt_id: int) -> HttpResponse:
     attempt = selectors.attempt_get(attempt_id=attempt_id, user=request.user)
     try:
         question_id = int(request.POST.get("question", ""))
@@ -90,7 +91,7 @@ def attempt_answer(request: HttpRequest, attempt_id: int) -> HttpResponse:
 
 @login_required
 @require_safe
-def response_detail(request: HttpRequest, attempt_id: int, question_id: int) -> HttpResponse:
+def response_detail(request: HtmxHttpRequest, attempt_id: int, question_id: int) -> HttpResponse:
     """A past answer with its solution, reopened later (from the score page or after a reload)."""
     attempt = selectors.attempt_get(attempt_id=attempt_id, user=request.user)
     response = selectors.response_get(attempt=attempt, question_id=question_id)
@@ -98,7 +99,7 @@ def response_detail(request: HttpRequest, attempt_id: int, question_id: int) -> 
     return render(request, "quizzes/attempt.html", {"nav": "practice", "attempt": attempt, "result": result})
 
 
-def _bad_answer(request: HttpRequest, message: str, attempt: Attempt) -> HttpResponse:
+def _bad_answer(request: HtmxHttpRequest, message: str, attempt: Attempt) -> HttpResponse:
     """400 with a message that says what to do; htmx swaps it into the form's error slot."""
     if request.htmx:
         response = render(request, "quizzes/attempt.html#answer-error", {"message": message}, status=400)
@@ -110,7 +111,7 @@ def _bad_answer(request: HttpRequest, message: str, attempt: Attempt) -> HttpRes
 
 @login_required
 @require_safe
-def history(request: HttpRequest) -> HttpResponse:
+def history(request: HtmxHttpRequest) -> HttpResponse:
     return render(
         request, "quizzes/history.html", {"nav": "practice", "attempts": selectors.attempt_history(user=request.user)}
     )

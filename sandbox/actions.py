@@ -4,13 +4,11 @@ The caller is the topology's entry service and the callee the first service it c
 The engine validates every command (sandbox.mesh.commands.parse_command) and says why it refuses one.
 
 Service names are words like "a" or "cart", so a label names each as "service a" (a bare "Make a send
-plain text" reads as English and means nothing) and the button shows the name in code style.
+plain text" reads as English and means nothing) and the button shows the name in code style (the template's
+`service_names` filter, as in the command list).
 """
 
 from dataclasses import dataclass, field
-
-from django.utils.html import escape, format_html
-from django.utils.safestring import SafeString
 
 
 @dataclass(frozen=True)
@@ -24,14 +22,6 @@ class Action:
     def label(self) -> str:
         """Plain text: the button's accessible name, and what the command list says."""
         return self.words.format(**self.services)
-
-    @property
-    def label_html(self) -> SafeString:
-        """The same words with each service name in code style."""
-        if not self.services:
-            return escape(self.words)
-        names = {key: format_html('<code class="service-name">{}</code>', name) for key, name in self.services.items()}
-        return format_html(self.words, **names)
 
 
 def actions_for(topology) -> list[Action]:

@@ -6,7 +6,7 @@ from django.template.loader import render_to_string
 
 from sandbox.mesh.telemetry import FLAG_EXPLANATIONS
 
-from . import drawing, selectors, services
+from . import drawing, selectors
 from .state import ViewState
 
 FRAGMENTS = ("status", "graph", "metrics", "requests", "breaker", "log", "commands")
@@ -95,7 +95,7 @@ def fragment_context(name: str, *, facts: dict, state: ViewState, commands=(), q
     if name == "status":
         context.update(queue=queue, snapshot=state.snapshot, started=state.started)
     elif name == "graph":
-        topology = services.topology_get(facts["topology"])
+        topology = selectors.topology_get(facts["topology"])
         context["graph"] = drawing.graph_layout(topology, state.snapshot)
         context["graph_down"] = drawing.graph_layout(topology, state.snapshot, direction=drawing.DOWN)
     elif name == "metrics":

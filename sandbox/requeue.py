@@ -21,11 +21,13 @@ unacked hash of reserved messages); the marker is ours.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 import redis
 from django.conf import settings
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from . import streams
 from .models import Experiment
@@ -47,13 +49,10 @@ def enqueued_mark(connection: redis.Redis, *, experiment_id: int, only_new: bool
     return bool(connection.set(enqueued_key(experiment_id), "1", ex=settings.SANDBOX_QUEUE_TIMEOUT, nx=only_new))
 
 
-def experiments_requeue_lost() -> list[int]:
+def experiments_requeue_lost(*, send: Callable[[int], object]) -> list[int]:
     """Send again every experiment queued longer than the grace whose message is gone; returns their ids.
-    Redis not answering re-sends nothing: the next round tries again."""
-    from kombu.exceptions import OperationalError
-
-    from .tasks import run_experiment
-
+    Redis not answering re-sends nothing: the next round tries again. `send` is the task's `delay` (the
+    janitor passes it: this module is below the tasks and does not import them)."""
     cutoff = timezone.now() - timedelta(seconds=GRACE_SECONDS)
     waiting = list(
         Experiment.objects.filter(status=Experiment.Status.QUEUED, created_at__lt=cutoff)
@@ -69,7 +68,7 @@ def experiments_requeue_lost() -> list[int]:
             if not enqueued_mark(connection, experiment_id=experiment_id, only_new=True):
                 continue  # its message is still in the broker
             try:
-                run_experiment.delay(experiment_id)
+                send(experiment_id)
             except (OperationalError, redis.RedisError):
                 connection.delete(enqueued_key(experiment_id))  # not sent after all: the next round tries again
                 raise

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from sandbox.mesh.events import Event, Finished, Snapshot, Started
 
-from . import services, streams
+from . import records, selectors, streams
 from .models import Experiment
 from .state import history_point
 
@@ -59,7 +59,7 @@ class ExperimentRunner:
 
     async def run(self) -> str:
         """Run to the end; returns the reason it ended."""
-        topology = services.topology_get(self.record.topology)
+        topology = selectors.topology_get(self.record.topology)
         from sandbox.mesh.topology import shipped_topology_path
 
         log_dir = Path(settings.VAR_DIR) / "sandbox" / str(self.id)
@@ -120,9 +120,9 @@ class ExperimentRunner:
             self.last_snapshot = asdict(event)
         else:
             if isinstance(event, Started):
-                await _db(services.experiment_mark_running)(experiment_id=self.id, pgid=event.pgid)
+                await _db(records.experiment_mark_running)(experiment_id=self.id, pgid=event.pgid)
                 self.started.set()
-            await _db(services.experiment_event_record)(
+            await _db(records.experiment_event_record)(
                 experiment_id=self.id, kind=event.kind, t=event.t, data=asdict(event)
             )
         await self.redis.xadd(
@@ -133,11 +133,11 @@ class ExperimentRunner:
         )
 
     async def record_finish(self, finished: Finished) -> None:
-        await _db(services.experiment_event_record)(
+        await _db(records.experiment_event_record)(
             experiment_id=self.id, kind=finished.kind, t=finished.t, data={"reason": finished.reason}
         )
         result = {"engine": finished.result, "history": self.history, "last_snapshot": self.last_snapshot}
-        await _db(services.experiment_finish)(experiment_id=self.id, reason=finished.reason, result=result)
+        await _db(records.experiment_finish)(experiment_id=self.id, reason=finished.reason, result=result)
         self.finished_recorded = True
 
     # ------------------------------------------------------------------ Redis -> engine
@@ -192,7 +192,7 @@ class ExperimentRunner:
         reason = f"a command that did not come from this site ({why}); nothing was changed"
         data = {"reason": reason, "entry": entry, "fields": streams.entry_summary(fields)}
         # No "id" in the record: a forged id must not rewrite the outcome of one of the learner's commands.
-        await _db(services.experiment_event_record)(
+        await _db(records.experiment_event_record)(
             experiment_id=self.id, kind="refused", t=time.monotonic() - self.begun, data=data
         )
 
@@ -204,7 +204,7 @@ class ExperimentRunner:
             now = time.monotonic()
             if now - last_beat >= settings.SANDBOX_HEARTBEAT_INTERVAL:
                 last_beat = now
-                if not await _db(services.experiment_heartbeat)(experiment_id=self.id):
+                if not await _db(records.experiment_heartbeat)(experiment_id=self.id):
                     # The janitor declared us lost (a long stall); the record is closed, so stop the mesh.
                     self.engine.stop("failed: worker lost")
                     return

@@ -1,5 +1,6 @@
 """Reads for the sandbox pages: a learner's experiments, their place in the queue, and what the page shows."""
 
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -8,12 +9,23 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.http import Http404
 from django.utils import timezone
 
+from sandbox.mesh.events import Event, event_from_json
+
 from . import streams
-from .models import Experiment, ExperimentCommand, ExperimentEvent
+from .models import TOPOLOGIES, Experiment, ExperimentCommand, ExperimentEvent
 from .queue_estimate import queue_wait
 from .state import HISTORY_SHOWN, ViewState, state_from_record, state_from_stream
 
 STREAM_ENTRIES_READ = HISTORY_SHOWN + 30  # enough snapshots for the sparklines, plus the events between them
+TOPOLOGY_NAMES = tuple(name for name, _ in TOPOLOGIES)
+
+
+@functools.cache
+def topology_get(name: str):
+    """The shipped topology by name (the engine's typed object), parsed once per process."""
+    from sandbox.mesh.topology import load_topology, shipped_topology_path
+
+    return load_topology(shipped_topology_path(name))
 
 
 def experiment_get(*, experiment_id: int, user: AbstractBaseUser) -> Experiment:
@@ -148,6 +160,19 @@ def experiment_state(*, experiment: Experiment) -> ViewState:
         entries = streams.client().xrevrange(streams.events_key(experiment.pk), count=STREAM_ENTRIES_READ)
         return state_from_stream(entries[::-1], notable=notable)
     return state_from_record(experiment.result or {}, notable=notable)
+
+
+def experiment_recent_events(*, experiment: Experiment, count: int) -> list[Event]:
+    """The experiment's newest `count` stream entries as the engine's typed events, oldest first; entries that
+    are not engine events are left out. Raises redis.RedisError when Redis does not answer."""
+    entries = streams.client().xrevrange(streams.events_key(experiment.pk), count=count)
+    events = []
+    for _, fields in reversed(entries):
+        try:
+            events.append(event_from_json(streams.event_json(fields)))
+        except ValueError:
+            continue  # not an engine event: nothing a reader can use
+    return events
 
 
 def _uuid_or_none(value: str) -> uuid.UUID | None:

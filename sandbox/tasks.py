@@ -15,7 +15,8 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import requeue, services
+from . import records, requeue
+from .runner import ExperimentRunner
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,8 @@ log = logging.getLogger(__name__)
     time_limit=settings.SANDBOX_TASK_TIME_LIMIT,
 )
 def run_experiment(self, experiment_id: int) -> str:
-    from .runner import ExperimentRunner
-
     close_old_connections()
-    experiment = services.experiment_claim(experiment_id=experiment_id, host=self.request.hostname or "")
+    experiment = records.experiment_claim(experiment_id=experiment_id, host=self.request.hostname or "")
     if experiment is None:
         return "not queued"
     try:
@@ -45,10 +44,10 @@ def run_experiment(self, experiment_id: int) -> str:
 @shared_task(name="sandbox.janitor", ignore_result=True)
 def janitor() -> list[int]:
     """Reap experiments whose worker was lost, and send again the queued ones whose message Redis lost."""
-    reaped = services.experiments_reap(host=socket.gethostname())
+    reaped = records.experiments_reap(host=socket.gethostname())
     if reaped:
         log.warning("janitor: reaped lost experiments %s", reaped)
-    resent = requeue.experiments_requeue_lost()
+    resent = requeue.experiments_requeue_lost(send=run_experiment.delay)
     if resent:
         log.warning("janitor: re-sent queued experiments whose message was lost %s", resent)
     return reaped
@@ -60,8 +59,8 @@ def reap_at_worker_start(sender=None, **kwargs) -> None:
     of the whole site (Redis included) the experiments still queued get their lost messages back."""
     node = getattr(sender, "hostname", "") or ""
     try:
-        reaped = services.experiments_reap_orphans(node=node) + services.experiments_reap(host=socket.gethostname())
-        resent = requeue.experiments_requeue_lost()
+        reaped = records.experiments_reap_orphans(node=node) + records.experiments_reap(host=socket.gethostname())
+        resent = requeue.experiments_requeue_lost(send=run_experiment.delay)
     finally:
         close_old_connections()
     if reaped:

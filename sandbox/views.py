@@ -7,11 +7,13 @@ import logging
 import redis
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, HttpResponseStopPolling
+
+from meshlearn.htmx import HtmxHttpRequest
 
 from . import actions, selectors, services
 from .fragments import FRAGMENTS, experiment_facts, render_fragments
@@ -27,7 +29,7 @@ def _redis_answering(view):
     """A page that reads the live state answers 503 with what to do when Redis is down, not a 500."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: HtmxHttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
         except redis.RedisError as exc:
@@ -41,14 +43,14 @@ def _redis_answering(view):
 
 @login_required
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: HtmxHttpRequest) -> HttpResponse:
     listing = selectors.experiment_list(user=request.user)
     return render(request, "sandbox/index.html", {"nav": "sandbox", "topologies": TOPOLOGIES, **listing})
 
 
 @login_required
 @require_POST
-def experiment_start(request: HttpRequest) -> HttpResponse:
+def experiment_start(request: HtmxHttpRequest) -> HttpResponse:
     try:
         experiment = services.experiment_start(user=request.user, topology=request.POST.get("topology", ""))
     except services.SandboxError as exc:
@@ -70,11 +72,11 @@ def _page_context(experiment, names=FRAGMENTS) -> dict:
 @login_required
 @require_GET
 @_redis_answering
-def experiment_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
+def experiment_detail(request: HtmxHttpRequest, experiment_id: int) -> HttpResponse:
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
     if experiment.is_active:
         services.viewer_present(experiment=experiment)
-    topology = services.topology_get(experiment.topology)
+    topology = selectors.topology_get(experiment.topology)
     return render(
         request,
         "sandbox/experiment.html",
@@ -89,7 +91,7 @@ def experiment_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
 @login_required
 @require_GET
 @_redis_answering
-def experiment_status(request: HttpRequest, experiment_id: int) -> HttpResponse:
+def experiment_status(request: HtmxHttpRequest, experiment_id: int) -> HttpResponse:
     """Polled while queued: the place in the queue. Once a worker took it the live stream (already open)
     carries the rest, and 286 tells htmx to stop polling."""
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
@@ -101,7 +103,7 @@ def experiment_status(request: HttpRequest, experiment_id: int) -> HttpResponse:
 @login_required
 @require_GET
 @_redis_answering
-def experiment_live(request: HttpRequest, experiment_id: int) -> HttpResponse:
+def experiment_live(request: HtmxHttpRequest, experiment_id: int) -> HttpResponse:
     """The polling fallback of the live stream: every fragment from the latest state, as JSON by name."""
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
     if experiment.is_active:
@@ -125,11 +127,11 @@ def experiment_live(request: HttpRequest, experiment_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def experiment_command(request: HttpRequest, experiment_id: int) -> HttpResponse:
+def experiment_command(request: HtmxHttpRequest, experiment_id: int) -> HttpResponse:
     """Send one action of the panel. The answer is the learner's command list; a command the engine
     refuses later shows its reason there, and in the log."""
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
-    action = actions.action_get(services.topology_get(experiment.topology), request.POST.get("action", ""))
+    action = actions.action_get(selectors.topology_get(experiment.topology), request.POST.get("action", ""))
     error = ""
     if action is None:
         error = "action: choose one of the buttons of the panel."
@@ -155,7 +157,7 @@ def experiment_command(request: HttpRequest, experiment_id: int) -> HttpResponse
 
 @login_required
 @require_POST
-def experiment_stop(request: HttpRequest, experiment_id: int) -> HttpResponse:
+def experiment_stop(request: HtmxHttpRequest, experiment_id: int) -> HttpResponse:
     experiment = selectors.experiment_get(experiment_id=experiment_id, user=request.user)
     try:
         services.experiment_stop(experiment=experiment)

@@ -23,7 +23,7 @@ import string
 
 from quizzes.formats.keys import KeyAllocator, key_from_stem, shorten
 from quizzes.formats.text import plain_to_markdown
-from quizzes.formats.types import FormatError, Malformed, OptionData, ParsedFile, QuestionData
+from quizzes.formats.types import FormatError, Malformed, OptionData, ParsedFile, QuestionData, QuestionFormat
 
 OPTION_LINE = re.compile(r"^([A-Z])[.)][ \t]*(\S.*)$")
 ANSWER_LINE = re.compile(r"^ANSWER\s*:(.*)$")
@@ -167,3 +167,23 @@ def _question_lines(question: QuestionData) -> list[str]:
 
 def _lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def looks_like_aiken(text: str) -> bool:
+    """Lettered options and ANSWER lines, and none of GIFT's braces."""
+    if "{" in text or "}" in text:
+        return False
+    lines = [line.strip() for line in text.splitlines()]
+    return any(ANSWER_LINE.match(line) for line in lines) and any(OPTION_LINE.match(line) for line in lines)
+
+
+FORMAT = QuestionFormat(
+    name="aiken",
+    label="Aiken",
+    read=read_aiken,
+    export=export_aiken,
+    plain_text=True,
+    suffixes=(".aiken",),
+    recognise=looks_like_aiken,
+    telltale=b"ANSWER",
+)

@@ -60,7 +60,15 @@ from typing import NamedTuple
 
 from quizzes.formats.keys import KeyAllocator, key_from_stem, shorten
 from quizzes.formats.text import FORMAT_PREFIX, split_format, to_markdown
-from quizzes.formats.types import FormatError, OptionData, ParsedFile, QuestionData, StepData, Unsupported
+from quizzes.formats.types import (
+    FormatError,
+    OptionData,
+    ParsedFile,
+    QuestionData,
+    QuestionFormat,
+    StepData,
+    Unsupported,
+)
 
 SPECIAL_CHARACTERS = "~=#{}:"
 DEFAULT_FORMAT = "moodle"  # Moodle's own default when a text names none
@@ -533,3 +541,6 @@ def _check_exportable(questions: list[QuestionData]) -> None:
             raise ValueError(f"{name} has a difficulty that is empty or contains ';' or spaces")
         if re.search(r"[/\n\r]", question.category) or question.category != question.category.strip():
             raise ValueError(f"{name} has a category with '/', a newline or surrounding spaces")
+
+
+FORMAT = QuestionFormat(name="gift", label="GIFT", read=read_gift, export=export_gift)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -67,3 +68,21 @@ class FormatError(Exception):
         self.line = line
         self.reason = reason
         super().__init__(f"line {line}: {reason}")
+
+
+@dataclass(frozen=True)
+class QuestionFormat:
+    """One question file format, declared once in its own module (`FORMAT = QuestionFormat(...)`): the
+    importer, the exporter, the admin's form and actions and both management commands read it from
+    `quizzes.formats.registry`, so a new format is one module and one line there."""
+
+    name: str  # what --format and the admin's form take: "gift"
+    label: str  # what an instructor reads: "GIFT"
+    read: Callable[[str], ParsedFile]
+    export: Callable[[list[QuestionData]], str]
+    # Plain text (stems and options are not Markdown) and nothing but stem, options and answer: an import over
+    # an existing question keeps what the format cannot say (feedback, steps, tags ...).
+    plain_text: bool = False
+    suffixes: tuple[str, ...] = ()  # file name endings that name this format whatever the content
+    recognise: Callable[[str], bool] | None = None  # True when a file's text reads as this format
+    telltale: bytes = b""  # a word a file of this format holds, for the hint when it was read as another

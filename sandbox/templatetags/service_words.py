@@ -10,7 +10,7 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from sandbox import services
+from sandbox import selectors
 
 register = template.Library()
 
@@ -18,7 +18,7 @@ register = template.Library()
 @lru_cache(maxsize=16)
 def _pattern(topology: str) -> re.Pattern | None:
     try:
-        names = [service.name for service in services.topology_get(topology).services]
+        names = [service.name for service in selectors.topology_get(topology).services]
     except FileNotFoundError:  # not a shipped topology: nothing to mark, the words still show
         return None
     alternatives = "|".join(re.escape(escape(name)) for name in sorted(names, key=len, reverse=True))

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labs.checks import Progress, check_from_json, check_triggers, progress_update
-from labs.content_files import LabSpec, parse_lab_file, topology_named
+from labs.content_files import LabSpec, parse_lab_file
 from sandbox.mesh.events import CommandApplied, CommandRefused, Event, Finished, Snapshot, Started
 from sandbox.mesh.experiment import Experiment
 from sandbox.mesh.topology import shipped_topology_path
+from sandbox.selectors import topology_get
 
 CONTENT = Path(__file__).resolve().parents[2] / "labs" / "content"
 HEAL_EVERYTHING = {"action": "heal"}
@@ -67,7 +68,7 @@ def run_lab(
     watch_for = [watch if watch is not None else check.for_seconds + WITHOUT_MARGIN for check in checks]
     # a bound on the whole run: every check's unpressed window and its time to pass, plus the mesh's start
     bound = sum(watch_for) + len(checks) * max(give_up, PASS_BOUND) + 20
-    topology = topology_named(spec.topology)
+    topology = topology_get(spec.topology)
 
     async def body() -> None:
         experiment: Experiment

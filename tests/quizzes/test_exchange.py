@@ -82,8 +82,8 @@ def test_export_command_writes_gift(course, capsys):
 
 def run_queued_import(client, response):
     """What the Celery worker does with the queued file (a real worker runs it in test_import_worker.py)."""
+    from quizzes.import_runs import question_import_run
     from quizzes.models import QuestionImport
-    from quizzes.services import question_import_run
 
     assert response.status_code == 302
     question_import = QuestionImport.objects.get()

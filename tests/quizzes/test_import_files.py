@@ -276,8 +276,9 @@ def test_the_command_lists_unsupported_questions_and_asks_for_confirm(tmp_path, 
 
 def test_an_import_that_races_another_writer_ends_refused_not_stuck(db, monkeypatch, instructor):
     import quizzes.importing
+    from quizzes.import_runs import question_import_run
     from quizzes.models import QuestionImport
-    from quizzes.services import question_import_run, question_import_start
+    from quizzes.services import question_import_start
     from tests.factories import QuestionFactory
 
     lesson = LessonFactory()

@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -20,6 +19,7 @@ from meshlearn.celery import app
 from sandbox import processes, streams
 from sandbox.mesh.events import event_from_json
 from sandbox.models import Experiment
+from sandbox.testing import sandbox_worker_argv, web_server_argv
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT = 60  # seconds: generous bounds for conditions on a loaded 2-core machine
@@ -73,27 +73,7 @@ class Workers:
         }
         log = open(self.log_dir / f"worker-{name}-{len(self.started)}.log", "ab")
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "meshlearn",
-                "worker",
-                "-Q",
-                "sandbox",
-                "-n",
-                self.node(name),
-                "-c",
-                str(capacity),
-                "-P",
-                "prefork",
-                "--max-tasks-per-child=1",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "info",
-            ],
+            sandbox_worker_argv(node=self.node(name), capacity=capacity),
             cwd=REPO,
             env=env,
             stdout=log,
@@ -182,19 +162,7 @@ def asgi_server(transactional_db, tmp_path):
     }
     log = open(tmp_path / "uvicorn.log", "ab")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "meshlearn.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--timeout-graceful-shutdown",
-            "2",
-            "--no-access-log",
-        ],
+        web_server_argv(port=port),
         cwd=REPO,
         env=env,
         stdout=log,

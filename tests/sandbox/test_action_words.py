@@ -8,10 +8,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
 
-from sandbox import services
+from sandbox import selectors
 from sandbox.actions import actions_for
 from sandbox.mesh.commands import describe, parse_command
 from sandbox.models import Experiment
+from sandbox.templatetags.service_words import service_names
 
 MARKED = re.compile(r'<code class="service-name">([^<]+)</code>')
 
@@ -22,18 +23,18 @@ def services_of(command: dict) -> set[str]:
 
 def cases():
     for topology in ("pair", "shop"):
-        for action in actions_for(services.topology_get(topology)):
+        for action in actions_for(selectors.topology_get(topology)):
             yield pytest.param(topology, action.name, id=f"{topology}-{action.name}")
 
 
 def the_action(topology: str, name: str):
-    return next(action for action in actions_for(services.topology_get(topology)) if action.name == name)
+    return next(action for action in actions_for(selectors.topology_get(topology)) if action.name == name)
 
 
 @pytest.mark.parametrize(("topology", "name"), list(cases()))
 def test_every_action_label_names_each_service_as_a_service(topology, name):
     action = the_action(topology, name)
-    html = str(action.label_html)
+    html = str(service_names(action.label, topology))  # the button as the page renders it
     # Every service the command acts on is marked as a name on the button, and nothing else is.
     assert set(MARKED.findall(html)) == services_of(action.command)
     # Each marked name follows the word "service", so the sentence reads whatever the name is.
@@ -47,7 +48,7 @@ def test_every_action_label_names_each_service_as_a_service(topology, name):
 
 @pytest.mark.parametrize(("topology", "name"), list(cases()))
 def test_every_command_description_names_each_service_as_a_service(topology, name):
-    shipped = services.topology_get(topology)
+    shipped = selectors.topology_get(topology)
     words = describe(parse_command(the_action(topology, name).command, shipped))
     for service in services_of(the_action(topology, name).command):
         assert re.search(rf"\bservice {re.escape(service)}\b", words), words
@@ -61,15 +62,15 @@ def test_every_command_description_names_each_service_as_a_service(topology, nam
 
 
 def test_the_pair_topology_reads_as_english():
-    labels = {action.name: action.label for action in actions_for(services.topology_get("pair"))}
+    labels = {action.name: action.label for action in actions_for(selectors.topology_get("pair"))}
     assert labels["plaintext"] == "Make service a send plain text (no mTLS)"
     assert labels["expired-cert"] == "Give service a an expired certificate"
     assert labels["deny"] == "Deny calls from service a to service b"
     assert labels["kill-sidecar"] == "Kill the sidecar of service b"
-    pair = services.topology_get("pair")
+    pair = selectors.topology_get("pair")
     said = {
         action.name: describe(parse_command(action.command, pair))
-        for action in actions_for(services.topology_get("pair"))
+        for action in actions_for(selectors.topology_get("pair"))
     }
     assert said["plaintext"] == "the sidecar of service a calls its peers in plain text"
     assert said["deny"] == "service b refuses calls from service a"

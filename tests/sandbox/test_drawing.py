@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from sandbox import drawing, services
+from sandbox import drawing, selectors
 from sandbox.fragments import render_fragment
 from sandbox.mesh.events import Attempt, CommandRefused, EdgeSnapshot, RequestRecord, ServiceSnapshot, Snapshot, Started
 from sandbox.state import ViewState
@@ -96,7 +96,7 @@ def broken_pair(t: float = 1.0) -> Snapshot:
 
 
 def test_the_graph_names_every_fault_in_words():
-    graph = drawing.graph_layout(services.topology_get("pair"), broken_pair())
+    graph = drawing.graph_layout(selectors.topology_get("pair"), broken_pair())
     b = next(node for node in graph.nodes if node.name == "b")
     a = next(node for node in graph.nodes if node.name == "a")
     assert b.health == "down" and "sidecar-0 down" in b.badges and "fault: 50% 503" in b.badges
@@ -111,7 +111,7 @@ def test_an_mtls_edge_carries_a_lock_and_plain_text_says_so():
     snapshot = broken_pair()
     snapshot.edges[1].tls_failures = {}
     snapshot.edges[1].mtls = True
-    graph = drawing.graph_layout(services.topology_get("pair"), snapshot)
+    graph = drawing.graph_layout(selectors.topology_get("pair"), snapshot)
     locks = {edge.destination: edge.lock for edge in graph.edges}
     assert locks == {"a": "plain", "b": "mtls"}
     html = render_fragment("graph", facts=FACTS, state=ViewState(snapshot=snapshot))
@@ -119,7 +119,7 @@ def test_an_mtls_edge_carries_a_lock_and_plain_text_says_so():
 
 
 def test_the_shop_graph_lays_services_out_by_call_depth():
-    graph = drawing.graph_layout(services.topology_get("shop"), None)
+    graph = drawing.graph_layout(selectors.topology_get("shop"), None)
     x = {node.name: node.x for node in graph.nodes}
     assert x["load generator"] < x["frontend"] < x["cart"] < x["payments"]
     assert x["catalog"] == x["cart"]

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from sandbox import requeue, services
 from sandbox.models import Experiment
-from sandbox.tasks import janitor
+from sandbox.tasks import janitor, run_experiment
 
 from .conftest import experiment_fresh, wait_for
 
@@ -61,7 +61,7 @@ def test_the_janitor_resends_only_a_lost_message_and_only_once(workers, learner,
 
 def test_a_young_queued_experiment_is_left_to_its_first_message(transactional_db, learner, clean_redis):
     young = Experiment.objects.create(owner=learner, topology="pair")
-    assert requeue.experiments_requeue_lost() == []
+    assert requeue.experiments_requeue_lost(send=run_experiment.delay) == []
     assert clean_redis.llen(BROKER_QUEUE) == 0
     queued_a_while_ago(young)
-    assert requeue.experiments_requeue_lost() == [young.pk]
+    assert requeue.experiments_requeue_lost(send=run_experiment.delay) == [young.pk]

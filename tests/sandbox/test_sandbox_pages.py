@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from meshlearn.celery import app
-from sandbox import services
+from sandbox import records, selectors, services
 from sandbox.models import Experiment
 from sandbox.tasks import run_experiment
 
@@ -100,7 +100,7 @@ def test_stopping_a_queued_experiment_ends_it_and_frees_the_learner(learner):
     queued.refresh_from_db()
     assert queued.status == "finished" and queued.end_reason == "stopped before it started"
     # The worker that later takes its message does nothing.
-    assert services.experiment_claim(experiment_id=queued.pk, host="w1@here") is None
+    assert records.experiment_claim(experiment_id=queued.pk, host="w1@here") is None
 
 
 def test_stop_twice_asks_the_worker_to_stop_and_the_experiment_stays_stopping(client, learner, running, clean_redis):
@@ -138,7 +138,7 @@ def test_the_end_is_recorded_when_redis_is_already_gone(running, settings):
         probe.bind(("127.0.0.1", 0))
         settings.REDIS_URL = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
     sent = running.commands.create(command={"action": "heal"}, description="heal everything")
-    services.experiment_finish(experiment_id=running.pk, reason="stopped: the site shut down", result={"requests": 3})
+    records.experiment_finish(experiment_id=running.pk, reason="stopped: the site shut down", result={"requests": 3})
     running.refresh_from_db()
     assert running.status == "finished" and running.end_reason == "stopped: the site shut down"
     assert running.result == {"requests": 3}
@@ -155,7 +155,7 @@ def test_the_janitor_fails_an_experiment_whose_heartbeat_stopped(running, settin
     Experiment.objects.filter(pk=running.pk).update(
         heartbeat_at=timezone.now() - timedelta(seconds=settings.SANDBOX_HEARTBEAT_TIMEOUT + 5)
     )
-    assert services.experiments_reap(host="elsewhere") == [running.pk]
+    assert records.experiments_reap(host="elsewhere") == [running.pk]
     running.refresh_from_db()
     assert running.status == "failed" and running.end_reason == "worker lost"
     sent.refresh_from_db()
@@ -164,7 +164,7 @@ def test_the_janitor_fails_an_experiment_whose_heartbeat_stopped(running, settin
 
 
 def test_the_janitor_leaves_a_live_experiment_alone(running):
-    assert services.experiments_reap(host="elsewhere") == []
+    assert records.experiments_reap(host="elsewhere") == []
 
 
 def test_instructors_see_running_experiments_and_can_stop_them(client, instructor, running):
@@ -203,7 +203,7 @@ def test_every_action_of_the_panel_is_a_command_the_engine_accepts(topology):
     from sandbox.actions import actions_for
     from sandbox.mesh.commands import parse_command
 
-    shipped = services.topology_get(topology)
+    shipped = selectors.topology_get(topology)
     for action in actions_for(shipped):
         parse_command(action.command, shipped)  # raises CommandError naming the field
 
@@ -266,7 +266,7 @@ def test_the_fragments_can_be_polled_and_a_bad_part_is_named(client, learner):
 
 def test_a_refusal_from_the_engine_reaches_the_learners_command_list_in_its_words(client, learner, running):
     sent = running.commands.create(command={"action": "deny", "service": "b", "source": "a"}, description="deny a -> b")
-    services.experiment_event_record(
+    records.experiment_event_record(
         experiment_id=running.pk,
         kind="refused",
         t=3.5,

@@ -13,7 +13,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from meshlearn.content import ContentError
-from meshlearn.services import course_load, demo_accounts_ensure
+from meshlearn.course_loading import course_load
+from meshlearn.services import demo_accounts_ensure
 from meshlearn.settings.private_files import sqlite_files_private, var_dir_private
 
 

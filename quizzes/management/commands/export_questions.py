@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from quizzes.exchange import questions_export
+from quizzes.formats.registry import DEFAULT, FORMATS
 from quizzes.models import Question
 
 
@@ -10,7 +11,7 @@ class Command(BaseCommand):
     help = "Write questions as GIFT (default) or Aiken to standard output."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--format", choices=["gift", "aiken"], default="gift")
+        parser.add_argument("--format", choices=list(FORMATS), default=DEFAULT.name)
         parser.add_argument("--lesson", help="Only this lesson's questions (slug).")
 
     def handle(self, *args, format: str, lesson: str | None, **options) -> None:

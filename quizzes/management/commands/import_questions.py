@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from lessons.models import Lesson
 from meshlearn.content import ContentError
-from quizzes.importing import MAX_IMPORT_BYTES, detect_format, questions_import
+from quizzes.formats.registry import DEFAULT, FORMATS, format_guess, format_hint
+from quizzes.importing import MAX_IMPORT_BYTES, questions_import
 
 
 class Command(BaseCommand):
@@ -21,8 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("path", type=Path)
         parser.add_argument(
             "--format",
-            choices=["gift", "aiken"],
-            help="Default: aiken for .aiken or a file that reads as Aiken, else gift.",
+            choices=list(FORMATS),
+            help=f"Default: guessed from the file's name and text, else {DEFAULT.name}.",
         )
         parser.add_argument(
             "--lesson", help="Lesson slug for questions whose $CATEGORY is not a lesson (and every Aiken question)."
@@ -53,7 +54,7 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path}: no such file.")
         content = path.read_bytes()
-        file_format = format or self._guess_format(path, content)
+        file_format = format or format_guess(path.name, content).name
         default_lesson = None
         if lesson:
             default_lesson = Lesson.objects.filter(slug=lesson).first()
@@ -69,14 +70,7 @@ class Command(BaseCommand):
                 confirm=confirm,
             )
         except ContentError as exc:
-            hint = ""
-            if (
-                file_format == "gift"
-                and not format
-                and detect_format(content.decode("utf-8", "replace")) is None
-                and b"ANSWER" in content
-            ):
-                hint = " If this is an Aiken file, pass --format aiken."
+            hint = "" if format else format_hint(content, read_as=FORMATS[file_format])
             raise CommandError(f"Nothing was imported. {exc}{hint}") from exc
         for item in report.unsupported:
             self.stdout.write(f"{path.name}: line {item.line}: {item.kind} question '{item.label}' not imported")
@@ -88,8 +82,3 @@ class Command(BaseCommand):
                 "Nothing was imported. These changes lose something; pass --confirm to apply them:\n" + "\n".join(lines)
             )
         self.stdout.write(self.style.SUCCESS(f"{path.name}: {report}"))
-
-    def _guess_format(self, path: Path, content: bytes) -> str:
-        if path.suffix == ".aiken":
-            return "aiken"
-        return detect_format(content.decode("utf-8", "replace")) or "gift"

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from meshlearn.content import ContentError
-from meshlearn.services import course_load
+from meshlearn.course_loading import course_load
 
 
 class Command(BaseCommand):

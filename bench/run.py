@@ -33,9 +33,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sandbox.mesh.loadgen import LoadGenerator, percentile  # noqa: E402
-from sandbox.mesh.supervisor import ProcessMesh  # noqa: E402
-from sandbox.mesh.topology import load_topology  # noqa: E402
+from sandbox.mesh.config.topology import load_topology  # noqa: E402
+from sandbox.mesh.runtime.loadgen import LoadGenerator, percentile  # noqa: E402
+from sandbox.mesh.runtime.supervisor import ProcessMesh  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
 BENCH_TOPOLOGY = """\

@@ -39,8 +39,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sandbox.mesh.commands import CommandError, parse_command
-from sandbox.mesh.events import (
+from sandbox.mesh.runtime.commands import CommandError, parse_command
+from sandbox.mesh.runtime.events import (
     CommandApplied,
     ConfigNacked,
     EdgeSnapshot,

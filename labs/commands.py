@@ -1,10 +1,10 @@
 """Labs speak the engine's command vocabulary (EXPERIMENT_API.md): validation and plain words come from
-`sandbox.mesh.commands`, the one validator shared by scenarios, the sandbox's forms and labs."""
+`sandbox.mesh.runtime.commands`, the one validator shared by scenarios, the sandbox's forms and labs."""
 
 from __future__ import annotations
 
-from sandbox.mesh.commands import CommandError, describe, parse_command
-from sandbox.mesh.topology import Topology
+from sandbox.mesh.config.topology import Topology
+from sandbox.mesh.runtime.commands import CommandError, describe, parse_command
 
 
 def command_problem(data: object, topology: Topology) -> str | None:

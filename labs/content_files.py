@@ -23,7 +23,7 @@ from pathlib import Path
 from meshlearn.content import SLUG_PATTERN, ContentError, load_yaml, read_text, require_keys
 from quizzes.formats.types import OptionData, QuestionData
 from quizzes.validation import question_problems
-from sandbox.mesh.topology import Topology, load_topology, shipped_topology_path
+from sandbox.mesh.config.topology import Topology, load_topology, shipped_topology_path
 
 from .checks import CheckError, check_to_json, parse_check, scaled_window, trigger_problems
 from .commands import command_problem

@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from sandbox import selectors as sandbox_selectors
 from sandbox import services as sandbox_services
 from sandbox import streams
-from sandbox.mesh.events import Event, event_from_json
+from sandbox.mesh.runtime.events import Event, event_from_json
 from sandbox.models import Experiment, ExperimentCommand
 
 UNREACHABLE = "The live mesh cannot be reached right now; the checks go on when it is back."

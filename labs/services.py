@@ -17,7 +17,7 @@ from meshlearn.content import ContentError
 from quizzes.models import Option, Question, new_seed
 from quizzes.services import InvalidAnswer, questions_upsert
 from quizzes.shuffle import shuffled_order
-from sandbox.mesh.events import Event
+from sandbox.mesh.runtime.events import Event
 
 from . import sandbox_bridge
 from .checks import CheckResult, Progress, check_from_json, check_triggers, progress_update

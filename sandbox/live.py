@@ -12,7 +12,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
-from sandbox.mesh.events import event_from_json
+from sandbox.mesh.runtime.events import event_from_json
 
 from . import selectors, streams
 from .fragments import FRAGMENTS, experiment_facts, render_fragments

@@ -48,7 +48,7 @@ class SandboxUnavailable(SandboxError):
 @functools.cache
 def topology_get(name: str):
     """The shipped topology by name (the engine's typed object), parsed once per process."""
-    from sandbox.mesh.topology import load_topology, shipped_topology_path
+    from sandbox.mesh.config.topology import load_topology, shipped_topology_path
 
     return load_topology(shipped_topology_path(name))
 
@@ -115,7 +115,7 @@ def command_send(*, experiment: Experiment, command: dict) -> ExperimentCommand:
     The engine applies it in order and answers (applied, or refused with its reason) through the events."""
     if not experiment.is_active or experiment.status == Experiment.Status.STOPPING:
         raise ExperimentOver("This experiment has ended; start a new one to try that.")
-    from sandbox.mesh.commands import CommandError, command_to_json, describe, parse_command
+    from sandbox.mesh.runtime.commands import CommandError, command_to_json, describe, parse_command
 
     try:
         parsed = parse_command(command, topology_get(experiment.topology))

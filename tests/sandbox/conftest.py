@@ -18,7 +18,7 @@ from django.db import connection
 
 from meshlearn.celery import app
 from sandbox import processes, streams
-from sandbox.mesh.events import event_from_json
+from sandbox.mesh.runtime.events import event_from_json
 from sandbox.models import Experiment
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.mesh.analyze import (
+from sandbox.mesh.config.model import RetryPolicy
+from sandbox.mesh.config.topology import load_topology, parse_topology, shipped_topology_path
+from sandbox.mesh.controlplane.analyze import (
     FINDINGS,
     Finding,
     analyze,
@@ -12,8 +14,6 @@ from sandbox.mesh.analyze import (
     format_findings,
     worst_case_backoff,
 )
-from sandbox.mesh.model import RetryPolicy
-from sandbox.mesh.topology import load_topology, parse_topology, shipped_topology_path
 
 
 def topology(*services: dict, entry: str = "a"):

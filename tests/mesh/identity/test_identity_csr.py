@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from identity_support import TRUST_DOMAIN
 
-from sandbox.mesh.ca import (
+from sandbox.mesh.controlplane.ca import (
     CsrRejected,
     make_csr,
     new_private_key_pem,
@@ -16,8 +16,8 @@ from sandbox.mesh.ca import (
     public_key_of_csr,
     verify_workload_certificate,
 )
-from sandbox.mesh.meshconfig import ConfigError
-from sandbox.mesh.sidecar import KeyRing, _certificate
+from sandbox.mesh.controlplane.meshconfig import ConfigError
+from sandbox.mesh.dataplane.sidecar import KeyRing, _certificate
 
 B = f"spiffe://{TRUST_DOMAIN}/ns/default/sa/b"
 A = f"spiffe://{TRUST_DOMAIN}/ns/default/sa/a"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.mesh.model import AuthorizationRule, Topology
-from sandbox.mesh.topology import (
+from sandbox.mesh.config.model import AuthorizationRule, Topology
+from sandbox.mesh.config.topology import (
     TopologyError,
     dump_topology,
     load_topology,
@@ -454,7 +454,7 @@ def test_every_policy_example_in_the_readme_parses():
 
 
 def test_the_schema_in_the_module_docstring_parses():
-    import sandbox.mesh.topology as module
+    import sandbox.mesh.config.topology as module
 
     lines = module.__doc__.split("\n")
     start = next(i for i, line in enumerate(lines) if line.startswith("    name: "))

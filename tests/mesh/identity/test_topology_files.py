@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.mesh.analyze import RunRefused, analyze, check_runnable
-from sandbox.mesh.files import MAX_FILE_BYTES
-from sandbox.mesh.scenario import ScenarioError, load_scenario, parse_scenario
-from sandbox.mesh.schema import SchemaError
-from sandbox.mesh.topology import TopologyError, load_topology, parse_topology
+from sandbox.mesh.config.files import MAX_FILE_BYTES
+from sandbox.mesh.config.schema import SchemaError
+from sandbox.mesh.config.topology import TopologyError, load_topology, parse_topology
+from sandbox.mesh.controlplane.analyze import RunRefused, analyze, check_runnable
+from sandbox.mesh.runtime.scenario import ScenarioError, load_scenario, parse_scenario
 
 REPO = Path(__file__).resolve().parents[3]
 GOOD = "name: t\nentry: a\nservices:\n  - name: a\n"
@@ -291,7 +291,7 @@ def test_a_scenario_action_that_is_a_list_or_mapping_is_refused_not_a_type_error
 
 
 def test_a_command_with_a_huge_number_is_refused_not_an_overflow():
-    from sandbox.mesh.commands import CommandError, parse_command
+    from sandbox.mesh.runtime.commands import CommandError, parse_command
 
     with pytest.raises(CommandError) as caught:
         parse_command({"action": "fail", "service": "b", "percent": 10**400}, None)

@@ -4,8 +4,8 @@ and `heal` of one replica leaves the others as they were."""
 import pytest
 from mesh_support import access_log, run, running_in_process_mesh, write_topology
 
-from sandbox.mesh import http1
-from sandbox.mesh.scenario import Step, apply_step
+from sandbox.mesh.dataplane import http1
+from sandbox.mesh.runtime.scenario import Step, apply_step
 
 pytestmark = pytest.mark.integration
 

@@ -4,8 +4,7 @@ The pushed JSON is the topology's own spelling (schema.py), so these are the top
 
 import pytest
 
-from sandbox.mesh.meshconfig import ConfigError, authorization_from_dict, to_jsonable, traffic_from_dict
-from sandbox.mesh.model import (
+from sandbox.mesh.config.model import (
     AuthorizationPolicy,
     AuthorizationRule,
     CircuitBreakerPolicy,
@@ -15,6 +14,7 @@ from sandbox.mesh.model import (
     TimeoutPolicy,
     TrafficPolicy,
 )
+from sandbox.mesh.controlplane.meshconfig import ConfigError, authorization_from_dict, to_jsonable, traffic_from_dict
 
 
 def test_a_traffic_policy_survives_the_json_round_trip():

@@ -16,21 +16,21 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.mesh import schema
-from sandbox.mesh.commands import CommandError, parse_command
-from sandbox.mesh.meshconfig import (
+from sandbox.mesh.config import schema
+from sandbox.mesh.config.model import Request, Response
+from sandbox.mesh.config.schema import SchemaError
+from sandbox.mesh.config.topology import TopologyError, load_topology
+from sandbox.mesh.controlplane.meshconfig import (
     authorization_from_dict,
     sidecar_config_from_dict,
     to_jsonable,
     traffic_from_dict,
 )
-from sandbox.mesh.model import Request, Response
+from sandbox.mesh.dataplane.stack import outbound_stack
+from sandbox.mesh.dataplane.telemetry import SidecarTelemetry
 from sandbox.mesh.process import token_digest
-from sandbox.mesh.schema import SchemaError
-from sandbox.mesh.service import ServiceApp, behaviour_from_dict
-from sandbox.mesh.stack import outbound_stack
-from sandbox.mesh.telemetry import SidecarTelemetry
-from sandbox.mesh.topology import TopologyError, load_topology
+from sandbox.mesh.runtime.commands import CommandError, parse_command
+from sandbox.mesh.runtime.service import ServiceApp, behaviour_from_dict
 
 
 def topology_text(b: dict) -> str:
@@ -176,8 +176,8 @@ def test_run_time_behaviour_changes_use_the_topology_bounds(patch, message):
     [("200ms", 0.2), ("2s", 2.0), ("1.5", 1.5), (1.5, 1.5), (3, 3.0), ("1m", 60.0), (" 5 s ", 5.0), ("0", 0.0)],
 )
 def test_one_duration_parser_reads_every_spelling(written, seconds):
-    from sandbox.mesh.scenario import parse_time
-    from sandbox.mesh.topology import parse_duration
+    from sandbox.mesh.config.topology import parse_duration
+    from sandbox.mesh.runtime.scenario import parse_time
 
     assert schema.parse_duration(written) == pytest.approx(seconds)
     assert parse_duration is schema.parse_duration
@@ -401,7 +401,7 @@ def test_a_refusal_is_one_bounded_line_even_for_a_huge_value():
 
 
 def test_the_control_plane_refuses_an_outbound_tls_flag_written_as_text():
-    from sandbox.mesh.control_plane import ControlPlane
+    from sandbox.mesh.controlplane.control_plane import ControlPlane
 
     plane = ControlPlane(load_topology(topology_text({})))
     reply = plane._operate({"op": "set_outbound_tls", "service": "a", "enabled": "false"})

@@ -21,11 +21,11 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.mesh.config.model import Topology
-from sandbox.mesh.config.schema import TLS
 from sandbox.mesh.controlplane.ca import (
     CertificateAuthority,
     CsrRejected,
@@ -35,16 +35,29 @@ from sandbox.mesh.controlplane.ca import (
     public_key_of_csr,
 )
 from sandbox.mesh.controlplane.meshconfig import (
-    MTLS_MODES,
     ConfigError,
     authorization_from_dict,
     to_jsonable,
     traffic_from_dict,
 )
+from sandbox.mesh.controlplane.ops import (
+    IssueClientCert,
+    Op,
+    OpError,
+    RegisterEndpoint,
+    SetAuthorization,
+    SetCertFault,
+    SetMtlsMode,
+    SetOutboundTls,
+    SetTraffic,
+    Status,
+    op_from_json,
+)
 from sandbox.mesh.process import announce, close_server, read_secrets, run_component
 
-CERT_FAULTS = ("expired", "foreign_ca", "wrong_spiffe")
 LOADGEN_IDENTITY = "loadgen"  # the load generator and test clients speak mTLS as this service account
+# The ops that name one of the topology's services (issue_client_cert may name any identity).
+_PER_SERVICE = (SetTraffic, SetAuthorization, SetMtlsMode, SetOutboundTls, SetCertFault)
 REFUSED = "refused"  # all a caller without the right token learns
 AUTHENTICATE_WITHIN = 10.0  # seconds a connection may stay open without a sidecar session behind it
 
@@ -362,77 +375,73 @@ class ControlPlane:
     # ------------------------------------------------------------------ operator API
 
     def _operate(self, message: dict) -> dict:
-        op = message.get("op")
+        """One operator op, read through its declaration (ops.py) and handled by the one entry of its type."""
         try:
-            if op == "status":
-                return {"ok": True, **self.status()}
-            if op == "register_endpoint":
-                self.plain_endpoints[(message["service"], int(message["replica"]))] = int(message["port"])
-                self.push_all()
-                return {"ok": True}
-            if op == "issue_client_cert":
-                # The operator may ask for any identity (the load generator's, a test client's); the key
-                # is made by the operator and only its CSR comes here.
-                spiffe_id = self.spiffe_id(message.get("service", LOADGEN_IDENTITY))
-                public_key = public_key_of_csr(message.get("csr", ""), spiffe_id)
-                cert = self.ca.issue(spiffe_id, ttl_seconds=self.cert_ttl, public_key=public_key)
-                return {
-                    "ok": True,
-                    "cert_pem": cert.cert_pem.decode(),
-                    "spiffe_id": cert.spiffe_id,
-                    "not_after": cert.not_after.timestamp(),
-                    "root_pem": self.ca.root_pem.decode(),
-                }
-            service = message.get("service")
-            if service not in self.policies:
+            op = op_from_json(message)
+            service = getattr(op, "service", None)
+            if isinstance(op, _PER_SERVICE) and service not in self.policies:
                 return {"ok": False, "error": f"unknown service {service!r}"}
-            policy = self.policies[service]
-            if op == "set_traffic":
-                self._set_policy_part(
-                    service,
-                    "traffic",
-                    message["traffic"],
-                    traffic_from_dict,
-                    f"{service}.traffic",
-                    message.get("validate", True),
-                    None,
-                )
-            elif op == "set_authorization":
-                self._set_policy_part(
-                    service,
-                    "authorization",
-                    message["authorization"],
-                    authorization_from_dict,
-                    f"{service}.authorization",
-                    message.get("validate", True),
-                    {service},
-                )
-            elif op == "set_mtls_mode":
-                if message["mode"] not in MTLS_MODES:
-                    return {"ok": False, "error": f"mode must be one of {MTLS_MODES}"}
-                policy.mtls_mode = message["mode"]
-                self.push_all({service})
-            elif op == "set_outbound_tls":
-                # The schema's boolean: the text "false" is refused, not read as True.
-                policy.outbound_tls = TLS["outbound_tls"].parse(message["enabled"], f"{service}.outbound_tls")
-                self.push_all({service})
-            elif op == "set_cert_fault":
-                fault = message.get("fault")
-                if fault not in (None, *CERT_FAULTS):
-                    return {"ok": False, "error": f"fault must be one of {CERT_FAULTS} or null"}
-                if fault is None:
-                    self.cert_faults.pop(service, None)
-                else:
-                    self.cert_faults[service] = fault
-                for session in self.sessions.values():
-                    if session.service == service:
-                        self._issue_for(session)
-                self.push_all({service})
-            else:
-                return {"ok": False, "error": f"unknown op {op!r}"}
-            return {"ok": True, "version": self.version}
-        except (ConfigError, CsrRejected, KeyError, TypeError, ValueError) as exc:
+            return {"ok": True, **(self._handlers[type(op)](op) or {"version": self.version})}
+        except (ConfigError, CsrRejected, OpError, KeyError, TypeError, ValueError) as exc:
             return {"ok": False, "error": str(exc)}
+
+    @property
+    def _handlers(self) -> dict[type[Op], Callable[[Any], dict | None]]:
+        return {
+            Status: lambda op: self.status(),
+            RegisterEndpoint: self._register_endpoint,
+            IssueClientCert: self._issue_client_cert,
+            SetTraffic: self._set_traffic,
+            SetAuthorization: self._set_authorization,
+            SetMtlsMode: self._set_mtls_mode,
+            SetOutboundTls: self._set_outbound_tls,
+            SetCertFault: self._set_cert_fault,
+        }
+
+    def _register_endpoint(self, op: RegisterEndpoint) -> None:
+        self.plain_endpoints[(op.service, op.replica)] = op.port
+        self.push_all()
+
+    def _issue_client_cert(self, op: IssueClientCert) -> dict:
+        # The operator may ask for any identity (the load generator's, a test client's); the key
+        # is made by the operator and only its CSR comes here.
+        spiffe_id = self.spiffe_id(op.service)
+        cert = self.ca.issue(spiffe_id, ttl_seconds=self.cert_ttl, public_key=public_key_of_csr(op.csr, spiffe_id))
+        return {
+            "cert_pem": cert.cert_pem.decode(),
+            "spiffe_id": cert.spiffe_id,
+            "not_after": cert.not_after.timestamp(),
+            "root_pem": self.ca.root_pem.decode(),
+        }
+
+    def _set_traffic(self, op: SetTraffic) -> None:
+        self._set_policy_part(
+            op.service, "traffic", op.traffic, traffic_from_dict, f"{op.service}.traffic", op.validate, None
+        )
+
+    def _set_authorization(self, op: SetAuthorization) -> None:
+        path = f"{op.service}.authorization"
+        self._set_policy_part(
+            op.service, "authorization", op.authorization, authorization_from_dict, path, op.validate, {op.service}
+        )
+
+    def _set_mtls_mode(self, op: SetMtlsMode) -> None:
+        self.policies[op.service].mtls_mode = op.mode
+        self.push_all({op.service})
+
+    def _set_outbound_tls(self, op: SetOutboundTls) -> None:
+        self.policies[op.service].outbound_tls = op.enabled
+        self.push_all({op.service})
+
+    def _set_cert_fault(self, op: SetCertFault) -> None:
+        if op.fault is None:
+            self.cert_faults.pop(op.service, None)
+        else:
+            self.cert_faults[op.service] = op.fault
+        for session in self.sessions.values():
+            if session.service == op.service:
+                self._issue_for(session)
+        self.push_all({op.service})
 
     def _set_policy_part(
         self, service: str, part: str, value: Any, validator, path: str, validate: bool, services: set[str] | None
@@ -465,7 +474,13 @@ class ControlPlane:
             }
             for s in self.sessions.values()
         ]
-        return {"version": self.version, "sidecars": sidecars, "findings": self.findings()}
+        # cert_faults: the one record of which services were handed a bad certificate on purpose.
+        return {
+            "version": self.version,
+            "sidecars": sidecars,
+            "findings": self.findings(),
+            "cert_faults": dict(self.cert_faults),
+        }
 
     def findings(self) -> list[dict]:
         """`analyze` findings for the topology this control plane serves (computed once: it is fixed)."""

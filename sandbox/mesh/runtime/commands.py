@@ -1,28 +1,46 @@
-"""What a learner (or a scenario, a form, a lab) can do to a running mesh: one typed command per action,
-one validator, and the one place that turns a command into calls on a mesh.
+"""What a learner (or a scenario, a form, a lab) can do to a running mesh: one typed declaration per action.
+
+Each declaration carries all of its command: its fields, how it is read from JSON (`parse`, through the
+topology schema's checks), what it says to a learner (`describe`) and what it does to a mesh (`apply`).
+`ACTIONS` is built from the declarations, so a new command is one class, its handler and its test.
 
 A command as JSON is `{"action": "fail", "service": "b", "percent": 50, "status": 503}`; `parse_command`
-checks it against the running topology and returns a frozen dataclass (or raises CommandError naming the
-field and the reason); `apply_command` carries it out through the `Mesh` protocol, which both runtimes
-(`ProcessMesh`, `InProcessMesh` in supervisor.py) implement.
+checks it against the running topology and returns the frozen dataclass (or raises CommandError naming the
+field and the reason). It is parsed once, where it enters; after that it travels as its type.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from sandbox.mesh.config.model import Topology
-from sandbox.mesh.config.schema import BEHAVIOUR, SchemaError, expect_number, show
-from sandbox.mesh.controlplane.meshconfig import (
+from sandbox.mesh.config.schema import (
+    BEHAVIOUR,
     MTLS_MODES,
-    ConfigError,
-    to_jsonable,
-    traffic_from_dict,
+    SchemaError,
+    expect_boolean,
+    expect_choice,
+    expect_number,
+    expect_whole,
+    show,
+)
+from sandbox.mesh.controlplane.meshconfig import ConfigError, to_jsonable, traffic_from_dict
+from sandbox.mesh.controlplane.ops import (
+    CERT_FAULTS as CA_CERT_FAULTS,
+)
+from sandbox.mesh.controlplane.ops import (
+    Op,
+    SetAuthorization,
+    SetCertFault,
+    SetMtlsMode,
+    SetOutboundTls,
+    SetTraffic,
 )
 
-CERT_FAULTS = ("expired", "foreign_ca", "wrong_spiffe", "none")
+CERT_FAULTS = (*CA_CERT_FAULTS, "none")  # what the `cert` command takes: the CA's faults, or none
 TARGETS = ("sidecar", "service", "control_plane")
 MAX_RATE = 1000.0  # requests per second one load generator sends on this machine
 # From the policy schema: a command may set what a topology's `behaviour` may say, and no more.
@@ -43,12 +61,71 @@ class CommandError(ValueError):
         super().__init__(f"{field}: {reason}" if field else reason)
 
 
+# ====================================================================== what a command acts on
+
+
+@runtime_checkable
+class Mesh(Protocol):
+    """A running mesh, as commands see it. ProcessMesh and InProcessMesh (supervisor.py) implement it."""
+
+    topology: Topology
+
+    async def operate(self, op: Op) -> dict: ...
+    async def set_behaviour(self, service: str, replica: int | None = None, **fields: Any) -> list[dict]: ...
+    async def reset_behaviour(self, service: str, replica: int | None = None) -> list[dict]: ...
+    async def kill(self, kind: str, service: str, replica: int = 0) -> Any: ...
+    async def restart(self, kind: str, service: str, replica: int = 0) -> Any: ...
+    def alive(self, kind: str, service: str, replica: int = 0) -> bool: ...
+
+
+class LoadControl(Protocol):
+    """The load generator, as the `rate` command sees it."""
+
+    rate: float
+    base_rate: float  # the rate it started with (heal returns to it)
+
+
 # ====================================================================== the commands
+
+ACTIONS: dict[str, type[Command]] = {}
 
 
 @dataclass(frozen=True)
 class Command:
+    """One learner command. A subclass names its `action` and is registered in ACTIONS by that name."""
+
     action: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.action:
+            ACTIONS[cls.action] = cls
+
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> Command:
+        """The command `d` spells (its fields already known present); CommandError names a bad one."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """What the command does, in plain words. A service name ("a", "cart") always follows the word
+        "service", so the sentence reads as one whatever the name."""
+        raise NotImplementedError
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON spelling `parse_command` reads back (unset optional fields left out)."""
+        out: dict[str, Any] = {"action": self.action}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = value
+        return out
+
+
+def _replicas(c: Any) -> str:
+    return "" if c.replica is None else f" (replica {c.replica})"
 
 
 @dataclass(frozen=True)
@@ -61,6 +138,23 @@ class Fail(Command):
     status: int = 503
     replica: int | None = None
 
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> Fail:
+        service = _service(d["service"], topology)
+        low, high = int(ERROR_STATUS.low), int(ERROR_STATUS.high)
+        status = _checked(expect_whole, d.get("status", ERROR_STATUS.default), "status", low, high)
+        percent = _checked(expect_number, d["percent"], "percent", 0, 100)
+        return cls(service, percent, status, _replica(d.get("replica"), service, topology))
+
+    def describe(self) -> str:
+        return f"service {self.service}{_replicas(self)} fails {self.percent:g}% of requests with {self.status}"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        await mesh.set_behaviour(self.service, self.replica, error_rate=self.percent / 100, error_status=self.status)
+
+    def to_json(self) -> dict[str, Any]:
+        return _whole_numbers_as_int(super().to_json(), "percent")
+
 
 @dataclass(frozen=True)
 class Slow(Command):
@@ -69,12 +163,38 @@ class Slow(Command):
     ms: float
     replica: int | None = None
 
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> Slow:
+        service = _service(d["service"], topology)
+        ms = _checked(expect_number, d["ms"], "ms", 0, MAX_DELAY_MS)
+        return cls(service, ms, _replica(d.get("replica"), service, topology))
+
+    def describe(self) -> str:
+        return f"service {self.service}{_replicas(self)} takes {self.ms:g} ms per request"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        await mesh.set_behaviour(self.service, self.replica, latency_ms=self.ms)
+
+    def to_json(self) -> dict[str, Any]:
+        return _whole_numbers_as_int(super().to_json(), "ms")
+
 
 @dataclass(frozen=True)
 class Hang(Command):
     action: ClassVar[str] = "hang"
     service: str
     replica: int | None = None
+
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> Hang:
+        service = _service(d["service"], topology)
+        return cls(service, _replica(d.get("replica"), service, topology))
+
+    def describe(self) -> str:
+        return f"service {self.service}{_replicas(self)} hangs: it accepts requests and never answers"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        await mesh.set_behaviour(self.service, self.replica, hang=True)
 
 
 @dataclass(frozen=True)
@@ -85,37 +205,114 @@ class Heal(Command):
     service: str | None = None
     replica: int | None = None
 
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> Heal:
+        if d.get("service") is None:
+            if d.get("replica") is not None:
+                raise CommandError("replica", "needs a service")
+            return cls()
+        service = _service(d["service"], topology)
+        return cls(service, _replica(d.get("replica"), service, topology))
+
+    def describe(self) -> str:
+        if self.service is None:
+            return "everything back as the topology says: faults, policies, certificates, processes and load rate"
+        return f"service {self.service}{_replicas(self)} behaves as configured again"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        if self.service is None:
+            await heal_everything(mesh, load=load)
+        else:
+            await mesh.reset_behaviour(self.service, self.replica)
+
 
 @dataclass(frozen=True)
-class Kill(Command):
+class _ProcessCommand(Command):
+    service: str | None = None  # not needed for the control plane
+    target: str = "sidecar"
+    replica: int = 0
+    verb: ClassVar[str] = ""
+
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> _ProcessCommand:
+        target = _checked(expect_choice, d.get("target", "sidecar"), "target", TARGETS)
+        if target == "control_plane":
+            return cls(None, "control_plane", 0)
+        if d.get("service") is None:
+            raise CommandError(f"{cls.action} needs service")
+        service = _service(d["service"], topology)
+        if target == "sidecar" and topology is not None and not topology.service(service).sidecar:
+            raise CommandError("service", f"{service} runs without a sidecar")
+        replica = _replica(d.get("replica"), service, topology)
+        return cls(service, target, 0 if replica is None else replica)
+
+    def describe(self) -> str:
+        if self.target == "control_plane":
+            return f"the control plane {self.verb}"
+        part = "sidecar" if self.target == "sidecar" else "process"
+        return f"the {part} of service {self.service} (replica {self.replica}) {self.verb}"
+
+
+@dataclass(frozen=True)
+class Kill(_ProcessCommand):
     action: ClassVar[str] = "kill"
-    service: str | None = None  # not needed for the control plane
-    target: str = "sidecar"
-    replica: int = 0
+    verb: ClassVar[str] = "was killed"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        await mesh.kill(self.target, self.service or "control-plane", self.replica)
 
 
 @dataclass(frozen=True)
-class Restart(Command):
+class Restart(_ProcessCommand):
     action: ClassVar[str] = "restart"
-    service: str | None = None  # not needed for the control plane
-    target: str = "sidecar"
-    replica: int = 0
+    verb: ClassVar[str] = "was restarted"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        await mesh.restart(self.target, self.service or "control-plane", self.replica)
 
 
 @dataclass(frozen=True)
-class Plaintext(Command):
+class _SidecarCommand(Command):
+    """A command on a workload's sidecar: only a service that runs with one."""
+
+    service: str
+
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> _SidecarCommand:
+        return cls(_sidecar_service(d["service"], topology))
+
+
+@dataclass(frozen=True)
+class Plaintext(_SidecarCommand):
     """The workload's sidecar calls its peers without TLS."""
 
     action: ClassVar[str] = "plaintext"
-    service: str
+
+    def describe(self) -> str:
+        return f"the sidecar of service {self.service} calls its peers in plain text"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        await mesh.operate(SetOutboundTls(self.service, False))
 
 
 @dataclass(frozen=True)
-class Mtls(Command):
+class Mtls(_SidecarCommand):
     """The workload's sidecar calls its peers over mTLS again."""
 
     action: ClassVar[str] = "mtls"
-    service: str
+
+    def describe(self) -> str:
+        return f"the sidecar of service {self.service} calls its peers over mTLS"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        await mesh.operate(SetOutboundTls(self.service, True))
+
+
+MTLS_MODE_WORDS = {
+    "STRICT": "accepts only mTLS (STRICT)",
+    "PERMISSIVE": "accepts mTLS and plain text (PERMISSIVE)",
+    "DISABLE": "accepts only plain text (mTLS DISABLE)",
+}
 
 
 @dataclass(frozen=True)
@@ -124,6 +321,23 @@ class MtlsMode(Command):
     service: str
     mode: str
 
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> MtlsMode:
+        return cls(_service(d["service"], topology), _checked(expect_choice, d["mode"], "mode", MTLS_MODES))
+
+    def describe(self) -> str:
+        return f"the sidecar of service {self.service} {MTLS_MODE_WORDS.get(self.mode, f'accepts {self.mode} mTLS')}"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        await mesh.operate(SetMtlsMode(self.service, self.mode))
+
+
+CERT_FAULT_WORDS = {
+    "expired": "an expired certificate",
+    "foreign_ca": "a certificate from a CA the mesh does not trust",
+    "wrong_spiffe": "a certificate for a SPIFFE ID that is not its own",
+}
+
 
 @dataclass(frozen=True)
 class Cert(Command):
@@ -131,12 +345,43 @@ class Cert(Command):
     service: str
     fault: str  # expired | foreign_ca | wrong_spiffe | none
 
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> Cert:
+        fault = "none" if d["fault"] is None else d["fault"]
+        return cls(_service(d["service"], topology), _checked(expect_choice, fault, "fault", CERT_FAULTS))
+
+    def describe(self) -> str:
+        if self.fault == "none":
+            return f"service {self.service} gets a valid certificate again"
+        return f"service {self.service} gets {CERT_FAULT_WORDS.get(self.fault, 'a bad certificate')}"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        await mesh.operate(SetCertFault(self.service, None if self.fault == "none" else self.fault))
+
 
 @dataclass(frozen=True)
 class Deny(Command):
     action: ClassVar[str] = "deny"
     service: str
     source: str
+
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> Deny:
+        service = _service(d["service"], topology)
+        source = d["source"]
+        names = [s.name for s in topology.services] if topology is not None else []
+        if not isinstance(source, str) or (topology is not None and source not in (*names, "loadgen")):
+            raise CommandError("source", f"unknown service {_show(source)} (one of {', '.join(names)}, loadgen)")
+        return cls(service, source)
+
+    def describe(self) -> str:
+        caller = "the load generator" if self.source == "loadgen" else f"service {self.source}"
+        return f"service {self.service} refuses calls from {caller}"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        # Refused by authorization policy: a deny rule on the caller's SPIFFE ID.
+        deny = {"deny": [{"sources": [mesh.topology.spiffe_id(self.source)]}]}
+        await mesh.operate(SetAuthorization(self.service, deny))
 
 
 @dataclass(frozen=True)
@@ -146,11 +391,36 @@ class Allow(Command):
     action: ClassVar[str] = "allow"
     service: str
 
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> Allow:
+        return cls(_service(d["service"], topology))
+
+    def describe(self) -> str:
+        return f"service {self.service} accepts every caller again"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        await mesh.operate(SetAuthorization(self.service, None))
+
 
 @dataclass(frozen=True)
 class Rate(Command):
     action: ClassVar[str] = "rate"
     rps: float
+
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> Rate:
+        rps = _checked(expect_number, d["rps"], "rps", 0, MAX_RATE)
+        if rps <= 0:
+            raise CommandError("rps", f"must be more than 0, got {_show(d['rps'])}")
+        return cls(rps)
+
+    def describe(self) -> str:
+        return f"load rate set to {self.rps:g} requests per second"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        if load is None:
+            raise CommandError("rps", "no load generator is running")
+        load.rate = self.rps
 
 
 @dataclass(frozen=True)
@@ -163,50 +433,39 @@ class Policy(Command):
     traffic: dict = field(default_factory=dict, hash=False)
     validate: bool = True
 
+    @classmethod
+    def parse(cls, d: dict, topology: Topology | None) -> Policy:
+        service = _service(d["service"], topology)
+        validate = _checked(expect_boolean, d.get("validate", True), "validate")
+        traffic = d["traffic"]
+        if not isinstance(traffic, dict):
+            raise CommandError("traffic", f"must be a mapping, got {type(traffic).__name__}")
+        if validate:
+            # The same decoder the sidecars run on every push: what passes here, they accept.
+            try:
+                traffic_from_dict(traffic, "traffic")
+            except (ConfigError, KeyError, TypeError, ValueError) as exc:
+                field, _, reason = str(exc).partition(": ")
+                raise CommandError(field, reason) if reason else CommandError(str(exc)) from exc
+        return cls(service, traffic, validate)
+
+    def describe(self) -> str:
+        how = "" if self.validate else " (pushed unchecked)"
+        return f"new traffic policy for calls to service {self.service}{how}"
+
+    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
+        await mesh.operate(SetTraffic(self.service, self.traffic, self.validate))
+
 
 AnyCommand = (
     Fail | Slow | Hang | Heal | Kill | Restart | Plaintext | Mtls | MtlsMode | Cert | Deny | Allow | Rate | Policy
 )
-ACTIONS: dict[str, type[Command]] = {
-    cls.action: cls
-    for cls in (Fail, Slow, Hang, Heal, Kill, Restart, Plaintext, Mtls, MtlsMode, Cert, Deny, Allow, Rate, Policy)
-}
-
-
-# ====================================================================== what a command acts on
-
-
-@runtime_checkable
-class Mesh(Protocol):
-    """A running mesh, as commands see it. ProcessMesh and InProcessMesh (supervisor.py) implement it."""
-
-    topology: Topology
-
-    async def set_behaviour(self, service: str, replica: int | None = None, **fields: Any) -> list[dict]: ...
-    async def reset_behaviour(self, service: str, replica: int | None = None) -> list[dict]: ...
-    async def kill(self, kind: str, service: str, replica: int = 0) -> Any: ...
-    async def restart(self, kind: str, service: str, replica: int = 0) -> Any: ...
-    def alive(self, kind: str, service: str, replica: int = 0) -> bool: ...
-    async def set_traffic(self, service: str, traffic: dict, *, validate: bool = True) -> dict: ...
-    async def set_authorization(self, service: str, authorization: dict | None, *, validate: bool = True) -> dict: ...
-    async def deny(self, service: str, source: str) -> dict: ...
-    async def set_mtls_mode(self, service: str, mode: str) -> dict: ...
-    async def set_outbound_tls(self, service: str, enabled: bool) -> dict: ...
-    async def set_cert_fault(self, service: str, fault: str | None) -> dict: ...
-    async def status(self) -> dict: ...
-
-
-class LoadControl(Protocol):
-    """The load generator, as the `rate` command sees it."""
-
-    rate: float
-    base_rate: float  # the rate it started with (heal returns to it)
 
 
 # ====================================================================== parsing
 
 
-def parse_command(data: dict, topology: Topology | None) -> AnyCommand:
+def parse_command(data: dict, topology: Topology | None) -> Command:
     """The command `data` spells, checked against `topology`; raises CommandError naming the field.
     With topology None only the command's shape is checked (a scenario file read on its own)."""
     if not isinstance(data, dict):
@@ -223,124 +482,11 @@ def parse_command(data: dict, topology: Topology | None) -> AnyCommand:
     missing = sorted(name for name, f in fields_.items() if _required(f) and given.get(name) is None)
     if missing:
         raise CommandError(f"{action} needs {', '.join(missing)}")
-    return _PARSERS[action](given, topology)
+    return cls.parse(given, topology)
 
 
 def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-
-
-def _parse_fail(d: dict, topology: Topology | None) -> Fail:
-    service = _service(d["service"], topology)
-    status = _whole(d.get("status", ERROR_STATUS.default), "status", int(ERROR_STATUS.low), int(ERROR_STATUS.high))
-    return Fail(
-        service, _number(d["percent"], "percent", 0, 100), status, _replica(d.get("replica"), service, topology)
-    )
-
-
-def _parse_slow(d: dict, topology: Topology | None) -> Slow:
-    service = _service(d["service"], topology)
-    return Slow(service, _number(d["ms"], "ms", 0, MAX_DELAY_MS), _replica(d.get("replica"), service, topology))
-
-
-def _parse_hang(d: dict, topology: Topology | None) -> Hang:
-    service = _service(d["service"], topology)
-    return Hang(service, _replica(d.get("replica"), service, topology))
-
-
-def _parse_heal(d: dict, topology: Topology | None) -> Heal:
-    if d.get("service") is None:
-        if d.get("replica") is not None:
-            raise CommandError("replica", "needs a service")
-        return Heal()
-    service = _service(d["service"], topology)
-    return Heal(service, _replica(d.get("replica"), service, topology))
-
-
-def _parse_process(cls: type, d: dict, topology: Topology | None) -> Kill | Restart:
-    target = _choice(d.get("target", "sidecar"), "target", TARGETS)
-    if target == "control_plane":
-        return cls(None, "control_plane", 0)
-    if d.get("service") is None:
-        raise CommandError(f"{cls.action} needs service")
-    service = _service(d["service"], topology)
-    if target == "sidecar" and topology is not None and not topology.service(service).sidecar:
-        raise CommandError("service", f"{service} runs without a sidecar")
-    replica = _replica(d.get("replica"), service, topology)
-    return cls(service, target, 0 if replica is None else replica)
-
-
-def _parse_service_only(cls: type) -> Any:
-    def parse(d: dict, topology: Topology | None) -> Command:
-        service = _service(d["service"], topology)
-        if topology is not None and not topology.service(service).sidecar:
-            raise CommandError("service", f"{service} runs without a sidecar")
-        return cls(service)
-
-    return parse
-
-
-def _parse_mtls_mode(d: dict, topology: Topology | None) -> MtlsMode:
-    service = _service(d["service"], topology)
-    return MtlsMode(service, _choice(d["mode"], "mode", MTLS_MODES))
-
-
-def _parse_cert(d: dict, topology: Topology | None) -> Cert:
-    service = _service(d["service"], topology)
-    fault = "none" if d["fault"] is None else d["fault"]
-    return Cert(service, _choice(fault, "fault", CERT_FAULTS))
-
-
-def _parse_deny(d: dict, topology: Topology | None) -> Deny:
-    service = _service(d["service"], topology)
-    source = d["source"]
-    names = [s.name for s in topology.services] if topology is not None else []
-    if not isinstance(source, str) or (topology is not None and source not in (*names, "loadgen")):
-        raise CommandError("source", f"unknown service {_show(source)} (one of {', '.join(names)}, loadgen)")
-    return Deny(service, source)
-
-
-def _parse_rate(d: dict, topology: Topology | None) -> Rate:
-    rps = _number(d["rps"], "rps", 0, MAX_RATE)
-    if rps <= 0:
-        raise CommandError("rps", f"must be more than 0, got {_show(d['rps'])}")
-    return Rate(rps)
-
-
-def _parse_policy(d: dict, topology: Topology | None) -> Policy:
-    service = _service(d["service"], topology)
-    validate = d.get("validate", True)
-    if not isinstance(validate, bool):
-        raise CommandError("validate", f"must be true or false, got {_show(validate)}")
-    traffic = d["traffic"]
-    if not isinstance(traffic, dict):
-        raise CommandError("traffic", f"must be a mapping, got {type(traffic).__name__}")
-    if validate:
-        # The same decoder the sidecars run on every push: what passes here, they accept.
-        try:
-            traffic_from_dict(traffic, "traffic")
-        except (ConfigError, KeyError, TypeError, ValueError) as exc:
-            field, _, reason = str(exc).partition(": ")
-            raise CommandError(field, reason) if reason else CommandError(str(exc)) from exc
-    return Policy(service, traffic, validate)
-
-
-_PARSERS = {
-    "fail": _parse_fail,
-    "slow": _parse_slow,
-    "hang": _parse_hang,
-    "heal": _parse_heal,
-    "kill": lambda d, t: _parse_process(Kill, d, t),
-    "restart": lambda d, t: _parse_process(Restart, d, t),
-    "plaintext": _parse_service_only(Plaintext),
-    "mtls": _parse_service_only(Mtls),
-    "mtls_mode": _parse_mtls_mode,
-    "cert": _parse_cert,
-    "deny": _parse_deny,
-    "allow": lambda d, t: Allow(_service(d["service"], t)),
-    "rate": _parse_rate,
-    "policy": _parse_policy,
-}
 
 
 def _show(value: Any) -> str:
@@ -348,6 +494,14 @@ def _show(value: Any) -> str:
         return show(value)  # the schema's: safe for a 5,000-digit number (repr raises) and a huge list
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _checked(expect: Callable[..., Any], value: Any, name: str, *bounds: Any) -> Any:
+    """`value` through one of the schema's `expect_*` checks; its refusal as a CommandError on `name`."""
+    try:
+        return expect(value, name, *bounds)
+    except SchemaError as exc:
+        raise CommandError(name, exc.reason) from None
 
 
 def _service(value: Any, topology: Topology | None) -> str:
@@ -361,149 +515,48 @@ def _service(value: Any, topology: Topology | None) -> str:
     return value
 
 
+def _sidecar_service(value: Any, topology: Topology | None) -> str:
+    service = _service(value, topology)
+    if topology is not None and not topology.service(service).sidecar:
+        raise CommandError("service", f"{service} runs without a sidecar")
+    return service
+
+
 def _replica(value: Any, service: str, topology: Topology | None) -> int | None:
     if value is None:
         return None
     if topology is None:
-        return int(_whole(value, "replica", 0, 1000))
+        return _checked(expect_whole, value, "replica", 0, 1000)
     count = topology.service(service).replicas
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < count:
         raise CommandError("replica", f"{service} has replicas 0 to {count - 1}, got {_show(value)}")
     return value
 
 
-def _number(value: Any, name: str, low: float, high: float) -> float:
-    try:
-        return expect_number(value, name, low, high)
-    except SchemaError as exc:
-        raise CommandError(name, exc.reason) from None
+def _whole_numbers_as_int(out: dict[str, Any], name: str) -> dict[str, Any]:
+    # 50.0 reads back as 50: the JSON a learner wrote, not the float it became.
+    if float(out[name]).is_integer():
+        out[name] = int(out[name])
+    return out
 
 
-def _whole(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise CommandError(name, f"must be a whole number from {low} to {high}, got {_show(value)}")
-    return value
-
-
-def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise CommandError(name, f"must be one of {', '.join(choices)}, got {_show(value)}")
-    return value
-
-
-# ====================================================================== JSON and words
+# ====================================================================== JSON, words and applying
 
 
 def command_to_json(command: Command) -> dict:
     """The JSON spelling `parse_command` reads back (unset optional fields left out)."""
-    out: dict[str, Any] = {"action": command.action}
-    for f in dataclasses.fields(command):
-        value = getattr(command, f.name)
-        if value is None:
-            continue
-        if isinstance(command, Fail | Slow) and f.name in ("percent", "ms") and float(value).is_integer():
-            value = int(value)
-        out[f.name] = value
-    return out
-
-
-MTLS_MODE_WORDS = {
-    "STRICT": "accepts only mTLS (STRICT)",
-    "PERMISSIVE": "accepts mTLS and plain text (PERMISSIVE)",
-    "DISABLE": "accepts only plain text (mTLS DISABLE)",
-}
-CERT_FAULT_WORDS = {
-    "expired": "an expired certificate",
-    "foreign_ca": "a certificate from a CA the mesh does not trust",
-    "wrong_spiffe": "a certificate for a SPIFFE ID that is not its own",
-}
+    return command.to_json()
 
 
 def describe(command: Command) -> str:
-    """What the command does, in plain words. A service name ("a", "cart") always follows the word
-    "service", so the sentence reads as one whatever the name."""
-    c: Any = command
-    replicas = "" if getattr(c, "replica", None) is None else f" (replica {c.replica})"
-    if isinstance(c, Fail):
-        return f"service {c.service}{replicas} fails {c.percent:g}% of requests with {c.status}"
-    if isinstance(c, Slow):
-        return f"service {c.service}{replicas} takes {c.ms:g} ms per request"
-    if isinstance(c, Hang):
-        return f"service {c.service}{replicas} hangs: it accepts requests and never answers"
-    if isinstance(c, Heal):
-        if c.service is None:
-            return "everything back as the topology says: faults, policies, certificates, processes and load rate"
-        return f"service {c.service}{replicas} behaves as configured again"
-    if isinstance(c, Kill | Restart):
-        verb = "was killed" if isinstance(c, Kill) else "was restarted"
-        if c.target == "control_plane":
-            return f"the control plane {verb}"
-        part = "sidecar" if c.target == "sidecar" else "process"
-        return f"the {part} of service {c.service} (replica {c.replica}) {verb}"
-    if isinstance(c, Plaintext):
-        return f"the sidecar of service {c.service} calls its peers in plain text"
-    if isinstance(c, Mtls):
-        return f"the sidecar of service {c.service} calls its peers over mTLS"
-    if isinstance(c, MtlsMode):
-        return f"the sidecar of service {c.service} {MTLS_MODE_WORDS.get(c.mode, f'accepts {c.mode} mTLS')}"
-    if isinstance(c, Cert):
-        if c.fault == "none":
-            return f"service {c.service} gets a valid certificate again"
-        return f"service {c.service} gets {CERT_FAULT_WORDS.get(c.fault, 'a bad certificate')}"
-    if isinstance(c, Deny):
-        caller = "the load generator" if c.source == "loadgen" else f"service {c.source}"
-        return f"service {c.service} refuses calls from {caller}"
-    if isinstance(c, Allow):
-        return f"service {c.service} accepts every caller again"
-    if isinstance(c, Rate):
-        return f"load rate set to {c.rps:g} requests per second"
-    if isinstance(c, Policy):
-        how = "" if c.validate else " (pushed unchecked)"
-        return f"new traffic policy for calls to service {c.service}{how}"
-    return c.action
-
-
-# ====================================================================== applying
+    return command.describe()
 
 
 async def apply_command(mesh: Mesh, command: Command, *, load: LoadControl | None = None) -> str:
     """Carry out `command` on a running mesh; returns what was done, in plain words. Raises what the
     mesh raises (MeshError with the control plane's reason, for example) when it cannot be done."""
-    c: Any = command
-    if isinstance(c, Fail):
-        await mesh.set_behaviour(c.service, c.replica, error_rate=c.percent / 100, error_status=c.status)
-    elif isinstance(c, Slow):
-        await mesh.set_behaviour(c.service, c.replica, latency_ms=c.ms)
-    elif isinstance(c, Hang):
-        await mesh.set_behaviour(c.service, c.replica, hang=True)
-    elif isinstance(c, Heal):
-        if c.service is None:
-            await heal_everything(mesh, load=load)
-        else:
-            await mesh.reset_behaviour(c.service, c.replica)
-    elif isinstance(c, Kill):
-        await mesh.kill(c.target, c.service or "control-plane", c.replica)
-    elif isinstance(c, Restart):
-        await mesh.restart(c.target, c.service or "control-plane", c.replica)
-    elif isinstance(c, Plaintext | Mtls):
-        await mesh.set_outbound_tls(c.service, isinstance(c, Mtls))
-    elif isinstance(c, MtlsMode):
-        await mesh.set_mtls_mode(c.service, c.mode)
-    elif isinstance(c, Cert):
-        await mesh.set_cert_fault(c.service, None if c.fault == "none" else c.fault)
-    elif isinstance(c, Deny):
-        await mesh.deny(c.service, c.source)
-    elif isinstance(c, Allow):
-        await mesh.set_authorization(c.service, None)
-    elif isinstance(c, Rate):
-        if load is None:
-            raise CommandError("rps", "no load generator is running")
-        load.rate = c.rps
-    elif isinstance(c, Policy):
-        await mesh.set_traffic(c.service, c.traffic, validate=c.validate)
-    else:
-        raise CommandError("action", f"cannot apply {c!r}")
-    return describe(command)
+    await command.apply(mesh, load)
+    return command.describe()
 
 
 async def heal_everything(mesh: Mesh, *, load: LoadControl | None = None) -> None:
@@ -518,11 +571,18 @@ async def heal_everything(mesh: Mesh, *, load: LoadControl | None = None) -> Non
                     await mesh.restart(kind, svc.name, replica)
     for svc in topology.services:
         await mesh.reset_behaviour(svc.name)
-        await mesh.set_traffic(svc.name, to_jsonable(svc.traffic))
-        await mesh.set_authorization(svc.name, to_jsonable(svc.authorization))
-        if svc.sidecar:
-            await mesh.set_mtls_mode(svc.name, svc.mtls_mode)
-            await mesh.set_outbound_tls(svc.name, True)
-            await mesh.set_cert_fault(svc.name, None)
+        for op in _as_configured(svc):
+            await mesh.operate(op)
     if load is not None:
         load.rate = load.base_rate
+
+
+def _as_configured(svc: Any) -> list[Op]:
+    """The ops that put `svc`'s policies, mode, TLS and certificate back as its topology says."""
+    ops: list[Op] = [
+        SetTraffic(svc.name, to_jsonable(svc.traffic)),
+        SetAuthorization(svc.name, to_jsonable(svc.authorization)),
+    ]
+    if svc.sidecar:
+        ops += [SetMtlsMode(svc.name, svc.mtls_mode), SetOutboundTls(svc.name, True), SetCertFault(svc.name, None)]
+    return ops

@@ -24,9 +24,7 @@ import yaml
 
 from sandbox.mesh.config.model import Topology
 from sandbox.mesh.runtime.commands import (
-    Cert,
     CommandError,
-    Heal,
     Kill,
     apply_command,
     command_to_json,
@@ -88,7 +86,6 @@ class Experiment:
         self._stopped = asyncio.Event()
         self._stop_reason: str | None = None
         self._load_started: float | None = None
-        self._cert_faults: dict[str, str] = {}
         self._seen_exits = 0
         self._seen_nacks: set[tuple] = set()
         self._temp_topology: str | None = None
@@ -296,7 +293,6 @@ class Experiment:
                     reading,
                     elapsed,
                     entry={**summary, "flags": flags, "tls_failures": tls_failures, "failures": failures},
-                    cert_faults=self._cert_faults,
                     alive=self._alive(),
                 )
                 snapshot = Snapshot(
@@ -405,13 +401,6 @@ class Experiment:
                 said = await apply_command(self.mesh, command, load=self.load)
         except Exception as exc:  # noqa: BLE001 - a command the mesh could not carry out is refused, the run goes on
             return await self._refused(command_to_json(command), _reason(exc), id)
-        if isinstance(command, Cert):
-            if command.fault == "none":
-                self._cert_faults.pop(command.service, None)
-            else:
-                self._cert_faults[command.service] = command.fault
-        elif isinstance(command, Heal) and command.service is None:
-            self._cert_faults.clear()
         outcome = {"command": command_to_json(command), "said": said, "error": None, "applied_at": self._t()}
         self.commands.append(outcome)
         await self._emit(CommandApplied(t=self._t(), command=outcome["command"], said=said, id=id))

@@ -37,6 +37,8 @@ class Reading:
 
     apps: dict[tuple[str, int], dict | None] = field(default_factory=dict)
     sidecars: dict[tuple[str, int], SidecarReading | None] = field(default_factory=dict)
+    # Which services the control plane hands a bad certificate on purpose (its status is the one record).
+    cert_faults: dict[str, str] = field(default_factory=dict)
 
 
 def edges_of(topology: Topology) -> list[tuple[str, str]]:
@@ -74,6 +76,7 @@ class Observer:
         self.edges = edges_of(self.topology)
         self.names = {s.name for s in self.topology.services}
         self._prev_apps: dict[tuple[str, int], dict[str, int]] = {}
+        self._cert_faults: dict[str, str] = {}
         self._prev_sidecars: dict[tuple[str, int], dict] = {}
         self._cursors: dict[tuple[str, int], int] = {}
         self._modes: dict[str, str] = {s.name: s.mtls_mode for s in self.topology.services}
@@ -116,7 +119,11 @@ class Observer:
                     reading.sidecars[(service, replica)] = None
                     self._prev_sidecars.pop((service, replica), None)
                     self._cursors.pop((service, replica), None)
-        results = await asyncio.gather(*jobs, return_exceptions=True)
+        results = await asyncio.gather(self.mesh.status(), *jobs, return_exceptions=True)
+        status, results = results[0], results[1:]
+        if not isinstance(status, BaseException):
+            self._cert_faults = dict(status.get("cert_faults", {}))
+        reading.cert_faults = self._cert_faults  # the control plane down: what it last said
         for (kind, service, replica), result in zip(keys, results):
             value = None if isinstance(result, BaseException) else result
             (reading.apps if kind == "app" else reading.sidecars)[(service, replica)] = value
@@ -194,7 +201,6 @@ class Observer:
         elapsed: float,
         *,
         entry: dict,
-        cert_faults: dict[str, str],
         alive: dict[str, dict[str, bool]],
     ) -> tuple[list[ServiceSnapshot], list[EdgeSnapshot], list[RequestRecord]]:
         """Services, edges and new request records for one interval of `elapsed` seconds. `entry` is the
@@ -210,7 +216,8 @@ class Observer:
                 if r.stats.get("outbound_tls") is not None:
                     self._outbound_tls[service] = bool(r.stats["outbound_tls"])
         services = [
-            self._service(svc, apps, sidecars, elapsed, cert_faults, alive, reading) for svc in self.topology.services
+            self._service(svc, apps, sidecars, elapsed, reading.cert_faults, alive, reading)
+            for svc in self.topology.services
         ]
         self._add_totals(sidecars)
         edges = [self._edge(source, destination, apps, sidecars, elapsed, entry) for source, destination in self.edges]

@@ -38,11 +38,21 @@ from sandbox.mesh.controlplane.control_plane import (
     operator_call,
 )
 from sandbox.mesh.controlplane.meshconfig import to_jsonable
+from sandbox.mesh.controlplane.ops import (
+    IssueClientCert,
+    Op,
+    RegisterEndpoint,
+    SetAuthorization,
+    SetCertFault,
+    SetMtlsMode,
+    SetOutboundTls,
+    SetTraffic,
+    Status,
+)
 from sandbox.mesh.dataplane import http1
 from sandbox.mesh.process import READY_PREFIX, SECRETS_ENV, token_digest
 
 READY_TIMEOUT = 10.0
-REPLAYED_OPS = ("set_traffic", "set_authorization", "set_mtls_mode", "set_outbound_tls", "set_cert_fault")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # What `python -m` runs for each kind of child; the kinds are the names the rest of the runtime uses.
 COMPONENT_MODULES = {
@@ -114,7 +124,7 @@ class MeshBase:
         # mkdtemp makes the directory mode 0700: only this user can reach the control socket at all.
         self.run_dir = tempfile.mkdtemp(prefix="mesh-run-")
         self.control_path = os.path.join(self.run_dir, "control.sock")
-        self._operator_changes: dict[tuple[str, str | None], dict] = {}
+        self._operator_changes: dict[tuple[str, str | None], Op] = {}
 
     def admin_headers(self) -> dict[str, str]:
         """What the sidecars' and services' admin APIs need to hear from the operator."""
@@ -125,19 +135,19 @@ class MeshBase:
 
     # ------------------------------------------------------------------ control plane operations
 
-    async def operate(self, op: str, **fields) -> dict:
+    async def operate(self, op: Op) -> dict:
+        """Send one typed op to the control plane; its reply, or MeshError with the control plane's reason."""
         try:
-            reply = await operator_call(self.control_path, {"op": op, **fields}, token=self.operator_token)
+            reply = await operator_call(self.control_path, op.to_json(), token=self.operator_token)
         except (OSError, TimeoutError) as exc:  # killed, or restarting: say so in words a learner can read
             why = exc.strerror or str(exc) or type(exc).__name__
             raise MeshError(f"the control plane is not reachable ({why})") from exc
         if not reply.get("ok"):
             raise MeshError(reply.get("error", "operation failed"))
-        if op in REPLAYED_OPS:
-            if fields.get("validate", True):
-                # What the operator changed, kept to give a restarted control plane (an unchecked push is not
-                # kept: the control plane does not store it either).
-                self._operator_changes[(op, fields.get("service"))] = fields
+        if op.replayed:
+            if op.kept_for_replay:
+                # What the operator changed, kept to give a restarted control plane.
+                self._operator_changes[op.replay_key] = op
             await self.settle()
         return reply
 
@@ -159,11 +169,11 @@ class MeshBase:
             await asyncio.sleep(0.01)
 
     async def replay_operator_changes(self) -> None:
-        for (op, _service), fields in list(self._operator_changes.items()):
-            await operator_call(self.control_path, {"op": op, **fields}, token=self.operator_token)
+        for op in list(self._operator_changes.values()):
+            await operator_call(self.control_path, op.to_json(), token=self.operator_token)
 
     async def status(self) -> dict:
-        return await self.operate("status")
+        return await self.operate(Status())
 
     async def wait_in_sync(self, timeout: float = 10.0) -> dict:
         """Until every sidecar is connected and has ACKed (or NACKed) its latest push."""
@@ -184,29 +194,29 @@ class MeshBase:
             await asyncio.sleep(0.02)
 
     async def set_traffic(self, service: str, traffic: dict, *, validate: bool = True) -> dict:
-        return await self.operate("set_traffic", service=service, traffic=traffic, validate=validate)
+        return await self.operate(SetTraffic(service, traffic, validate))
 
     async def set_authorization(self, service: str, authorization: dict | None, *, validate: bool = True) -> dict:
-        return await self.operate("set_authorization", service=service, authorization=authorization, validate=validate)
+        return await self.operate(SetAuthorization(service, authorization, validate))
 
     async def deny(self, service: str, source: str) -> dict:
         """Refuse calls from `source` to `service` by authorization policy."""
         return await self.set_authorization(service, {"deny": [{"sources": [self.topology.spiffe_id(source)]}]})
 
     async def set_mtls_mode(self, service: str, mode: str) -> dict:
-        return await self.operate("set_mtls_mode", service=service, mode=mode)
+        return await self.operate(SetMtlsMode(service, mode))
 
     async def set_outbound_tls(self, service: str, enabled: bool) -> dict:
         """enabled=False: the workload's sidecar calls its peers in plaintext."""
-        return await self.operate("set_outbound_tls", service=service, enabled=enabled)
+        return await self.operate(SetOutboundTls(service, enabled))
 
     async def set_cert_fault(self, service: str, fault: str | None) -> dict:
-        return await self.operate("set_cert_fault", service=service, fault=fault)
+        return await self.operate(SetCertFault(service, fault))
 
     async def client_certificate(self, service: str = LOADGEN_IDENTITY) -> dict:
         """A client certificate for `service`: the key is made here and only its CSR is sent."""
         key_pem = new_private_key_pem()
-        reply = await self.operate("issue_client_cert", service=service, csr=make_csr(key_pem).decode())
+        reply = await self.operate(IssueClientCert(csr=make_csr(key_pem).decode(), service=service))
         return {**reply, "key_pem": key_pem.decode()}
 
     async def set_behaviour(self, service: str, replica: int | None = None, **fields) -> list[dict]:
@@ -299,7 +309,7 @@ class MeshBase:
             )
         for rep in self.replicas.values():
             if not rep.sidecar:
-                await self.operate("register_endpoint", service=rep.service, replica=rep.replica, port=rep.app_port)
+                await self.operate(RegisterEndpoint(rep.service, rep.replica, rep.app_port))
 
 
 # ====================================================================== OS processes
@@ -572,7 +582,7 @@ class ProcessMesh(MeshBase):
         await self._spawn(self._control_plane_child())
         for rep in self.replicas.values():
             if not rep.sidecar:
-                await self.operate("register_endpoint", service=rep.service, replica=rep.replica, port=rep.app_port)
+                await self.operate(RegisterEndpoint(rep.service, rep.replica, rep.app_port))
         await self.replay_operator_changes()
         await self.wait_in_sync()
 
@@ -708,7 +718,7 @@ class InProcessMesh(MeshBase):
             await self.control_plane.start(self.control_path)
             for rep in self.replicas.values():
                 if not rep.sidecar:
-                    await self.operate("register_endpoint", service=rep.service, replica=rep.replica, port=rep.app_port)
+                    await self.operate(RegisterEndpoint(rep.service, rep.replica, rep.app_port))
             await self.replay_operator_changes()
             await self.wait_in_sync()
             return

@@ -195,7 +195,7 @@ def test_the_duration_parser_refuses_with_a_value_error(bad):
 
 
 def test_a_form_gets_label_unit_bounds_default_and_help_for_every_traffic_field():
-    rows = {row["key"]: row for row in schema.form_fields()}
+    rows = {row["key"]: row for row in (f.form() for f in schema.TRAFFIC_FIELDS)}
     assert set(rows) == {f.key for f in schema.TRAFFIC_FIELDS}
     attempts = rows["retry.attempts"]
     assert (attempts["label"], attempts["min"], attempts["max"], attempts["default"]) == ("Retries", 0, 10, 0)

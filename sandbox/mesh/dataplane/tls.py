@@ -258,3 +258,34 @@ def describe_handshake_error(exc: BaseException, *, side: Side = "client") -> st
     reason = classify_handshake_error(exc, side=side)
     text = getattr(exc, "verify_message", None) or str(exc) or type(exc).__name__
     return reason if text == reason or text.startswith(reason) else f"{reason} ({text})"
+
+
+def send_tls_alerts_on_handshake_failure() -> None:
+    """Make asyncio send the TLS alert when a handshake fails, as OpenSSL intends.
+
+    CPython 3.11's SSLProtocol drops the connection without writing the alert OpenSSL queued, so
+    the peer only sees "unexpected EOF" and cannot tell an unknown CA from an expired certificate.
+    Writing the queued bytes first (the transport sends them at once when its buffer is empty)
+    lets both ends log the same reason. Idempotent; only the failure branch changes.
+    """
+    from asyncio import sslproto
+
+    if getattr(sslproto.SSLProtocol._do_handshake, "mesh_sends_alerts", False):
+        return
+
+    def _do_handshake(self) -> None:
+        try:
+            self._sslobj.do_handshake()
+        except sslproto.SSLAgainErrors:
+            self._process_outgoing()
+        except ssl.SSLError as exc:
+            try:
+                self._process_outgoing()
+            except Exception:
+                pass
+            self._on_handshake_complete(exc)
+        else:
+            self._on_handshake_complete(None)
+
+    _do_handshake.mesh_sends_alerts = True
+    sslproto.SSLProtocol._do_handshake = _do_handshake

@@ -27,7 +27,7 @@ class InProcessMesh(MeshBase):
         self._down: set[tuple[str, str, int]] = set()  # (kind, service, replica) stopped by kill()
 
     async def start(self, timeout: float = 15.0) -> None:
-        from sandbox.mesh.dataplane.sidecar import send_tls_alerts_on_handshake_failure
+        from sandbox.mesh.dataplane.tls import send_tls_alerts_on_handshake_failure
         from sandbox.mesh.runtime.service import ServiceApp
 
         # The sidecars run in this event loop, so it gets the sidecar process's TLS alert behaviour.

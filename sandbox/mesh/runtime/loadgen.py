@@ -86,7 +86,7 @@ class LoadGenerator:
         if ssl_context is not None:
             # This client verifies the entry's certificate: when it refuses one, the entry's sidecar should get the
             # alert ("certificate expired") rather than a bare reset, as it does from another sidecar.
-            from sandbox.mesh.dataplane.sidecar import send_tls_alerts_on_handshake_failure
+            from sandbox.mesh.dataplane.tls import send_tls_alerts_on_handshake_failure
 
             send_tls_alerts_on_handshake_failure()
         hook = None

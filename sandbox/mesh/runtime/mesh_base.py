@@ -212,7 +212,7 @@ class MeshBase:
 
     async def client_ssl_context(self, service: str = LOADGEN_IDENTITY) -> ssl.SSLContext:
         from sandbox.mesh.dataplane import tls
-        from sandbox.mesh.dataplane.sidecar import _certificate
+        from sandbox.mesh.dataplane.sidecar_keys import _certificate
 
         cert = await self.client_certificate(service)
         return tls.client_context(

@@ -17,7 +17,7 @@ from sandbox.mesh.controlplane.ca import (
     verify_workload_certificate,
 )
 from sandbox.mesh.controlplane.meshconfig import ConfigError
-from sandbox.mesh.dataplane.sidecar import KeyRing, _certificate
+from sandbox.mesh.dataplane.sidecar_keys import KeyRing, _certificate
 
 B = f"spiffe://{TRUST_DOMAIN}/ns/default/sa/b"
 A = f"spiffe://{TRUST_DOMAIN}/ns/default/sa/a"

@@ -8,50 +8,14 @@ is malformed; this module points at what is well-formed but unwise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
-from sandbox.mesh.config.model import AuthorizationPolicy, AuthorizationRule, RetryPolicy, Service, Topology
+from sandbox.mesh.config.model import AuthorizationPolicy, AuthorizationRule, Service, Topology
 from sandbox.mesh.config.schema import SchemaError
-
-Severity = Literal["error", "warning", "info"]
+from sandbox.mesh.controlplane.analyze_traffic import _fault, _outlier, _retry
+from sandbox.mesh.controlplane.findings import Finding, Severity, _finding
 
 # Identities that call services without being services of the topology: the load generator
 # speaks mTLS as the `loadgen` service account (the runtime's choice).
 BUILTIN_SOURCES = ("loadgen",)
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    severity: Severity
-    subject: str  # a service name, or "caller -> callee" for a call
-    message: str
-
-
-# code -> (severity, short title); the catalogue learners and the site can list.
-FINDINGS: dict[str, tuple[Severity, str]] = {
-    "MESH001": ("error", "STRICT service called by a workload without a sidecar"),
-    "MESH002": ("error", "call to a service that does not exist"),
-    "MESH003": ("warning", "retries can take longer than the request timeout"),
-    "MESH004": ("warning", "retries under a request timeout without a per-try timeout"),
-    "MESH005": ("warning", "outlier detection can eject every replica (healthy panic)"),
-    "MESH006": ("warning", "outlier detection that can never eject"),
-    "MESH007": ("warning", "authorization names an unknown source"),
-    "MESH008": ("error", "call cycle"),
-    "MESH009": ("warning", "authorization on a workload without a sidecar"),
-    "MESH010": ("warning", "mTLS mode on a workload without a sidecar"),
-    "MESH011": ("warning", "authorization refuses a caller the topology declares"),
-    "MESH012": ("warning", "source-based authorization without mTLS"),
-    "MESH013": ("info", "PERMISSIVE accepts plaintext"),
-    "MESH014": ("info", "mTLS disabled between sidecars"),
-    "MESH015": ("warning", "injected delay reaches the request timeout"),
-    "MESH016": ("info", "fault injection is active"),
-    "MESH017": ("info", "service receives no traffic"),
-    "MESH018": ("warning", "retry budget of zero"),
-    "MESH019": ("warning", "traffic policy not applied for a caller without a sidecar"),
-    "MESH020": ("warning", "retries with no timeout at all"),
-}
 
 
 def analyze(topology: Topology) -> list[Finding]:
@@ -99,10 +63,6 @@ def format_findings(findings: list[Finding]) -> str:
         f"{finding.severity.capitalize()} [{finding.code}] ({finding.subject}) {finding.message}"
         for finding in findings
     )
-
-
-def _finding(code: str, subject: str, message: str, severity: Severity | None = None) -> Finding:
-    return Finding(code, severity or FINDINGS[code][0], subject, message)
 
 
 def _callers(topology: Topology) -> dict[str, list[Service]]:
@@ -244,139 +204,10 @@ def _mtls(service: Service, callers: list[Service], topology: Topology) -> list[
 # --------------------------------------------------------------------------- retries
 
 
-def worst_case_backoff(retry: RetryPolicy) -> float:
-    """Longest total backoff the retry layer can wait: for retry n it waits up to
-    min(base * (2**n - 1), max) (Envoy's fully jittered exponential backoff)."""
-    return sum(min(retry.backoff_base * ((1 << n) - 1), retry.backoff_max) for n in range(1, retry.attempts + 1))
-
-
-def _retry(service: Service) -> list[Finding]:
-    traffic = service.traffic
-    retry = traffic.retry
-    timeout = traffic.timeout.request_timeout
-    findings: list[Finding] = []
-    if retry.attempts == 0:
-        return findings
-    if retry.budget_ratio == 0 and retry.budget_min_per_second == 0:
-        findings.append(
-            _finding(
-                "MESH018",
-                service.name,
-                f"calls to {service.name} allow {retry.attempts} retries, but the retry budget is zero "
-                "(budget_ratio 0 and budget_min_per_second 0): no retry will ever be sent.",
-            )
-        )
-    if timeout is None and retry.per_try_timeout is None:
-        findings.append(
-            _finding(
-                "MESH020",
-                service.name,
-                f"calls to {service.name} retry up to {retry.attempts} times but have no timeout at all "
-                "(neither timeout nor per_try_timeout): a callee that hangs holds each call, and its "
-                "connection, forever, and no retry ever starts. Set a timeout.",
-            )
-        )
-        return findings
-    if timeout is None:
-        return findings
-    if retry.per_try_timeout is None:
-        findings.append(
-            _finding(
-                "MESH004",
-                service.name,
-                f"calls to {service.name} retry up to {retry.attempts} times under a {timeout:g}s "
-                "request timeout, but without a per-try timeout: one hung try uses up the whole "
-                "timeout and no retry happens. Set per_try_timeout.",
-            )
-        )
-        return findings
-    worst = (retry.attempts + 1) * retry.per_try_timeout + worst_case_backoff(retry)
-    if worst > timeout:
-        # How many tries surely fit: a try that cannot start before the deadline never runs.
-        fitting = int(timeout // retry.per_try_timeout) if retry.per_try_timeout else 0
-        findings.append(
-            _finding(
-                "MESH003",
-                service.name,
-                f"calls to {service.name}: {retry.attempts + 1} tries x {retry.per_try_timeout:g}s "
-                f"+ up to {worst_case_backoff(retry):.3g}s of backoff = {worst:.3g}s, more than the "
-                f"{timeout:g}s request timeout; when tries hang, only about {max(fitting, 1)} of them "
-                "run before the caller gets 504 (UT).",
-            )
-        )
-    return findings
-
-
 # --------------------------------------------------------------------------- outlier detection
 
 
-def ejectable_replicas(replicas: int, max_ejection_percent: int) -> int:
-    """How many replicas outlier detection may eject at once: max_ejection_percent of them,
-    rounded down, but at least one when the percent is above zero (as Envoy does)."""
-    if max_ejection_percent <= 0 or replicas <= 0:
-        return 0
-    return max(1, replicas * max_ejection_percent // 100)
-
-
-def _outlier(service: Service) -> list[Finding]:
-    outlier = service.traffic.outlier_detection
-    if outlier.consecutive_5xx is None:
-        return []
-    ejectable = ejectable_replicas(service.replicas, outlier.max_ejection_percent)
-    if ejectable == 0:
-        return [
-            _finding(
-                "MESH006",
-                service.name,
-                f"outlier detection on {service.name} counts failures but max_ejection_percent is 0: "
-                "it can never eject a replica.",
-            )
-        ]
-    if ejectable >= service.replicas:
-        which = "its only replica" if service.replicas == 1 else f"all {service.replicas} replicas"
-        return [
-            _finding(
-                "MESH005",
-                service.name,
-                f"outlier detection on {service.name} may eject {which} "
-                f"(max_ejection_percent {outlier.max_ejection_percent}): with fewer than half "
-                "available, callers' proxies enter healthy panic and send to every replica, ejected "
-                "ones included, so detection no longer steers traffic away from a failing replica.",
-            )
-        ]
-    return []
-
-
 # --------------------------------------------------------------------------- faults
-
-
-def _fault(service: Service) -> list[Finding]:
-    fault = service.traffic.fault
-    findings: list[Finding] = []
-    if fault.abort_percent > 0 or (fault.delay_percent > 0 and fault.delay_seconds > 0):
-        parts = []
-        if fault.abort_percent > 0:
-            parts.append(f"{fault.abort_percent:g}% aborted with {fault.abort_status}")
-        if fault.delay_percent > 0 and fault.delay_seconds > 0:
-            parts.append(f"{fault.delay_percent:g}% delayed by {fault.delay_seconds:g}s")
-        findings.append(
-            _finding(
-                "MESH016",
-                service.name,
-                f"callers' sidecars inject faults into calls to {service.name}: {', '.join(parts)}.",
-            )
-        )
-    timeout = service.traffic.timeout.request_timeout
-    if fault.delay_percent > 0 and timeout is not None and fault.delay_seconds >= timeout:
-        findings.append(
-            _finding(
-                "MESH015",
-                service.name,
-                f"the injected delay ({fault.delay_seconds:g}s) is not shorter than the {timeout:g}s "
-                f"request timeout: every delayed call to {service.name} ends in 504 (UT).",
-            )
-        )
-    return findings
 
 
 # --------------------------------------------------------------------------- authorization

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hmac
 import json
 import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from sandbox.mesh.controlplane.meshconfig import (
     to_jsonable,
     traffic_from_dict,
 )
+from sandbox.mesh.controlplane.operator import REFUSED
 from sandbox.mesh.controlplane.ops import (
     IssueClientCert,
     Op,
@@ -53,50 +52,13 @@ from sandbox.mesh.controlplane.ops import (
     Status,
     op_from_json,
 )
+from sandbox.mesh.controlplane.sessions import ServicePolicy, SidecarSession, new_token, token_matches
 from sandbox.mesh.process import announce, close_server, read_secrets, run_component
 
 LOADGEN_IDENTITY = "loadgen"  # the load generator and test clients speak mTLS as this service account
 # The ops that name one of the topology's services (issue_client_cert may name any identity).
 _PER_SERVICE = (SetTraffic, SetAuthorization, SetMtlsMode, SetOutboundTls, SetCertFault)
-REFUSED = "refused"  # all a caller without the right token learns
 AUTHENTICATE_WITHIN = 10.0  # seconds a connection may stay open without a sidecar session behind it
-
-
-def token_matches(given: object, expected: str) -> bool:
-    """Constant-time comparison, so the time a refusal takes says nothing about the token."""
-    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-@dataclass
-class SidecarSession:
-    service: str
-    replica: int
-    inbound_port: int
-    writer: asyncio.StreamWriter | None = None
-    pushed_version: int = 0
-    acked_version: int = 0
-    nack: dict | None = None  # {"version": n, "reason": "..."} of the last refusal
-    certificate: WorkloadCertificate | None = None
-    public_key: PublicKey | None = None  # from the sidecar's latest CSR; its private key never leaves the sidecar
-    cert_fault: str | None = None  # the fault the current certificate was issued with
-    renewals: int = 0
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.service, self.replica)
-
-
-@dataclass
-class ServicePolicy:
-    traffic: Any  # JSON form; may be invalid when pushed raw on purpose
-    authorization: Any
-    mtls_mode: str
-    outbound_tls: bool = True
-    sidecar: bool = True
 
 
 @dataclass
@@ -489,24 +451,6 @@ class ControlPlane:
 
             self._findings = [to_jsonable(f) for f in analyze(self.topology)]
         return self._findings
-
-
-class OperatorRefused(PermissionError):
-    """The control plane refused an operator request: the token was missing or wrong."""
-
-
-async def operator_call(socket_path: str, message: dict, *, token: str, timeout: float = 5.0) -> dict:
-    """One operator request on a short connection (the supervisor keeps its own long-lived one)."""
-    reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(socket_path, limit=1 << 22), timeout)
-    try:
-        writer.write(json.dumps({"type": "op", **message, "token": token}).encode() + b"\n")
-        line = await asyncio.wait_for(reader.readline(), timeout)
-        reply = json.loads(line)
-        if reply.get("type") == REFUSED:
-            raise OperatorRefused("the control plane refused the operator token")
-        return reply
-    finally:
-        writer.close()
 
 
 def main() -> None:

@@ -16,10 +16,9 @@ from sandbox.mesh.config.model import Topology
 from sandbox.mesh.controlplane.ca import make_csr, new_private_key_pem
 from sandbox.mesh.controlplane.control_plane import (
     LOADGEN_IDENTITY,
-    new_token,
-    operator_call,
 )
 from sandbox.mesh.controlplane.meshconfig import to_jsonable
+from sandbox.mesh.controlplane.operator import operator_call
 from sandbox.mesh.controlplane.ops import (
     IssueClientCert,
     Op,
@@ -31,6 +30,7 @@ from sandbox.mesh.controlplane.ops import (
     SetTraffic,
     Status,
 )
+from sandbox.mesh.controlplane.sessions import new_token
 from sandbox.mesh.dataplane import http1
 
 

@@ -3,7 +3,8 @@
 import json
 
 from sandbox.mesh.config.topology import load_topology, shipped_topology_path
-from sandbox.mesh.controlplane.control_plane import ControlPlane, SidecarSession
+from sandbox.mesh.controlplane.control_plane import ControlPlane
+from sandbox.mesh.controlplane.sessions import SidecarSession
 
 
 class Wire:

@@ -28,13 +28,11 @@ from sandbox.mesh.runtime.commands import (
     Kill,
     apply_command,
     command_to_json,
-    describe,
     parse_command,
 )
 from sandbox.mesh.runtime.events import (
     CommandApplied,
     CommandRefused,
-    ConfigNacked,
     Event,
     Finding,
     Finished,
@@ -42,7 +40,9 @@ from sandbox.mesh.runtime.events import (
     Snapshot,
     Started,
 )
-from sandbox.mesh.runtime.loadgen import LoadGenerator, Window, summarize
+from sandbox.mesh.runtime.experiment_report import ExperimentReport
+from sandbox.mesh.runtime.experiment_words import _reason
+from sandbox.mesh.runtime.loadgen import LoadGenerator, Window
 from sandbox.mesh.runtime.observe import Observer, edges_of
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ RUNTIMES = ("process", "in_process")
 LOAD_TIMEOUT = 10.0  # seconds before the load generator counts a request as failed
 
 
-class Experiment:
+class Experiment(ExperimentReport):
     def __init__(
         self,
         topology: Topology,
@@ -274,44 +274,8 @@ class Experiment:
                     next_tick += self.interval
                 now = time.monotonic()
                 elapsed, last = now - last, now
-                window = Window()
-                flags: dict[str, int] = {}
-                tls_failures: dict[str, int] = {}
-                failures = []  # no answer because the connection failed: only the load generator saw these
-                for sample in self.load.samples[seen:]:
-                    window.add(sample)
-                    for flag in filter(None, sample.flags.split(",")):
-                        flags[flag] = flags.get(flag, 0) + 1
-                    if sample.tls_reason:
-                        tls_failures[sample.tls_reason] = tls_failures.get(sample.tls_reason, 0) + 1
-                    if sample.detail:
-                        failures.append(sample)
+                snapshot, summary = await self._tick(observer, elapsed, self.load.samples[seen:])
                 seen = len(self.load.samples)
-                summary = window.summary()
-                reading = await observer.read()
-                services, edges, recent = observer.snapshot(
-                    reading,
-                    elapsed,
-                    entry={**summary, "flags": flags, "tls_failures": tls_failures, "failures": failures},
-                    alive=self._alive(),
-                )
-                snapshot = Snapshot(
-                    t=self._t(),
-                    rate=self.load.rate,
-                    effective_success=summary["success_rate"],
-                    p50_ms=round(summary["p50_ms"], 3),
-                    p95_ms=round(summary["p95_ms"], 3),
-                    p99_ms=round(summary["p99_ms"], 3),
-                    requests=summary["requests"],
-                    services=services,
-                    edges=edges,
-                    recent=recent,
-                    statuses=summary["statuses"],
-                    actual_success=observer.called_actual(),
-                    in_flight=self.load.in_flight,
-                    totals={k: v for k, v in observer.totals.items() if isinstance(v, int)},
-                    control_plane_alive=self.mesh.alive("control_plane", "control-plane", 0),
-                )
                 await self._report_exits()
                 await self._report_nacks()
                 await self._emit(snapshot)
@@ -328,6 +292,47 @@ class Experiment:
             stop_waiter.cancel()
         return per_second
 
+    async def _tick(self, observer: Observer, elapsed: float, samples: list) -> tuple[Snapshot, dict]:
+        """One interval's Snapshot from the load generator's new samples and what the mesh reports now."""
+        window = Window()
+        flags: dict[str, int] = {}
+        tls_failures: dict[str, int] = {}
+        failures = []  # no answer because the connection failed: only the load generator saw these
+        for sample in samples:
+            window.add(sample)
+            for flag in filter(None, sample.flags.split(",")):
+                flags[flag] = flags.get(flag, 0) + 1
+            if sample.tls_reason:
+                tls_failures[sample.tls_reason] = tls_failures.get(sample.tls_reason, 0) + 1
+            if sample.detail:
+                failures.append(sample)
+        summary = window.summary()
+        reading = await observer.read()
+        services, edges, recent = observer.snapshot(
+            reading,
+            elapsed,
+            entry={**summary, "flags": flags, "tls_failures": tls_failures, "failures": failures},
+            alive=self._alive(),
+        )
+        snapshot = Snapshot(
+            t=self._t(),
+            rate=self.load.rate,
+            effective_success=summary["success_rate"],
+            p50_ms=round(summary["p50_ms"], 3),
+            p95_ms=round(summary["p95_ms"], 3),
+            p99_ms=round(summary["p99_ms"], 3),
+            requests=summary["requests"],
+            services=services,
+            edges=edges,
+            recent=recent,
+            statuses=summary["statuses"],
+            actual_success=observer.called_actual(),
+            in_flight=self.load.in_flight,
+            totals={k: v for k, v in observer.totals.items() if isinstance(v, int)},
+            control_plane_alive=self.mesh.alive("control_plane", "control-plane", 0),
+        )
+        return snapshot, summary
+
     def _alive(self) -> dict[str, dict[str, bool]]:
         alive: dict[str, dict[str, bool]] = {}
         for svc in self.topology.services:
@@ -337,43 +342,6 @@ class Experiment:
                 if svc.sidecar:
                     row[f"sidecar-{replica}"] = self.mesh.alive("sidecar", svc.name, replica)
         return alive
-
-    async def _report_exits(self) -> None:
-        exits = getattr(self.mesh, "exits", [])
-        for exit_ in exits[self._seen_exits :]:
-            await self._emit(
-                ProcessExited(
-                    t=self._t(),
-                    process=exit_["kind"],
-                    service=exit_["service"],
-                    replica=exit_["replica"],
-                    code=exit_["code"],
-                    expected=exit_["expected"],
-                    pid=exit_.get("pid"),
-                )
-            )
-        self._seen_exits = len(exits)
-
-    async def _report_nacks(self) -> None:
-        status = await self._status()
-        for sidecar in (status or {}).get("sidecars", []):
-            nack = sidecar.get("nack")
-            if not nack:
-                continue
-            key = (sidecar["service"], sidecar["replica"], nack.get("version"))
-            if key in self._seen_nacks:
-                continue
-            self._seen_nacks.add(key)
-            await self._emit(
-                ConfigNacked(
-                    t=self._t(),
-                    service=sidecar["service"],
-                    replica=sidecar["replica"],
-                    version=nack.get("version") or 0,
-                    serving_version=sidecar.get("acked_version", 0),
-                    reason=nack.get("reason", ""),
-                )
-            )
 
     async def _status(self) -> dict | None:
         """The control plane's status, or None while it cannot be reached (killed, restarting)."""
@@ -424,61 +392,7 @@ class Experiment:
         await self._emit(CommandRefused(t=self._t(), command=command, reason=reason, id=id_))
         return outcome
 
-    async def _run_scenario(self) -> None:
-        """Apply each step at its time after the load started, from this task's own monotonic schedule."""
-        for index, step in enumerate(self.scenario.steps):
-            delay = self._load_started + step.at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            began = self._t()
-            outcome = await self.apply({"action": step.action, **step.args}, id=f"scenario:{index}")
-            # applied_at: when the step began (its schedule); done_at: when the mesh had carried it out.
-            self.steps.append(
-                {
-                    "at": step.at,
-                    "action": step.action,
-                    "did": outcome["said"] or describe_step(step),
-                    "error": outcome["error"],
-                    "applied_at": began,
-                    "done_at": self._t(),
-                }
-            )
-
-    def _steps_not_reached(self, duration: float | None) -> None:
-        if self.scenario is None:
-            return
-        until = f"the end of the run at {duration:g}s" if duration is not None else "the run was stopped"
-        for step in self.scenario.steps[len(self.steps) :]:
-            self.steps.append(
-                {
-                    "at": step.at,
-                    "action": step.action,
-                    "did": describe_step(step),
-                    "error": f"not applied: {until}",
-                    "applied_at": None,
-                    "done_at": None,
-                }
-            )
-
     # ------------------------------------------------------------------ helpers
-
-    async def _result(self, duration: float | None, samples: list, per_second: list[dict], observer: Observer) -> dict:
-        actual = {}
-        for name, counts in observer.actual.items():
-            actual[name] = {**counts, "success_rate": counts["ok"] / counts["requests"] if counts["requests"] else None}
-        return {
-            "topology": self.topology.name,
-            "duration": duration,
-            "rate": self.rate,
-            "start_seconds": self.mesh.ready_seconds,
-            "summary": summarize(samples),
-            "per_second": per_second,
-            "actual": actual,
-            "sidecars": observer.totals,
-            "scenario": self.steps,
-            "commands": self.commands,
-            "control_plane": await self._status() or {"error": "control plane unreachable"},
-        }
 
     def _t(self) -> float:
         return 0.0 if self._load_started is None else round(time.monotonic() - self._load_started, 3)
@@ -490,22 +404,6 @@ class Experiment:
                 await outcome
         except Exception:  # a consumer's bug must not leave a mesh running
             log.exception("on_event failed for %s", event.kind)
-
-
-def describe_step(step: Any) -> str:
-    try:
-        return describe(parse_command({"action": step.action, **step.args}, None))
-    except CommandError:
-        return step.action
-
-
-def _reason(exc: BaseException) -> str:
-    """One line: the error's first line and, when it quotes a component's stderr, that stderr's last line."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    text = lines[0] if len(lines) == 1 else f"{lines[0].rstrip(':')}: {lines[-1]}"
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 async def _cancel(*tasks: asyncio.Task | None) -> None:

@@ -18,10 +18,10 @@ from typing import Any
 
 from sandbox.mesh.config.model import Behaviour, Topology
 from sandbox.mesh.dataplane import http1
-from sandbox.mesh.dataplane.telemetry import parse_traceparent
-from sandbox.mesh.runtime.events import Attempt, EdgeSnapshot, RequestRecord, ServiceSnapshot
+from sandbox.mesh.runtime.counts import _both_views, _success, quantile_ms
+from sandbox.mesh.runtime.events import EdgeSnapshot, RequestRecord, ServiceSnapshot
+from sandbox.mesh.runtime.observe_records import LOADGEN, RequestRecords
 
-LOADGEN = "loadgen"
 READ_TIMEOUT = 2.0
 
 
@@ -49,26 +49,29 @@ def edges_of(topology: Topology) -> list[tuple[str, str]]:
     return edges
 
 
-def quantile_ms(bounds: list[float], counts: list[int], q: float) -> float:
-    """Quantile q of a bucketed histogram (seconds), interpolated inside its bucket as Prometheus does; in ms."""
-    total = sum(counts)
-    if total == 0:
-        return 0.0
-    rank, running, lower = q * total, 0, 0.0
-    for index, count in enumerate(counts):
-        upper = bounds[index] if index < len(bounds) else bounds[-1]
-        if count and running + count >= rank:
-            return (lower + (upper - lower) * (rank - running) / count) * 1000
-        running += count
-        lower = upper
-    return bounds[-1] * 1000
+@dataclass
+class _EdgeCounts:
+    """One side's counts of an edge over an interval (the callee's inbound view, or the caller's outbound one)."""
+
+    total: int = 0
+    ok: int = 0
+    identified: int = 0  # answers to a caller the callee's sidecar identified by its certificate
+    tls: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, int] = field(default_factory=dict)
+    latency: list[int] = field(default_factory=list)
+    bounds: list[float] = field(default_factory=list)
+    retries: int = 0
+    exhausted: int = 0
+    overflows: int = 0
+    circuit: str = "closed"
+    ejected: set[str] = field(default_factory=set)
+
+    def add(self, status: int | str, count: int) -> None:
+        self.total += count
+        self.ok += count if 200 <= int(status) < 300 else 0
 
 
-def _success(ok: int, total: int) -> float | None:
-    return ok / total if total else None
-
-
-class Observer:
+class Observer(RequestRecords):
     def __init__(self, mesh: Any, *, recent_limit: int = 50) -> None:
         self.mesh = mesh
         self.topology: Topology = mesh.topology
@@ -289,10 +292,55 @@ class Observer:
 
     def _edge(self, source, destination, apps, sidecars, elapsed, entry) -> EdgeSnapshot:
         callee = self.topology.service(destination)
+        actual = self._callee_view(source, destination, apps, sidecars)
+        if source == LOADGEN:
+            tls = _both_views(entry.get("tls_failures", {}), actual.tls)
+            mtls = actual.identified > 0 if actual.total else callee.sidecar and callee.mtls_mode != "DISABLE"
+            return EdgeSnapshot(
+                source=source,
+                destination=destination,
+                rps=round(entry["requests"] / max(elapsed, 1e-6), 2),
+                effective_success=entry["success_rate"],
+                actual_success=_success(actual.ok, actual.total),
+                p50_ms=round(entry["p50_ms"], 3),
+                p95_ms=round(entry["p95_ms"], 3),
+                p99_ms=round(entry["p99_ms"], 3),
+                tls_failures=tls,
+                flags=entry.get("flags", {}),
+                mtls=bool(mtls),
+            )
+        caller = self.topology.service(source)
+        seen = self._caller_view(source, destination, sidecars)
+        if actual.total and callee.sidecar:
+            mtls = actual.identified > 0
+        else:
+            mtls = callee.sidecar and self._outbound_tls.get(source, True) and caller.sidecar
+        latency, bounds = seen.latency, seen.bounds
+        return EdgeSnapshot(
+            source=source,
+            destination=destination,
+            rps=round(seen.total / max(elapsed, 1e-6), 2),
+            effective_success=_success(seen.ok, seen.total),
+            actual_success=_success(actual.ok, actual.total),
+            p50_ms=round(quantile_ms(bounds, latency, 0.50), 3) if latency else 0.0,
+            p95_ms=round(quantile_ms(bounds, latency, 0.95), 3) if latency else 0.0,
+            p99_ms=round(quantile_ms(bounds, latency, 0.99), 3) if latency else 0.0,
+            retries=seen.retries,
+            retry_budget_exhausted=seen.exhausted,
+            circuit=seen.circuit,
+            pending_overflow=seen.overflows,
+            ejected=sorted(seen.ejected),
+            tls_failures=_both_views(seen.tls, actual.tls),
+            flags=seen.flags,
+            mtls=bool(mtls),
+        )
+
+    def _callee_view(self, source, destination, apps, sidecars) -> _EdgeCounts:
+        """What the callee returned to this caller, every attempt counted (its inbound sidecar's view), and the
+        handshakes it refused from it."""
+        callee = self.topology.service(destination)
         only_caller = self._callers.get(destination) == {source}
-        # What the callee returned to this caller, every attempt counted (its inbound sidecar's view).
-        actual_total = actual_ok = identified = 0
-        tls: dict[str, int] = {}  # as the callee refused them; merged with the caller's view below
+        view = _EdgeCounts()
         for replica in range(callee.replicas):
             delta = sidecars.get((destination, replica))
             if delta is None:
@@ -302,88 +350,45 @@ class Observer:
                     continue
                 mine = src == source or (source == LOADGEN and src not in self.names)
                 if mine or (src == "unknown" and only_caller):
-                    actual_total += count
-                    actual_ok += count if 200 <= int(status) < 300 else 0
-                    identified += count if mine and src != "unknown" else 0
+                    view.add(status, count)
+                    view.identified += count if mine and src != "unknown" else 0
             for (direction, peer, reason), count in delta["tls"].items():
                 if direction == "inbound" and (peer == source or (peer == "unknown" and only_caller)):
-                    tls[reason] = tls.get(reason, 0) + count
+                    view.tls[reason] = view.tls.get(reason, 0) + count
         if not callee.sidecar:  # no inbound sidecar: what its app answered is all there is to see
             for replica in range(callee.replicas):
                 for status, count in apps.get((destination, replica), {}).items():
-                    actual_total += count
-                    actual_ok += count if 200 <= int(status) < 300 else 0
-        if source == LOADGEN:
-            tls = _both_views(entry.get("tls_failures", {}), tls)
-            mtls = identified > 0 if actual_total else callee.sidecar and callee.mtls_mode != "DISABLE"
-            return EdgeSnapshot(
-                source=source,
-                destination=destination,
-                rps=round(entry["requests"] / max(elapsed, 1e-6), 2),
-                effective_success=entry["success_rate"],
-                actual_success=_success(actual_ok, actual_total),
-                p50_ms=round(entry["p50_ms"], 3),
-                p95_ms=round(entry["p95_ms"], 3),
-                p99_ms=round(entry["p99_ms"], 3),
-                tls_failures=tls,
-                flags=entry.get("flags", {}),
-                mtls=bool(mtls),
-            )
-        caller = self.topology.service(source)
-        refused_by_callee, tls = tls, {}
-        total = ok = retries = exhausted = overflows = 0
-        flags: dict[str, int] = {}
-        latency: list[int] = []
-        bounds: list[float] = []
-        circuit = "closed"
-        ejected: set[str] = set()
-        for replica in range(caller.replicas):
+                    view.add(status, count)
+        return view
+
+    def _caller_view(self, source, destination, sidecars) -> _EdgeCounts:
+        """What the caller's sidecars saw of their calls to `destination`: answers, flags, latency, retries,
+        the breaker and ejections, and the handshakes that failed."""
+        view = _EdgeCounts()
+        for replica in range(self.topology.service(source).replicas):
             delta = sidecars.get((source, replica))
             if delta is None:
                 continue
             for (direction, _src, dst, status, flag_text), count in delta["series"].items():
                 if direction == "outbound" and dst == destination:
-                    total += count
-                    ok += count if 200 <= int(status) < 300 else 0
+                    view.add(status, count)
                     for flag in flag_text.split(","):
                         if flag != "-":
-                            flags[flag] = flags.get(flag, 0) + count
+                            view.flags[flag] = view.flags.get(flag, 0) + count
             counts = delta["latency"].get(("outbound", source, destination))
             if counts:
-                latency = [a + b for a, b in zip(latency, counts)] if latency else list(counts)
-                bounds = delta["bounds"]
-            retries += delta["retries"].get(destination, 0)
-            exhausted += delta["exhausted"].get(destination, 0)
-            overflows += delta["overflows"].get(destination, 0)
+                view.latency = [a + b for a, b in zip(view.latency, counts)] if view.latency else list(counts)
+                view.bounds = delta["bounds"]
+            view.retries += delta["retries"].get(destination, 0)
+            view.exhausted += delta["exhausted"].get(destination, 0)
+            view.overflows += delta["overflows"].get(destination, 0)
             if delta["circuit"].get(destination) == "open":
-                circuit = "open"
-            ejected.update(self._endpoint_name(address) for address in delta["ejected"].get(destination, []))
+                view.circuit = "open"
+            view.ejected.update(self._endpoint_name(address) for address in delta["ejected"].get(destination, []))
             for (direction, peer, reason), count in delta["tls"].items():
                 if direction == "outbound" and peer == destination:
-                    tls[reason] = tls.get(reason, 0) + count
-        tls = _both_views(tls, refused_by_callee)
-        if actual_total and callee.sidecar:
-            mtls = identified > 0
-        else:
-            mtls = callee.sidecar and self._outbound_tls.get(source, True) and caller.sidecar
-        return EdgeSnapshot(
-            source=source,
-            destination=destination,
-            rps=round(total / max(elapsed, 1e-6), 2),
-            effective_success=_success(ok, total),
-            actual_success=_success(actual_ok, actual_total),
-            p50_ms=round(quantile_ms(bounds, latency, 0.50), 3) if latency else 0.0,
-            p95_ms=round(quantile_ms(bounds, latency, 0.95), 3) if latency else 0.0,
-            p99_ms=round(quantile_ms(bounds, latency, 0.99), 3) if latency else 0.0,
-            retries=retries,
-            retry_budget_exhausted=exhausted,
-            circuit=circuit,
-            pending_overflow=overflows,
-            ejected=sorted(ejected),
-            tls_failures=tls,
-            flags=flags,
-            mtls=bool(mtls),
-        )
+                    view.tls[reason] = view.tls.get(reason, 0) + count
+        return view
 
     def _endpoint_name(self, address: str) -> str:
         """ "127.0.0.1:40123" -> "b-1" (the replica whose inbound, or app when it has no sidecar, listens there)."""
@@ -392,143 +397,6 @@ class Observer:
             if port in (rep.inbound_port, rep.app_port) and port:
                 return f"{service}-{replica}"
         return address
-
-    def _recent(self, reading: Reading, sidecars: dict, entry: dict) -> list[RequestRecord]:
-        """New records: every sidecar's outbound requests, the entry's requests from the load generator (those
-        that reached it, and those whose connection failed, from the load generator's side), and refused
-        handshakes; the newest `recent_limit`, oldest first.
-
-        A refused handshake is one failure seen from both ends. The caller's record says more (who called, the
-        method and path, its own verify error), so a callee's handshake record is left out when a caller's side
-        counted a failure of the same reason to that service in this interval; one the callers did not see (a
-        plaintext caller at a STRICT port only learns of a close) is kept, with the reason the callee knows."""
-        found: list[tuple[float, RequestRecord]] = []
-        told_by_caller: dict[tuple[str, str], int] = {}  # (callee, reason) -> failed handshakes a caller counted
-        for reason, count in entry.get("tls_failures", {}).items():
-            key = (self.topology.entry, reason)
-            told_by_caller[key] = told_by_caller.get(key, 0) + count
-        for delta in sidecars.values():
-            for (direction, peer, reason), count in (delta or {}).get("tls", {}).items():
-                if direction == "outbound":
-                    told_by_caller[(peer, reason)] = told_by_caller.get((peer, reason), 0) + count
-        for sample in entry.get("failures", []):
-            found.append((sample.started, self._loadgen_record(sample)))
-        for (service, replica), r in reading.sidecars.items():
-            if r is None:
-                continue
-            for record in r.records:
-                inbound = record.get("direction") == "inbound"
-                handshake = inbound and record.get("method") == "-"
-                from_outside = inbound and service == self.topology.entry and record.get("source") not in self.names
-                if inbound and not (handshake or from_outside):
-                    continue
-                told = (service, record.get("tls_reason", ""))
-                if handshake and told_by_caller.get(told, 0) > 0:
-                    told_by_caller[told] -= 1
-                    continue
-                found.append((record.get("time", 0.0), self._record(service, replica, record)))
-        found.sort(key=lambda pair: pair[0])
-        return [record for _, record in found[-self.recent_limit :]] if self.recent_limit > 0 else []
-
-    def _loadgen_record(self, sample: Any) -> RequestRecord:
-        """A load-generator request that got no answer because its connection failed, as the caller saw it."""
-        self._loadgen_seq += 1
-        flags = [flag for flag in sample.flags.split(",") if flag]
-        endpoint = self._endpoint_name(sample.upstream) if sample.upstream else ""
-        duration = round(sample.latency * 1000, 3)
-        return RequestRecord(
-            id=f"{LOADGEN}:{self._loadgen_seq}",
-            source=LOADGEN,
-            destination=self.topology.entry,
-            method=sample.method,
-            path=sample.path,
-            status=sample.status,
-            flags=flags,
-            duration_ms=duration,
-            attempts=[Attempt(status=sample.status, flags=flags, endpoint=endpoint, duration_ms=duration)],
-            mtls=False,
-            detail=sample.detail,
-            tls_reason=sample.tls_reason,
-        )
-
-    def _caller_of(self, service: str) -> str:
-        """Who called `service` when a refused handshake leaves it no identity: its one caller in the topology,
-        or "unknown" when several could have."""
-        callers = self._callers.get(service, set())
-        return next(iter(callers)) if len(callers) == 1 else "unknown"
-
-    def _record(self, service: str, replica: int, r: dict) -> RequestRecord:
-        flags = [] if r.get("flags", "-") == "-" else r["flags"].split(",")
-        parsed = parse_traceparent(r.get("traceparent") or None)
-        endpoint = self._endpoint_name(r["upstream"]) if r.get("upstream", "-") != "-" else ""
-        tries = r.get("tries") or []
-        if tries:
-            attempts = [
-                Attempt(
-                    status=t.get("status", 0),
-                    flags=list(t.get("flags", [])),
-                    endpoint=self._endpoint_name(t["endpoint"]) if t.get("endpoint") else "",
-                    backoff_ms=round(t.get("backoff_ms", 0.0), 3),
-                    duration_ms=round(t.get("duration_ms", 0.0), 3),
-                )
-                for t in tries
-            ]
-        else:
-            attempts = (
-                [
-                    Attempt(
-                        status=r.get("status", 0),
-                        flags=flags,
-                        endpoint=endpoint,
-                        duration_ms=round(r.get("duration_ms", 0.0), 3),
-                    )
-                ]
-                if r.get("attempts", 0)
-                else []
-            )
-        inbound = r.get("direction") == "inbound"
-        source = (
-            r.get("source", "")
-            if not inbound or r.get("source") in self.names
-            else (LOADGEN if r.get("source") == LOADGEN else r.get("source", "unknown"))
-        )
-        if inbound and r.get("method") == "-" and source == "unknown":
-            source = self._caller_of(service)
-        destination = r.get("destination", "")
-        mtls = (
-            (r.get("source") not in ("", "unknown"))
-            if inbound
-            else bool(
-                self._outbound_tls.get(service, True)
-                and destination in self.names
-                and self.topology.service(destination).sidecar
-            )
-        )
-        return RequestRecord(
-            id=f"{service}-{replica}:{r.get('seq', 0)}",
-            source=source,
-            destination=destination,
-            method=r.get("method", ""),
-            path=r.get("path", ""),
-            status=r.get("status", 0),
-            flags=flags,
-            duration_ms=round(r.get("duration_ms", 0.0), 3),
-            attempts=attempts,
-            mtls=mtls,
-            trace_id=parsed[0] if parsed else "",
-            detail=r.get("detail", ""),
-            tls_reason=r.get("tls_reason", ""),
-        )
-
-
-def _both_views(caller: dict[str, int], callee: dict[str, int]) -> dict[str, int]:
-    """Handshake failures on one edge by reason, from the caller's and the callee's counts. One failed handshake
-    is seen by both ends (an expired certificate, an unknown CA), some by one end only (plaintext at a STRICT
-    port): per reason, the larger count, not the sum."""
-    merged = dict(caller)
-    for reason, count in callee.items():
-        merged[reason] = max(merged.get(reason, 0), count)
-    return merged
 
 
 def _counters(stats: dict) -> dict:

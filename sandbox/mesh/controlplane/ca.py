@@ -31,6 +31,17 @@ ROOT_BACKDATE = dt.timedelta(days=2)
 # Leaves are back-dated a little so a peer whose clock is slightly behind accepts them.
 LEAF_BACKDATE = dt.timedelta(seconds=60)
 MAX_LEAF_TTL_SECONDS = 30 * 24 * 3600
+LEAF_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
 
 
 @dataclass(frozen=True)
@@ -277,20 +288,7 @@ class CertificateAuthority:
             .not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             # EC keys in TLS 1.3 only sign (ECDHE does the key exchange with ephemeral keys).
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(LEAF_KEY_USAGE, critical=True)
             # Every sidecar is both a server (inbound) and a client (outbound).
             .add_extension(
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),

@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,36 +32,32 @@ from sandbox.mesh.controlplane.ca import (
     public_key_of_csr,
 )
 from sandbox.mesh.controlplane.meshconfig import (
-    ConfigError,
-    authorization_from_dict,
     to_jsonable,
-    traffic_from_dict,
 )
 from sandbox.mesh.controlplane.operator import REFUSED
-from sandbox.mesh.controlplane.ops import (
-    IssueClientCert,
-    Op,
-    OpError,
-    RegisterEndpoint,
-    SetAuthorization,
-    SetCertFault,
-    SetMtlsMode,
-    SetOutboundTls,
-    SetTraffic,
-    Status,
-    op_from_json,
-)
+from sandbox.mesh.controlplane.operator_ops import OperatorOps
 from sandbox.mesh.controlplane.sessions import ServicePolicy, SidecarSession, new_token, token_matches
 from sandbox.mesh.process import announce, close_server, read_secrets, run_component
 
 LOADGEN_IDENTITY = "loadgen"  # the load generator and test clients speak mTLS as this service account
-# The ops that name one of the topology's services (issue_client_cert may name any identity).
-_PER_SERVICE = (SetTraffic, SetAuthorization, SetMtlsMode, SetOutboundTls, SetCertFault)
 AUTHENTICATE_WITHIN = 10.0  # seconds a connection may stay open without a sidecar session behind it
 
 
+def _answered(session: SidecarSession, kind: str, message: dict) -> None:
+    """A sidecar's ACK or NACK of a pushed version (one this control plane never pushed is ignored)."""
+    version = message.get("version")
+    if not isinstance(version, int) or version > session.pushed_version:
+        return  # not an answer to anything this control plane pushed
+    if kind == "ack":
+        session.acked_version = max(session.acked_version, version)
+        if session.nack is not None and session.nack["version"] <= version:
+            session.nack = None  # a later accepted version supersedes the refusal
+    else:
+        session.nack = {"version": version, "reason": str(message.get("reason", ""))}
+
+
 @dataclass
-class ControlPlane:
+class ControlPlane(OperatorOps):
     topology: Topology
     cert_ttl: float = 3600.0
     ca: CertificateAuthority | None = None
@@ -250,29 +245,9 @@ class ControlPlane:
                         return
                     session = accepted
                 elif kind in ("ack", "nack") and session is not None:
-                    version = message.get("version")
-                    if not isinstance(version, int) or version > session.pushed_version:
-                        continue  # not an answer to anything this control plane pushed
-                    if kind == "ack":
-                        session.acked_version = max(session.acked_version, version)
-                        if session.nack is not None and session.nack["version"] <= version:
-                            session.nack = None  # a later accepted version supersedes the refusal
-                    else:
-                        session.nack = {"version": version, "reason": str(message.get("reason", ""))}
+                    _answered(session, kind, message)
                 elif kind == "renew" and session is not None:
-                    try:
-                        public_key = public_key_of_csr(message.get("csr", ""), self.spiffe_id(session.service))
-                    except CsrRejected as exc:
-                        writer.write(json.dumps({"type": "renew_refused", "reason": str(exc)}).encode() + b"\n")
-                        continue
-                    if session.service in self.cert_faults:
-                        # Another bad certificate would change nothing but churn the sidecar; the
-                        # fault stays until the operator clears it.
-                        continue
-                    session.public_key = public_key
-                    self._issue_for(session)
-                    session.renewals += 1
-                    self._push(session)
+                    self._renew(session, message, writer)
                 elif kind == "op":
                     if not token_matches(message.get("token"), self.operator_token):
                         await self._refuse(writer)
@@ -290,6 +265,22 @@ class ControlPlane:
                 # as they would while a dead pod is still listed as an endpoint.
                 session.writer = None
             writer.close()
+
+    def _renew(self, session: SidecarSession, message: dict, writer: asyncio.StreamWriter) -> None:
+        """A sidecar's CSR at half-life: a new certificate for its new key, unless a fault is set on purpose."""
+        try:
+            public_key = public_key_of_csr(message.get("csr", ""), self.spiffe_id(session.service))
+        except CsrRejected as exc:
+            writer.write(json.dumps({"type": "renew_refused", "reason": str(exc)}).encode() + b"\n")
+            return
+        if session.service in self.cert_faults:
+            # Another bad certificate would change nothing but churn the sidecar; the
+            # fault stays until the operator clears it.
+            return
+        session.public_key = public_key
+        self._issue_for(session)
+        session.renewals += 1
+        self._push(session)
 
     async def _refuse(self, writer: asyncio.StreamWriter) -> None:
         writer.write(json.dumps({"type": REFUSED}).encode() + b"\n")
@@ -335,91 +326,6 @@ class ControlPlane:
         return session
 
     # ------------------------------------------------------------------ operator API
-
-    def _operate(self, message: dict) -> dict:
-        """One operator op, read through its declaration (ops.py) and handled by the one entry of its type."""
-        try:
-            op = op_from_json(message)
-            service = getattr(op, "service", None)
-            if isinstance(op, _PER_SERVICE) and service not in self.policies:
-                return {"ok": False, "error": f"unknown service {service!r}"}
-            return {"ok": True, **(self._handlers[type(op)](op) or {"version": self.version})}
-        except (ConfigError, CsrRejected, OpError, KeyError, TypeError, ValueError) as exc:
-            return {"ok": False, "error": str(exc)}
-
-    @property
-    def _handlers(self) -> dict[type[Op], Callable[[Any], dict | None]]:
-        return {
-            Status: lambda op: self.status(),
-            RegisterEndpoint: self._register_endpoint,
-            IssueClientCert: self._issue_client_cert,
-            SetTraffic: self._set_traffic,
-            SetAuthorization: self._set_authorization,
-            SetMtlsMode: self._set_mtls_mode,
-            SetOutboundTls: self._set_outbound_tls,
-            SetCertFault: self._set_cert_fault,
-        }
-
-    def _register_endpoint(self, op: RegisterEndpoint) -> None:
-        self.plain_endpoints[(op.service, op.replica)] = op.port
-        self.push_all()
-
-    def _issue_client_cert(self, op: IssueClientCert) -> dict:
-        # The operator may ask for any identity (the load generator's, a test client's); the key
-        # is made by the operator and only its CSR comes here.
-        spiffe_id = self.spiffe_id(op.service)
-        cert = self.ca.issue(spiffe_id, ttl_seconds=self.cert_ttl, public_key=public_key_of_csr(op.csr, spiffe_id))
-        return {
-            "cert_pem": cert.cert_pem.decode(),
-            "spiffe_id": cert.spiffe_id,
-            "not_after": cert.not_after.timestamp(),
-            "root_pem": self.ca.root_pem.decode(),
-        }
-
-    def _set_traffic(self, op: SetTraffic) -> None:
-        self._set_policy_part(
-            op.service, "traffic", op.traffic, traffic_from_dict, f"{op.service}.traffic", op.validate, None
-        )
-
-    def _set_authorization(self, op: SetAuthorization) -> None:
-        path = f"{op.service}.authorization"
-        self._set_policy_part(
-            op.service, "authorization", op.authorization, authorization_from_dict, path, op.validate, {op.service}
-        )
-
-    def _set_mtls_mode(self, op: SetMtlsMode) -> None:
-        self.policies[op.service].mtls_mode = op.mode
-        self.push_all({op.service})
-
-    def _set_outbound_tls(self, op: SetOutboundTls) -> None:
-        self.policies[op.service].outbound_tls = op.enabled
-        self.push_all({op.service})
-
-    def _set_cert_fault(self, op: SetCertFault) -> None:
-        if op.fault is None:
-            self.cert_faults.pop(op.service, None)
-        else:
-            self.cert_faults[op.service] = op.fault
-        for session in self.sessions.values():
-            if session.service == op.service:
-                self._issue_for(session)
-        self.push_all({op.service})
-
-    def _set_policy_part(
-        self, service: str, part: str, value: Any, validator, path: str, validate: bool, services: set[str] | None
-    ) -> None:
-        """Store a valid policy part and push it; an invalid one raises, or with validate=False is pushed
-        once unchecked (so sidecars NACK it) as a candidate that never enters the store, so later
-        pushes (mode changes, renewals, endpoints) are not refused because of it."""
-        try:
-            validator(value, path)
-        except (ConfigError, KeyError, TypeError, ValueError):
-            if validate:
-                raise
-            self.push_all(services, candidate=(service, part, value))
-            return
-        setattr(self.policies[service], part, value)
-        self.push_all(services)
 
     def status(self) -> dict:
         sidecars = [

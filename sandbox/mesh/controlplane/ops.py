@@ -155,6 +155,9 @@ OPS: dict[str, type[Op]] = {
     )
 }
 
+# The ops that name one of the topology's services (issue_client_cert may name any identity).
+PER_SERVICE_OPS = (SetTraffic, SetAuthorization, SetMtlsMode, SetOutboundTls, SetCertFault)
+
 
 def op_from_json(message: Any) -> Op:
     """The typed op a JSON message spells, or OpError saying what is wrong with it."""

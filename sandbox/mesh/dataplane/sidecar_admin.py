@@ -46,19 +46,7 @@ class AdminApi:
                 self.telemetry.render_prometheus().encode(),
             )
         if path == "/access-log":
-            # ?since=<seq> returns only records after that number (each record read once); ?limit=N the newest N.
-            try:
-                query = parse_qs(request.path.split("?", 1)[1] if "?" in request.path else "", strict_parsing=False)
-                since = int(query["since"][0]) if "since" in query else None
-                limit = int(query["limit"][0]) if "limit" in query else None
-            except ValueError:
-                return Response(400, body=b"since and limit must be whole numbers\n")
-            records = self.telemetry.access_log(limit, since=since)
-            return Response(
-                200,
-                {"content-type": "application/x-ndjson"},
-                "".join(json.dumps(r.as_dict()) + "\n" for r in records).encode(),
-            )
+            return self._access_log(request)
         if path == "/ready":
             return self._readiness()
         if path == "/config":
@@ -86,12 +74,30 @@ class AdminApi:
             }
             return Response(200, {"content-type": "application/json"}, json.dumps(totals).encode())
         if path == "/app-port" and request.method == "POST":
-            try:
-                port = json.loads(request.body)["port"]
-                if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-                    raise ValueError(f"port must be a number from 1 to 65535, got {port!r}")
-            except (ValueError, KeyError, TypeError) as exc:
-                return Response(400, body=f'expected {{"port": N}}: {exc}\n'.encode())
-            self.set_app_port(port)
-            return Response(200, body=b"ok\n")
+            return self._set_app_port(request)
         return Response(404, body=b"unknown admin path\n")
+
+    def _access_log(self, request: Request) -> Response:
+        # ?since=<seq> returns only records after that number (each record read once); ?limit=N the newest N.
+        try:
+            query = parse_qs(request.path.split("?", 1)[1] if "?" in request.path else "", strict_parsing=False)
+            since = int(query["since"][0]) if "since" in query else None
+            limit = int(query["limit"][0]) if "limit" in query else None
+        except ValueError:
+            return Response(400, body=b"since and limit must be whole numbers\n")
+        records = self.telemetry.access_log(limit, since=since)
+        return Response(
+            200,
+            {"content-type": "application/x-ndjson"},
+            "".join(json.dumps(r.as_dict()) + "\n" for r in records).encode(),
+        )
+
+    def _set_app_port(self, request: Request) -> Response:
+        try:
+            port = json.loads(request.body)["port"]
+            if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+                raise ValueError(f"port must be a number from 1 to 65535, got {port!r}")
+        except (ValueError, KeyError, TypeError) as exc:
+            return Response(400, body=f'expected {{"port": N}}: {exc}\n'.encode())
+        self.set_app_port(port)
+        return Response(200, body=b"ok\n")

@@ -46,6 +46,26 @@ class InboundSide:
             slot.release()
             conn.close()
 
+    async def _sniffed_tls(self, conn: socket.socket, mode: str) -> bool | None:
+        """Whether the connection opens with a TLS ClientHello; None when it must be closed (nothing came, or
+        what came is refused by the workload's mTLS mode)."""
+        try:
+            first = await self._peek(conn)
+        except (TimeoutError, OSError):
+            first = b""
+        if not first:
+            return None
+        use_tls = tls.looks_like_tls(first)
+        if mode == "STRICT" and not use_tls:
+            self._handshake_failed(tls.PLAINTEXT_TO_MTLS_PORT, "plaintext HTTP arrived at a STRICT mTLS port")
+            return None
+        if mode == "DISABLE" and use_tls:
+            # A plaintext port cannot answer a ClientHello: close at once, so the client fails fast instead of
+            # waiting for a ServerHello that never comes.
+            self._handshake_failed(tls.TLS_TO_PLAINTEXT_PORT, "a TLS handshake arrived at a DISABLE (plaintext) port")
+            return None
+        return use_tls
+
     async def _open_inbound(self, conn: socket.socket, slot: Slot) -> None:
         loop = asyncio.get_running_loop()
         applied = self.applied
@@ -54,24 +74,8 @@ class InboundSide:
             conn.close()
             return
         mode = applied.config.mtls_mode
-        try:
-            first = await self._peek(conn)
-        except (TimeoutError, OSError):
-            first = b""
-        if not first:
-            slot.release()
-            conn.close()
-            return
-        use_tls = tls.looks_like_tls(first)
-        if mode == "STRICT" and not use_tls:
-            self._handshake_failed(tls.PLAINTEXT_TO_MTLS_PORT, "plaintext HTTP arrived at a STRICT mTLS port")
-            slot.release()
-            conn.close()
-            return
-        if mode == "DISABLE" and use_tls:
-            # A plaintext port cannot answer a ClientHello: close at once, so the client fails fast instead of
-            # waiting for a ServerHello that never comes.
-            self._handshake_failed(tls.TLS_TO_PLAINTEXT_PORT, "a TLS handshake arrived at a DISABLE (plaintext) port")
+        use_tls = await self._sniffed_tls(conn, mode)
+        if use_tls is None:
             slot.release()
             conn.close()
             return

@@ -81,32 +81,7 @@ class RequestRecords:
     def _record(self, service: str, replica: int, r: dict) -> RequestRecord:
         flags = [] if r.get("flags", "-") == "-" else r["flags"].split(",")
         parsed = parse_traceparent(r.get("traceparent") or None)
-        endpoint = self._endpoint_name(r["upstream"]) if r.get("upstream", "-") != "-" else ""
-        tries = r.get("tries") or []
-        if tries:
-            attempts = [
-                Attempt(
-                    status=t.get("status", 0),
-                    flags=list(t.get("flags", [])),
-                    endpoint=self._endpoint_name(t["endpoint"]) if t.get("endpoint") else "",
-                    backoff_ms=round(t.get("backoff_ms", 0.0), 3),
-                    duration_ms=round(t.get("duration_ms", 0.0), 3),
-                )
-                for t in tries
-            ]
-        else:
-            attempts = (
-                [
-                    Attempt(
-                        status=r.get("status", 0),
-                        flags=flags,
-                        endpoint=endpoint,
-                        duration_ms=round(r.get("duration_ms", 0.0), 3),
-                    )
-                ]
-                if r.get("attempts", 0)
-                else []
-            )
+        attempts = self._attempts(r, flags)
         inbound = r.get("direction") == "inbound"
         source = (
             r.get("source", "")
@@ -140,3 +115,29 @@ class RequestRecords:
             detail=r.get("detail", ""),
             tls_reason=r.get("tls_reason", ""),
         )
+
+    def _attempts(self, r: dict, flags: list[str]) -> list[Attempt]:
+        """Each try of a request: from its `tries` when the sidecar logged them, else the one it sent (if any)."""
+        tries = r.get("tries") or []
+        if tries:
+            return [
+                Attempt(
+                    status=t.get("status", 0),
+                    flags=list(t.get("flags", [])),
+                    endpoint=self._endpoint_name(t["endpoint"]) if t.get("endpoint") else "",
+                    backoff_ms=round(t.get("backoff_ms", 0.0), 3),
+                    duration_ms=round(t.get("duration_ms", 0.0), 3),
+                )
+                for t in tries
+            ]
+        if not r.get("attempts", 0):
+            return []
+        endpoint = self._endpoint_name(r["upstream"]) if r.get("upstream", "-") != "-" else ""
+        return [
+            Attempt(
+                status=r.get("status", 0),
+                flags=flags,
+                endpoint=endpoint,
+                duration_ms=round(r.get("duration_ms", 0.0), 3),
+            )
+        ]

@@ -1,6 +1,6 @@
-"""The engine's folders show its planes: what each plane may import is checked here, from the code's own
-imports (every `import` statement, also those inside functions), so the picture in the packages' docstrings
-stays true."""
+"""The engine's folders show its planes and its modules stay small: what each plane may import, and how long a
+module or a function may grow, are checked here from the code itself (every `import` statement, also those
+inside functions), so the picture in the packages' docstrings stays true."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import ast
 from pathlib import Path
 
 ENGINE = Path(__file__).resolve().parents[3] / "sandbox" / "mesh"
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 60
 
 # Per plane: the engine modules (dotted, below sandbox.mesh) it may import besides its own.
 ALLOWED = {
@@ -53,3 +55,35 @@ def test_the_checker_sees_an_import_a_plane_must_not_make(tmp_path):
     assert imported == {"runtime.supervisor"}
     assert not _allowed("dataplane", "runtime.supervisor")
     assert _allowed("dataplane", "config.model")
+
+
+def test_no_module_of_the_engine_is_over_450_lines():
+    long = {
+        str(path.relative_to(ENGINE)): lines
+        for path in sorted(ENGINE.rglob("*.py"))
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def _long_functions(path: Path, root: Path = ENGINE) -> dict[str, int]:
+    found = {}
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found[f"{path.relative_to(root)}:{node.lineno} {node.name}"] = length
+    return found
+
+
+def test_no_function_of_the_engine_is_over_60_lines():
+    long = {}
+    for path in sorted(ENGINE.rglob("*.py")):
+        long.update(_long_functions(path))
+    assert long == {}
+
+
+def test_the_length_check_sees_a_long_method(tmp_path):
+    source = tmp_path / "long.py"
+    source.write_text("class A:\n    def f(self):\n" + "        x = 1\n" * 60)
+    assert _long_functions(source, tmp_path) == {"long.py:2 f": 61}

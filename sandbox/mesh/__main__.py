@@ -87,7 +87,7 @@ class Printer:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from sandbox.mesh.config.topology import TopologyError, load_topology
+    from sandbox.mesh.config.topology import SchemaError, load_topology
     from sandbox.mesh.controlplane.analyze import check_runnable
     from sandbox.mesh.runtime.experiment import Experiment
     from sandbox.mesh.runtime.scenario import ScenarioError, load_scenario
@@ -96,7 +96,7 @@ async def run(args: argparse.Namespace) -> int:
         topology = load_topology(args.topology)
         check_runnable(topology)  # a call cycle or a dead route is refused before any process starts
         scenario = load_scenario(args.scenario, topology) if args.scenario else None
-    except (TopologyError, ScenarioError, OSError) as exc:
+    except (SchemaError, ScenarioError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     experiment = Experiment(

@@ -31,14 +31,9 @@ def _clip(text: str, limit: int) -> str:
 
 
 class SchemaError(ValueError):
-    """A value that cannot be used: `path` names the field (e.g. services[1].replicas), `reason` says why.
+    """A value that cannot be used: `path` names the field (e.g. services[1].replicas), `reason` says why."""
 
-    Also takes one pre-formatted "path: reason" string, as older call sites raise it."""
-
-    def __init__(self, path: str, reason: str | None = None) -> None:
-        if reason is None:
-            head, sep, tail = str(path).partition(": ")
-            path, reason = (head, tail) if sep else ("(top level)", head)
+    def __init__(self, path: str, reason: str) -> None:
         self.path = _clip(path, MAX_PATH_CHARS)
         self.reason = _clip(reason, MAX_REASON_CHARS)
         super().__init__(f"{self.path}: {self.reason}")

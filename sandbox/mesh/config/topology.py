@@ -89,7 +89,6 @@ __all__ = [
     "HTTP_METHODS",
     "LOAD_BALANCERS",
     "MTLS_MODES",
-    "TopologyError",
     "dump_topology",
     "load_topology",
     "parse_duration",
@@ -103,9 +102,6 @@ MAX_SERVICES = 16
 MAX_REPLICAS_PER_SERVICE = 10
 # Every replica is a process pair (service + sidecar) on a 2-core machine.
 MAX_REPLICAS_TOTAL = 24
-
-# One error class for every spelling of the schema; the old name stays for callers.
-TopologyError = SchemaError
 
 
 # --------------------------------------------------------------------------- entry points
@@ -136,35 +132,35 @@ def parse_topology(data: Any) -> Topology:
     name = expect_name(doc["name"], "name")
     trust_domain = doc.get("trust_domain", "meshlearn.local")
     if not isinstance(trust_domain, str):
-        raise TopologyError("trust_domain", f"must be a string, got {show(trust_domain)}")
+        raise SchemaError("trust_domain", f"must be a string, got {show(trust_domain)}")
     try:
         validate_trust_domain(trust_domain)
     except SpiffeIdError as exc:
-        raise TopologyError("trust_domain", str(exc)) from None
+        raise SchemaError("trust_domain", str(exc)) from None
     namespace = expect_name(doc.get("namespace", "default"), "namespace")
 
     raw_services = expect_list(doc["services"], "services")
     if not 1 <= len(raw_services) <= MAX_SERVICES:
-        raise TopologyError("services", f"must list 1 to {MAX_SERVICES} services, got {len(raw_services)}")
+        raise SchemaError("services", f"must list 1 to {MAX_SERVICES} services, got {len(raw_services)}")
     services = tuple(_service(raw, f"services[{index}]") for index, raw in enumerate(raw_services))
 
     first_index: dict[str, int] = {}
     for index, service in enumerate(services):
         if service.name in first_index:
-            raise TopologyError(
+            raise SchemaError(
                 f"services[{index}].name",
                 f"duplicate service name {service.name!r} (also services[{first_index[service.name]}])",
             )
         first_index[service.name] = index
     total = sum(service.replicas for service in services)
     if total > MAX_REPLICAS_TOTAL:
-        raise TopologyError(
+        raise SchemaError(
             "services", f"at most {MAX_REPLICAS_TOTAL} replicas in all (each is a process pair), got {total}"
         )
 
     entry = expect_name(doc["entry"], "entry")
     if entry not in first_index:
-        raise TopologyError("entry", f"no service named {entry!r}; services are {', '.join(first_index)}")
+        raise SchemaError("entry", f"no service named {entry!r}; services are {', '.join(first_index)}")
     return Topology(name=name, services=services, entry=entry, trust_domain=trust_domain, namespace=namespace)
 
 
@@ -185,7 +181,7 @@ def _service(raw: Any, path: str) -> Service:
     for index, callee in enumerate(expect_list(doc.get("calls", []), f"{path}.calls")):
         callee_name = expect_name(callee, f"{path}.calls[{index}]")
         if callee_name in listed:
-            raise TopologyError(f"{path}.calls[{index}]", f"{callee_name!r} is listed twice")
+            raise SchemaError(f"{path}.calls[{index}]", f"{callee_name!r} is listed twice")
         listed.add(callee_name)
         calls.append(callee_name)
     sidecar = expect_boolean(doc.get("sidecar", True), f"{path}.sidecar")

@@ -15,18 +15,13 @@ from sandbox.mesh.config.schema import MTLS_MODES, SchemaError
 
 __all__ = [
     "MTLS_MODES",
-    "ConfigError",
     "Destination",
     "SidecarConfig",
     "authorization_from_dict",
     "endpoint_from_dict",
     "sidecar_config_from_dict",
     "to_jsonable",
-    "traffic_from_dict",
 ]
-
-# A pushed value the sidecar cannot apply: the same error, and the same message, as a bad topology.
-ConfigError = SchemaError
 
 
 def to_jsonable(value: Any) -> Any:
@@ -57,11 +52,6 @@ def _fields(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
-def traffic_from_dict(data: Any, path: str = "traffic") -> TrafficPolicy:
-    """A pushed traffic policy: schema.parse_traffic, the topology's own parser."""
-    return schema.parse_traffic(data, path)
-
-
 def authorization_from_dict(data: Any, path: str = "authorization") -> AuthorizationPolicy | None:
     """A pushed authorization policy (None: no policy): schema.parse_authorization."""
     if data is None:
@@ -80,7 +70,7 @@ def endpoint_from_dict(data: Any, path: str) -> Endpoint:
             replica=int(data.get("replica", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: bad endpoint ({exc})") from exc
+        raise SchemaError(path, f"bad endpoint ({exc})") from exc
 
 
 @dataclasses.dataclass
@@ -116,19 +106,19 @@ def sidecar_config_from_dict(doc: Any) -> SidecarConfig:
     destinations = {}
     raw_destinations = doc.get("destinations") or {}
     if not isinstance(raw_destinations, dict):
-        raise ConfigError("config.destinations", f"must be a mapping, got {schema.show(raw_destinations)}")
+        raise SchemaError("config.destinations", f"must be a mapping, got {schema.show(raw_destinations)}")
     for name, dest in raw_destinations.items():
         p = f"config.destinations.{name}"
         dest = _check_keys(dest, {"traffic", "endpoints", "sidecar"}, p)
         destinations[name] = Destination(
             name=name,
-            traffic=traffic_from_dict(dest.get("traffic"), f"{p}.traffic"),
+            traffic=schema.parse_traffic(dest.get("traffic"), f"{p}.traffic"),
             endpoints=[endpoint_from_dict(e, f"{p}.endpoints[{i}]") for i, e in enumerate(dest.get("endpoints") or [])],
             sidecar=schema.expect_boolean(dest.get("sidecar", True), f"{p}.sidecar"),
         )
     cert = doc.get("certificate")
     if not isinstance(cert, dict) or not {"cert_pem", "spiffe_id"} <= set(cert):
-        raise ConfigError("config.certificate: must carry cert_pem and spiffe_id")
+        raise SchemaError("config.certificate", "must carry cert_pem and spiffe_id")
     return SidecarConfig(
         version=int(doc["version"]),
         service=str(doc["service"]),

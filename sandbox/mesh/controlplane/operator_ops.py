@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.mesh.config.schema import SchemaError, parse_traffic
 from sandbox.mesh.controlplane.ca import (
     CsrRejected,
     public_key_of_csr,
 )
-from sandbox.mesh.controlplane.meshconfig import (
-    ConfigError,
-    authorization_from_dict,
-    traffic_from_dict,
-)
+from sandbox.mesh.controlplane.meshconfig import authorization_from_dict
 from sandbox.mesh.controlplane.ops import (
     PER_SERVICE_OPS,
     IssueClientCert,
@@ -39,7 +36,7 @@ class OperatorOps:
             if isinstance(op, PER_SERVICE_OPS) and service not in self.policies:
                 return {"ok": False, "error": f"unknown service {service!r}"}
             return {"ok": True, **(self._handlers[type(op)](op) or {"version": self.version})}
-        except (ConfigError, CsrRejected, OpError, KeyError, TypeError, ValueError) as exc:
+        except (SchemaError, CsrRejected, OpError, KeyError, TypeError, ValueError) as exc:
             return {"ok": False, "error": str(exc)}
 
     @property
@@ -73,7 +70,7 @@ class OperatorOps:
 
     def _set_traffic(self, op: SetTraffic) -> None:
         self._set_policy_part(
-            op.service, "traffic", op.traffic, traffic_from_dict, f"{op.service}.traffic", op.validate, None
+            op.service, "traffic", op.traffic, parse_traffic, f"{op.service}.traffic", op.validate, None
         )
 
     def _set_authorization(self, op: SetAuthorization) -> None:
@@ -108,7 +105,7 @@ class OperatorOps:
         pushes (mode changes, renewals, endpoints) are not refused because of it."""
         try:
             validator(value, path)
-        except (ConfigError, KeyError, TypeError, ValueError):
+        except (SchemaError, KeyError, TypeError, ValueError):
             if validate:
                 raise
             self.push_all(services, candidate=(service, part, value))

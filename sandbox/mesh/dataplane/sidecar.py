@@ -21,7 +21,8 @@ import random
 import ssl
 
 from sandbox.mesh.config.model import CircuitBreakerPolicy
-from sandbox.mesh.controlplane.meshconfig import ConfigError, sidecar_config_from_dict
+from sandbox.mesh.config.schema import SchemaError
+from sandbox.mesh.controlplane.meshconfig import sidecar_config_from_dict
 from sandbox.mesh.dataplane import http1, tls
 from sandbox.mesh.dataplane.layers.circuit_breaker import CircuitBreaker
 from sandbox.mesh.dataplane.listener import Listener, ListenerLimits
@@ -138,7 +139,7 @@ class Sidecar(ControlChannel, OutboundSide, InboundSide, AdminApi):
     # ------------------------------------------------------------------ config
 
     def build(self, doc: dict) -> Applied:
-        """Decode, validate and build everything for one pushed document, or raise ConfigError."""
+        """Decode, validate and build everything for one pushed document, or raise SchemaError."""
         config = sidecar_config_from_dict(doc)
         cert = _certificate(config.certificate, self.keys.key_for(config.certificate["cert_pem"]))
         root = config.root_pem.encode()
@@ -147,7 +148,7 @@ class Sidecar(ControlChannel, OutboundSide, InboundSide, AdminApi):
             permissive_ssl = tls.server_context(cert, root, require_client_cert=False)
             client_ssl = tls.client_context(cert, root)
         except (ssl.SSLError, ValueError) as exc:
-            raise ConfigError(f"config.certificate: cannot be loaded ({exc})") from exc
+            raise SchemaError("config.certificate", f"cannot be loaded ({exc})") from exc
         previous = self.applied.outbound if self.applied else {}
         outbound = {}
         for name, dest in config.destinations.items():

@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 
-from sandbox.mesh.controlplane.meshconfig import ConfigError
+from sandbox.mesh.config.schema import SchemaError
 from sandbox.mesh.dataplane.sidecar_state import (
     MODE_STRENGTH,
     RENEW_RETRY_SECONDS,
@@ -28,7 +28,7 @@ class ControlChannel:
     def apply(self, doc: dict) -> tuple[bool, str]:
         try:
             applied = self.build(doc)
-        except (ConfigError, KeyError, TypeError, ValueError) as exc:
+        except (SchemaError, KeyError, TypeError, ValueError) as exc:
             self.last_nack = {"version": doc.get("version") if isinstance(doc, dict) else None, "reason": str(exc)}
             return False, str(exc)
         old = self.applied

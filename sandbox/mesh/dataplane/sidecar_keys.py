@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from sandbox.mesh.config.schema import SchemaError
 from sandbox.mesh.controlplane.ca import WorkloadCertificate, make_csr, new_private_key_pem, public_key_der
-from sandbox.mesh.controlplane.meshconfig import ConfigError
 
 MAX_PENDING_KEYS = 4  # keys whose CSR is out and whose certificate has not come yet
 
@@ -47,17 +47,17 @@ class KeyRing:
         return make_csr(self._keys[-1][1], spiffe_id).decode()
 
     def key_for(self, cert_pem: str) -> bytes:
-        """The private key matching `cert_pem`, or ConfigError: a certificate for a key we never made."""
+        """The private key matching `cert_pem`, or SchemaError: a certificate for a key we never made."""
         from cryptography import x509
 
         try:
             public = public_key_der(x509.load_pem_x509_certificate(cert_pem.encode()).public_key())
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"config.certificate.cert_pem: not a PEM certificate ({exc})") from exc
+            raise SchemaError("config.certificate.cert_pem", f"not a PEM certificate ({exc})") from exc
         for der, key_pem in self._keys:
             if der == public:
                 return key_pem
-        raise ConfigError("config.certificate: its public key matches no private key this sidecar made")
+        raise SchemaError("config.certificate", "its public key matches no private key this sidecar made")
 
     def forget_older_than(self, cert_pem: str) -> None:
         """Once a certificate is in use, keys older than its key are no longer needed."""

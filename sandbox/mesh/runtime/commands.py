@@ -18,12 +18,13 @@ from sandbox.mesh.config.model import Topology
 from sandbox.mesh.config.schema import (
     BEHAVIOUR,
     MTLS_MODES,
+    SchemaError,
     expect_boolean,
     expect_choice,
     expect_number,
     expect_whole,
+    parse_traffic,
 )
-from sandbox.mesh.controlplane.meshconfig import ConfigError, traffic_from_dict
 from sandbox.mesh.controlplane.ops import (
     CERT_FAULTS as CA_CERT_FAULTS,
 )
@@ -377,8 +378,8 @@ class Policy(Command):
         if validate:
             # The same decoder the sidecars run on every push: what passes here, they accept.
             try:
-                traffic_from_dict(traffic, "traffic")
-            except (ConfigError, KeyError, TypeError, ValueError) as exc:
+                parse_traffic(traffic, "traffic")
+            except (SchemaError, KeyError, TypeError, ValueError) as exc:
                 field, _, reason = str(exc).partition(": ")
                 raise CommandError(field, reason) if reason else CommandError(str(exc)) from exc
         return cls(service, traffic, validate)

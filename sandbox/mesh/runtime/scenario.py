@@ -32,7 +32,7 @@ from sandbox.mesh.runtime.commands import (
 
 
 class ScenarioError(SchemaError):
-    """A scenario that cannot be used: "<field path>: <reason>", like every schema refusal."""
+    """A scenario that cannot be used: its field path and the reason, like every schema refusal."""
 
 
 @dataclass(frozen=True)
@@ -76,17 +76,17 @@ def parse_scenario(text: str, *, default_name: str = "scenario", topology: Topol
     replicas), else for its shape alone."""
     doc = load_yaml(text, error=ScenarioError) or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("actions"), list):
-        raise ScenarioError("a scenario is a mapping with an `actions` list")
+        raise ScenarioError("(top level)", "a scenario is a mapping with an `actions` list")
     steps = []
     for i, raw in enumerate(doc["actions"]):
         path = f"actions[{i}]"
         if not isinstance(raw, dict) or "action" not in raw or "at" not in raw:
-            raise ScenarioError(f"{path}: needs `at` and `action`")
+            raise ScenarioError(path, "needs `at` and `action`")
         args = {k: v for k, v in raw.items() if k != "at"}
         try:
             parse_command(args, topology)
         except CommandError as exc:
-            raise ScenarioError(f"{path}.{exc.field}: {exc.reason}" if exc.field else f"{path}: {exc.reason}") from exc
+            raise ScenarioError(f"{path}.{exc.field}" if exc.field else path, exc.reason) from exc
         del args["action"]
         steps.append(Step(parse_time(raw["at"], f"{path}.at"), raw["action"], args))
     return Scenario(str(doc.get("name", default_name)), tuple(sorted(steps, key=lambda s: s.at)))

@@ -18,14 +18,9 @@ from hypothesis import strategies as st
 
 from sandbox.mesh.config import schema
 from sandbox.mesh.config.model import Request, Response
-from sandbox.mesh.config.schema import SchemaError
-from sandbox.mesh.config.topology import TopologyError, load_topology
-from sandbox.mesh.controlplane.meshconfig import (
-    authorization_from_dict,
-    sidecar_config_from_dict,
-    to_jsonable,
-    traffic_from_dict,
-)
+from sandbox.mesh.config.schema import SchemaError, parse_traffic
+from sandbox.mesh.config.topology import load_topology
+from sandbox.mesh.controlplane.meshconfig import authorization_from_dict, sidecar_config_from_dict, to_jsonable
 from sandbox.mesh.dataplane.stack import outbound_stack
 from sandbox.mesh.dataplane.telemetry import SidecarTelemetry
 from sandbox.mesh.process import token_digest
@@ -42,7 +37,7 @@ def from_topology(b: dict):
     """(service b, None) if the topology parser accepts it, else (None, reason)."""
     try:
         return load_topology(topology_text(b)).service("b"), None
-    except TopologyError as exc:
+    except SchemaError as exc:
         assert exc.path.startswith("services[1]."), exc
         return None, exc.reason
 
@@ -332,7 +327,7 @@ def test_whatever_the_topology_accepts_every_sidecar_accepts_and_the_reverse(doc
     # sidecar builds its stack from it.
     pushed_policy, reason = sidecar_accepts(to_jsonable(service.traffic))
     assert reason is None and pushed_policy == service.traffic
-    assert traffic_from_dict(json.loads(json.dumps(to_jsonable(service.traffic)))) == service.traffic
+    assert parse_traffic(json.loads(json.dumps(to_jsonable(service.traffic)))) == service.traffic
     _sidecar_can_build(pushed_policy)
 
 
@@ -379,22 +374,22 @@ def test_authorization_the_topology_accepts_is_what_sidecars_accept(doc):
 
 def test_a_bad_value_gets_the_same_message_in_every_spelling():
     assert (
-        str(pytest.raises(TopologyError, load_topology, topology_text({"traffic": {"retry": {"attempts": -1}}})).value)
+        str(pytest.raises(SchemaError, load_topology, topology_text({"traffic": {"retry": {"attempts": -1}}})).value)
         == "services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got -1"
     )
     assert (
-        str(pytest.raises(SchemaError, traffic_from_dict, {"retry": {"attempts": -1}}, "b.traffic").value)
+        str(pytest.raises(SchemaError, parse_traffic, {"retry": {"attempts": -1}}, "b.traffic").value)
         == "b.traffic.retry.attempts: must be a whole number from 0 to 10, got -1"
     )
 
 
 def test_a_refusal_is_one_bounded_line_even_for_a_huge_value():
     with pytest.raises(SchemaError) as caught:
-        traffic_from_dict({"load_balancer": "x" * 100_000 + "\nsecond line"})
+        parse_traffic({"load_balancer": "x" * 100_000 + "\nsecond line"})
     message = str(caught.value)
     assert "\n" not in message and len(message) < 300
     with pytest.raises(SchemaError) as caught:
-        traffic_from_dict({"retry": {"attempts": 10**5000}})
+        parse_traffic({"retry": {"attempts": 10**5000}})
     assert str(caught.value) == (
         "traffic.retry.attempts: must be a whole number from 0 to 10, got a number with more than 30 digits"
     )

@@ -18,7 +18,7 @@ import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -44,6 +44,10 @@ from sandbox.mesh.runtime.experiment_report import ExperimentReport
 from sandbox.mesh.runtime.experiment_words import _reason
 from sandbox.mesh.runtime.loadgen import LoadGenerator, Window
 from sandbox.mesh.runtime.observe import Observer, edges_of
+from sandbox.mesh.runtime.scenario import Scenario
+
+if TYPE_CHECKING:  # for the type only: the runtimes are imported when a mesh starts
+    from sandbox.mesh.runtime.mesh_base import MeshBase
 
 log = logging.getLogger(__name__)
 RUNTIMES = ("process", "in_process")
@@ -62,7 +66,7 @@ class Experiment(ExperimentReport):
         interval: float = 1.0,
         recent_limit: int = 50,
         log_dir: str | None = None,
-        scenario: Any = None,
+        scenario: Scenario | None = None,
         load_timeout: float = LOAD_TIMEOUT,
     ) -> None:
         if runtime not in RUNTIMES:
@@ -77,7 +81,7 @@ class Experiment(ExperimentReport):
         self.log_dir = log_dir
         self.scenario = scenario  # a scenario.Scenario: its steps are applied on schedule from load start
         self.load_timeout = load_timeout
-        self.mesh: Any = None
+        self.mesh: MeshBase | None = None  # ProcessMesh or InProcessMesh, once started
         self.load: LoadGenerator | None = None
         self.commands: list[dict] = []  # every command's outcome, in order
         self.steps: list[dict] = []  # the scenario's steps, as applied (or not)

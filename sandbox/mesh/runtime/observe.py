@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.mesh.config.model import Behaviour, Topology
 from sandbox.mesh.dataplane import http1
 from sandbox.mesh.runtime.counts import _both_views, _success, quantile_ms
 from sandbox.mesh.runtime.events import EdgeSnapshot, RequestRecord, ServiceSnapshot
 from sandbox.mesh.runtime.observe_records import LOADGEN, RequestRecords
+
+if TYPE_CHECKING:  # for the type only: the runtimes are imported when a mesh starts
+    from sandbox.mesh.runtime.mesh_base import MeshBase
 
 READ_TIMEOUT = 2.0
 
@@ -72,7 +75,7 @@ class _EdgeCounts:
 
 
 class Observer(RequestRecords):
-    def __init__(self, mesh: Any, *, recent_limit: int = 50) -> None:
+    def __init__(self, mesh: MeshBase, *, recent_limit: int = 50) -> None:
         self.mesh = mesh
         self.topology: Topology = mesh.topology
         self.recent_limit = recent_limit

@@ -22,11 +22,7 @@ from sandbox.mesh.config.files import load_yaml, read_text
 from sandbox.mesh.config.model import Topology
 from sandbox.mesh.config.schema import SchemaError, expect_duration
 from sandbox.mesh.runtime.commands import (
-    Command,
     CommandError,
-    LoadControl,
-    Mesh,
-    apply_command,
     parse_command,
 )
 
@@ -90,12 +86,3 @@ def parse_scenario(text: str, *, default_name: str = "scenario", topology: Topol
         del args["action"]
         steps.append(Step(parse_time(raw["at"], f"{path}.at"), raw["action"], args))
     return Scenario(str(doc.get("name", default_name)), tuple(sorted(steps, key=lambda s: s.at)))
-
-
-def step_command(step: Step, topology: Topology | None) -> Command:
-    return parse_command(step.command_json(), topology)
-
-
-async def apply_step(mesh: Mesh, step: Step, *, load: LoadControl | None = None) -> str:
-    """Carry out one step now on a running mesh; returns what was done, in plain words."""
-    return await apply_command(mesh, step_command(step, mesh.topology), load=load)

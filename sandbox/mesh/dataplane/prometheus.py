@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from sandbox.mesh.dataplane.telemetry import SidecarTelemetry
+
+class MetricsSource(Protocol):
+    """What the writers read from a sidecar's telemetry (telemetry.SidecarTelemetry is one)."""
+
+    workload: str
+    requests: dict[tuple[str, str, str, int, str], int]
+    latency: dict[tuple[str, str, str], Any]  # telemetry.Histogram
+    destinations: dict[str, Any]  # telemetry.WatchedDestination
+    admission: Any  # the sidecar's upstream admission bound, or None
+    tls_failures: dict[tuple[str, str], int]
+
 
 # One family with a sample per destination whose `part` (retry_stats, outliers, balancer_stats, breaker) is set:
 # (name, kind, help, part, the sample's value read from that part).
@@ -83,14 +92,14 @@ ADMISSION = (
 )
 
 
-def render_prometheus(telemetry: SidecarTelemetry) -> str:
+def render_prometheus(telemetry: MetricsSource) -> str:
     out: list[str] = []
     for write in (_requests, _latency, _per_destination, _admission, _tls_failures):
         write(out, telemetry)
     return "\n".join(out) + "\n"
 
 
-def _requests(out: list[str], t: SidecarTelemetry) -> None:
+def _requests(out: list[str], t: MetricsSource) -> None:
     _family(out, "mesh_requests_total", "counter", "Requests handled, by status and response flags.")
     for (direction, source, destination, status, flags), count in sorted(t.requests.items()):
         labels = _labels(
@@ -104,7 +113,7 @@ def _requests(out: list[str], t: SidecarTelemetry) -> None:
         out.append(f"mesh_requests_total{labels} {count}")
 
 
-def _latency(out: list[str], t: SidecarTelemetry) -> None:
+def _latency(out: list[str], t: MetricsSource) -> None:
     _family(out, "mesh_request_duration_seconds", "histogram", "Request latency seen by this sidecar.")
     for (direction, source, destination), histogram in sorted(t.latency.items()):
         base = dict(workload=t.workload, direction=direction, source=source, destination=destination)
@@ -114,7 +123,7 @@ def _latency(out: list[str], t: SidecarTelemetry) -> None:
         out.append(f"mesh_request_duration_seconds_count{_labels(**base)} {histogram.count}")
 
 
-def _per_destination(out: list[str], t: SidecarTelemetry) -> None:
+def _per_destination(out: list[str], t: MetricsSource) -> None:
     states = sorted(t.destinations.items())
     for name, kind, help_text, part, value in PER_DESTINATION:
         _family(out, name, kind, help_text)
@@ -124,7 +133,7 @@ def _per_destination(out: list[str], t: SidecarTelemetry) -> None:
                 out.append(f"{name}{_labels(workload=t.workload, destination=destination)} {value(core)}")
 
 
-def _admission(out: list[str], t: SidecarTelemetry) -> None:
+def _admission(out: list[str], t: MetricsSource) -> None:
     if t.admission is None:
         return
     for name, kind, help_text, attribute in ADMISSION:
@@ -132,7 +141,7 @@ def _admission(out: list[str], t: SidecarTelemetry) -> None:
         out.append(f"{name}{_labels(workload=t.workload)} {getattr(t.admission, attribute)}")
 
 
-def _tls_failures(out: list[str], t: SidecarTelemetry) -> None:
+def _tls_failures(out: list[str], t: MetricsSource) -> None:
     _family(out, "mesh_tls_handshake_failures_total", "counter", "Failed TLS handshakes, by reason.")
     for (direction, reason), count in sorted(t.tls_failures.items()):
         out.append(

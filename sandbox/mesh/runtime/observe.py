@@ -21,27 +21,12 @@ from sandbox.mesh.dataplane import http1
 from sandbox.mesh.runtime.counts import _both_views, _success, quantile_ms
 from sandbox.mesh.runtime.events import EdgeSnapshot, RequestRecord, ServiceSnapshot
 from sandbox.mesh.runtime.observe_records import LOADGEN, RequestRecords
+from sandbox.mesh.runtime.reading import Reading, SidecarReading
 
 if TYPE_CHECKING:  # for the type only: the runtimes are imported when a mesh starts
     from sandbox.mesh.runtime.mesh_base import MeshBase
 
 READ_TIMEOUT = 2.0
-
-
-@dataclass
-class SidecarReading:
-    stats: dict
-    records: list[dict]
-
-
-@dataclass
-class Reading:
-    """One interval's raw material: what each replica answered (None: it did not)."""
-
-    apps: dict[tuple[str, int], dict | None] = field(default_factory=dict)
-    sidecars: dict[tuple[str, int], SidecarReading | None] = field(default_factory=dict)
-    # Which services the control plane hands a bad certificate on purpose (its status is the one record).
-    cert_faults: dict[str, str] = field(default_factory=dict)
 
 
 def edges_of(topology: Topology) -> list[tuple[str, str]]:

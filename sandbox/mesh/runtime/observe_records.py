@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sandbox.mesh.dataplane.telemetry import parse_traceparent
 from sandbox.mesh.runtime.events import Attempt, RequestRecord
-
-if TYPE_CHECKING:
-    from sandbox.mesh.runtime.observe import Reading
+from sandbox.mesh.runtime.reading import Reading
 
 LOADGEN = "loadgen"  # the load generator's name in edges and records
 

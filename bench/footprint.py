@@ -31,10 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sandbox.mesh.events import Event, Finished, Snapshot, Started  # noqa: E402
-from sandbox.mesh.experiment import Experiment  # noqa: E402
-from sandbox.mesh.model import Topology  # noqa: E402
-from sandbox.mesh.topology import load_topology  # noqa: E402
+from sandbox.mesh.config.model import Topology  # noqa: E402
+from sandbox.mesh.config.topology import load_topology  # noqa: E402
+from sandbox.mesh.runtime.events import Event, Finished, Snapshot, Started  # noqa: E402
+from sandbox.mesh.runtime.experiment import Experiment  # noqa: E402
 
 TOPOLOGIES = REPO / "sandbox" / "mesh" / "topologies"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -109,7 +109,7 @@ def resident_once(pids: list[int]) -> int:
 
 
 def component(pid: int) -> str:
-    """`sidecar`, `service`, `control_plane` (from `-m sandbox.mesh.<kind>`), or `other`."""
+    """`sidecar`, `service`, `control_plane` (from `-m sandbox.mesh.<plane>.<kind>`), or `other`."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             argv = handle.read().split(b"\0")
@@ -117,7 +117,7 @@ def component(pid: int) -> str:
         return "other"
     for arg in argv:
         if arg.startswith(b"sandbox.mesh."):
-            return arg[len(b"sandbox.mesh.") :].decode()
+            return arg.rpartition(b".")[2].decode()
     return "other"
 
 

@@ -33,9 +33,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sandbox.mesh.loadgen import LoadGenerator, percentile  # noqa: E402
-from sandbox.mesh.supervisor import ProcessMesh  # noqa: E402
-from sandbox.mesh.topology import load_topology  # noqa: E402
+from sandbox.mesh.config.topology import load_topology  # noqa: E402
+from sandbox.mesh.controlplane.ops import RegisterEndpoint  # noqa: E402
+from sandbox.mesh.runtime.loadgen import LoadGenerator, percentile  # noqa: E402
+from sandbox.mesh.runtime.supervisor import ProcessMesh  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
 BENCH_TOPOLOGY = """\
@@ -255,7 +256,7 @@ async def main() -> None:
         await mesh.start()
         try:
             # The "up" service is the nginx upstream: point the mesh's endpoint for it there.
-            await mesh.operate("register_endpoint", service="up", replica=0, port=origin.port)
+            await mesh.operate(RegisterEndpoint("up", 0, origin.port))
             await mesh.wait_in_sync()
             a = mesh.replicas[("a", 0)]
             sidecar_pids = [c.process.pid for (kind, _, _), c in mesh.children.items() if kind == "sidecar"]

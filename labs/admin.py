@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from sandbox.mesh.commands import CommandError, parse_command
+from sandbox.mesh.runtime.commands import CommandError, parse_command
 from sandbox.selectors import topology_get
 
 from .checks import CheckError, check_to_json, parse_check, trigger_problems

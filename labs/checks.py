@@ -39,8 +39,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sandbox.mesh.commands import CommandError, parse_command
-from sandbox.mesh.events import (
+from sandbox.mesh.runtime.commands import CommandError, parse_command
+from sandbox.mesh.runtime.events import (
     CommandApplied,
     ConfigNacked,
     EdgeSnapshot,
@@ -49,7 +49,7 @@ from sandbox.mesh.events import (
     ServiceSnapshot,
     Snapshot,
 )
-from sandbox.mesh.schema import parse_duration
+from sandbox.mesh.config.schema import parse_duration
 
 MAX_WINDOW_SECONDS = 120
 MAX_CONDITIONS = 6

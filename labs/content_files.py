@@ -22,8 +22,8 @@ from pathlib import Path
 from meshlearn.content import SLUG_PATTERN, ContentError, load_yaml, read_text, require_keys
 from quizzes.formats.types import OptionData, QuestionData
 from quizzes.validation import question_problems
-from sandbox.mesh.commands import CommandError, parse_command
-from sandbox.mesh.topology import Topology
+from sandbox.mesh.config.topology import Topology
+from sandbox.mesh.runtime.commands import CommandError, parse_command
 from sandbox.selectors import TOPOLOGY_NAMES, topology_get
 
 from .checks import CheckError, check_to_json, parse_check, scaled_window, trigger_problems

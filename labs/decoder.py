@@ -4,7 +4,7 @@ Pure functions, no Django. `decode(text)` picks out everything it recognises (th
 Envoy-style access-log line, a bare flag list like "UF,URX", Envoy response-code details such as
 `upstream_reset_before_response_started{connection_failure}`, OpenSSL / Python TLS error strings, this mesh's
 own detail texts) and explains each one. A flag's meaning comes from the engine's telemetry table
-(`FLAG_EXPLANATIONS`), and a TLS failure is first reduced to the engine's stable reason (`sandbox.mesh.tls`), so
+(`FLAG_EXPLANATIONS`), and a TLS failure is first reduced to the engine's stable reason (`sandbox.mesh.dataplane.tls`), so
 the decoder and the live sandbox never disagree. Input it cannot read is "not recognised", with what it did read.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sandbox.mesh import tls
-from sandbox.mesh.telemetry import FLAG_EXPLANATIONS
+from sandbox.mesh.dataplane import tls
+from sandbox.mesh.dataplane.telemetry import FLAG_EXPLANATIONS
 
 MAX_INPUT_CHARS = 4000  # a pasted line or a few; more is cut off and said so
 
@@ -182,7 +182,7 @@ def _flag_meaning(flag: str) -> Meaning | None:
 
 # --------------------------------------------------------------------------- TLS failures
 
-# The engine's stable reasons (sandbox.mesh.tls) explained; every pattern below maps to one of them.
+# The engine's stable reasons (sandbox.mesh.dataplane.tls) explained; every pattern below maps to one of them.
 _TLS_REASONS: dict[str, tuple[str, str, tuple[str, ...], str, dict | None]] = {
     tls.CERTIFICATE_EXPIRED: (
         "The certificate presented is past its notAfter date, so the side verifying it refused the handshake.",
@@ -446,7 +446,7 @@ _RESET_REASONS = {
     "overflow": "the circuit breaker overflowed",
 }
 
-# This mesh's own detail texts (sandbox/mesh/layers/*): recognised and tied to their flag.
+# This mesh's own detail texts (sandbox/mesh/dataplane/layers/*): recognised and tied to their flag.
 _MESH_DETAILS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(p, re.IGNORECASE), flag)
     for p, flag in (

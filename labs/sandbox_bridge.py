@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from sandbox import selectors as sandbox_selectors
 from sandbox import services as sandbox_services
-from sandbox.mesh.events import Event
+from sandbox.mesh.runtime.events import Event
 from sandbox.models import Experiment, ExperimentCommand
 
 UNREACHABLE = "The live mesh cannot be reached right now; the checks go on when it is back."

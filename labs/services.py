@@ -16,7 +16,7 @@ from meshlearn.content import ContentError, LoadReport, content_upsert
 from quizzes.models import Option, Question, new_seed
 from quizzes.services import InvalidAnswer, questions_upsert
 from quizzes.shuffle import shuffled_order
-from sandbox.mesh.events import Event
+from sandbox.mesh.runtime.events import Event
 
 from . import sandbox_bridge
 from .checks import CheckResult, Progress, check_from_json, check_triggers, progress_update

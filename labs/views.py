@@ -13,7 +13,7 @@ from meshlearn.htmx import HtmxHttpRequest
 from meshlearn.middleware import body_limit
 from quizzes.models import new_seed
 from quizzes.services import InvalidAnswer
-from sandbox.mesh.commands import describe, parse_command
+from sandbox.mesh.runtime.commands import describe, parse_command
 from sandbox.selectors import topology_get
 
 from . import selectors, services

@@ -1,7 +1,7 @@
 """The panel of actions in plain language, each a command of the engine's vocabulary for this topology.
 
 The caller is the topology's entry service and the callee the first service it calls (pair: a -> b).
-The engine validates every command (sandbox.mesh.commands.parse_command) and says why it refuses one.
+The engine validates every command (sandbox.mesh.runtime.commands.parse_command) and says why it refuses one.
 
 Service names are words like "a" or "cart", so a label names each as "service a" (a bare "Make a send
 plain text" reads as English and means nothing) and the button shows the name in code style (the template's

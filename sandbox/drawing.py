@@ -9,7 +9,7 @@ and a phone never has to scroll sideways to see the callee."""
 import math
 from dataclasses import dataclass, field
 
-from sandbox.mesh.events import EdgeSnapshot, ServiceSnapshot, Snapshot
+from sandbox.mesh.runtime.events import EdgeSnapshot, ServiceSnapshot, Snapshot
 
 NODE_W, NODE_H = 170, 60
 COLUMN_GAP, ROW_GAP = 180, 70  # room for edge labels, and for badges under a node

@@ -23,7 +23,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from meshlearn.edge import DISCONNECTED
-from sandbox.mesh.events import event_from_json
+from sandbox.mesh.runtime.events import event_from_json
 
 from . import selectors, streams
 from .fragments import FRAGMENTS, experiment_facts, render_fragments

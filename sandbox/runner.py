@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 from redis.exceptions import RedisError
 
-from sandbox.mesh.events import Event, Finished, Snapshot, Started
+from sandbox.mesh.runtime.events import Event, Finished, Snapshot, Started
 
 from . import records, selectors, streams
 from .models import Experiment
@@ -34,7 +34,7 @@ REFUSALS_RECORDED = 20  # forged command entries recorded as events per experime
 
 def experiment_class():
     """The engine's Experiment (imported late so the site loads even where the engine is not built)."""
-    from sandbox.mesh.experiment import Experiment as EngineExperiment
+    from sandbox.mesh.runtime.experiment import Experiment as EngineExperiment
 
     return EngineExperiment
 
@@ -60,7 +60,7 @@ class ExperimentRunner:
     async def run(self) -> str:
         """Run to the end; returns the reason it ended."""
         topology = selectors.topology_get(self.record.topology)
-        from sandbox.mesh.topology import shipped_topology_path
+        from sandbox.mesh.config.topology import shipped_topology_path
 
         log_dir = Path(settings.VAR_DIR) / "sandbox" / str(self.id)
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.http import Http404
 from django.utils import timezone
 
-from sandbox.mesh.events import Event, event_from_json
+from sandbox.mesh.runtime.events import Event, event_from_json
 
 from . import streams
 from .models import TOPOLOGIES, Experiment, ExperimentCommand, ExperimentEvent
@@ -23,7 +23,7 @@ TOPOLOGY_NAMES = tuple(name for name, _ in TOPOLOGIES)
 @functools.cache
 def topology_get(name: str):
     """The shipped topology by name (the engine's typed object), parsed once per process."""
-    from sandbox.mesh.topology import load_topology, shipped_topology_path
+    from sandbox.mesh.config.topology import load_topology, shipped_topology_path
 
     return load_topology(shipped_topology_path(name))
 

@@ -103,7 +103,7 @@ def command_send(*, experiment: Experiment, command: dict) -> ExperimentCommand:
     The engine applies it in order and answers (applied, or refused with its reason) through the events."""
     if not experiment.is_active or experiment.status == Experiment.Status.STOPPING:
         raise ExperimentOver("This experiment has ended; start a new one to try that.")
-    from sandbox.mesh.commands import CommandError, command_to_json, describe, parse_command
+    from sandbox.mesh.runtime.commands import CommandError, command_to_json, describe, parse_command
 
     try:
         parsed = parse_command(command, selectors.topology_get(experiment.topology))

@@ -5,7 +5,7 @@ fallback and the finished page all build it the same way."""
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
-from sandbox.mesh.events import Event, Finished, Snapshot, Started, event_from_json
+from sandbox.mesh.runtime.events import Event, Finished, Snapshot, Started, event_from_json
 
 HISTORY_SHOWN = 120  # seconds of metrics in the sparklines
 RECENT_SHOWN = 12  # requests in the timeline

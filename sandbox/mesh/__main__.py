@@ -10,7 +10,9 @@ import signal
 import sys
 from pathlib import Path
 
-from sandbox.mesh.events import (
+from sandbox.mesh.config.schema import SchemaError
+from sandbox.mesh.controlplane.meshconfig import to_jsonable
+from sandbox.mesh.runtime.events import (
     CommandApplied,
     CommandRefused,
     ConfigNacked,
@@ -21,8 +23,6 @@ from sandbox.mesh.events import (
     Snapshot,
     Started,
 )
-from sandbox.mesh.meshconfig import to_jsonable
-from sandbox.mesh.schema import SchemaError
 
 
 def _fmt_rate(value: float | None) -> str:
@@ -87,16 +87,16 @@ class Printer:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from sandbox.mesh.analyze import check_runnable
-    from sandbox.mesh.experiment import Experiment
-    from sandbox.mesh.scenario import ScenarioError, load_scenario
-    from sandbox.mesh.topology import TopologyError, load_topology
+    from sandbox.mesh.config.topology import SchemaError, load_topology
+    from sandbox.mesh.controlplane.analyze import check_runnable
+    from sandbox.mesh.runtime.experiment import Experiment
+    from sandbox.mesh.runtime.scenario import ScenarioError, load_scenario
 
     try:
         topology = load_topology(args.topology)
         check_runnable(topology)  # a call cycle or a dead route is refused before any process starts
         scenario = load_scenario(args.scenario, topology) if args.scenario else None
-    except (TopologyError, ScenarioError, OSError) as exc:
+    except (SchemaError, ScenarioError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     experiment = Experiment(
@@ -126,8 +126,8 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def analyze_command(args: argparse.Namespace) -> int:
-    from sandbox.mesh.analyze import analyze
-    from sandbox.mesh.topology import load_topology
+    from sandbox.mesh.config.topology import load_topology
+    from sandbox.mesh.controlplane.analyze import analyze
 
     findings = analyze(load_topology(args.topology))
     for finding in findings:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from labs.checks import Progress, check_from_json, check_triggers, progress_update
 from labs.content_files import LabSpec, parse_lab_file
-from sandbox.mesh.events import CommandApplied, CommandRefused, Event, Finished, Snapshot, Started
-from sandbox.mesh.experiment import Experiment
-from sandbox.mesh.topology import shipped_topology_path
+from sandbox.mesh.config.topology import shipped_topology_path
+from sandbox.mesh.runtime.events import CommandApplied, CommandRefused, Event, Finished, Snapshot, Started
+from sandbox.mesh.runtime.experiment import Experiment
 from sandbox.selectors import topology_get
 
 CONTENT = Path(__file__).resolve().parents[2] / "labs" / "content"

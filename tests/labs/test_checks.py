@@ -16,7 +16,14 @@ from labs.checks import (
     scaled_window,
     trigger_problems,
 )
-from sandbox.mesh.events import CommandApplied, ConfigNacked, EdgeSnapshot, RequestRecord, ServiceSnapshot, Snapshot
+from sandbox.mesh.runtime.events import (
+    CommandApplied,
+    ConfigNacked,
+    EdgeSnapshot,
+    RequestRecord,
+    ServiceSnapshot,
+    Snapshot,
+)
 
 SERVICES = {"a", "b"}
 EDGES = {("loadgen", "a"), ("a", "b")}

@@ -3,7 +3,7 @@
 import pytest
 
 from labs.decoder import MAX_INPUT_CHARS, decode
-from sandbox.mesh.telemetry import FLAG_EXPLANATIONS
+from sandbox.mesh.dataplane.telemetry import FLAG_EXPLANATIONS
 
 MESH_LINE = (
     '[2026-12-01T14:00:00.123Z] outbound "GET /checkout HTTP/1.1" 503 UF,URX 95 12.1 "127.0.0.1:4000" '
@@ -202,7 +202,7 @@ def test_input_is_bounded():
     ],
 )
 def test_the_meshs_own_access_log_lines_decode(direction, status, flags, detail, expected):
-    from sandbox.mesh.telemetry import AccessLogRecord
+    from sandbox.mesh.dataplane.telemetry import AccessLogRecord
 
     line = AccessLogRecord(
         time=1764597600.5,

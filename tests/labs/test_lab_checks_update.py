@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from labs import services
 from labs.models import Lab, LabProgress
-from sandbox.mesh.events import CommandApplied, Snapshot
+from sandbox.mesh.runtime.events import CommandApplied, Snapshot
 
 pytestmark = pytest.mark.usefixtures("course")
 FAIL_HALF = {"action": "fail", "service": "b", "percent": 50, "status": 503}  # abort-fault's one button

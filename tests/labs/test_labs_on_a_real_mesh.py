@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.mesh.events import Snapshot
+from sandbox.mesh.runtime.events import Snapshot
 from tests.labs.lab_driver import CONTENT, run_lab
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from django.db import connection
 
 from meshlearn.celery import app
 from sandbox import processes, streams
-from sandbox.mesh.events import event_from_json
+from sandbox.mesh.runtime.events import event_from_json
 from sandbox.models import Experiment
 from sandbox.testing import sandbox_worker_argv, web_server_argv
 

@@ -10,7 +10,7 @@ from django.utils.html import strip_tags
 
 from sandbox import selectors
 from sandbox.actions import actions_for
-from sandbox.mesh.commands import describe, parse_command
+from sandbox.mesh.runtime.commands import describe, parse_command
 from sandbox.models import Experiment
 from sandbox.templatetags.service_words import service_names
 

@@ -4,7 +4,15 @@ from types import SimpleNamespace
 
 from sandbox import drawing, selectors
 from sandbox.fragments import render_fragment
-from sandbox.mesh.events import Attempt, CommandRefused, EdgeSnapshot, RequestRecord, ServiceSnapshot, Snapshot, Started
+from sandbox.mesh.runtime.events import (
+    Attempt,
+    CommandRefused,
+    EdgeSnapshot,
+    RequestRecord,
+    ServiceSnapshot,
+    Snapshot,
+    Started,
+)
 from sandbox.state import ViewState
 
 FACTS = {

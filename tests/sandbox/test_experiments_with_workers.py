@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from sandbox import processes, selectors
-from sandbox.mesh.events import CommandApplied, Snapshot, Started
+from sandbox.mesh.runtime.events import CommandApplied, Snapshot, Started
 from sandbox.models import Experiment
 from tests.factories import UserFactory
 

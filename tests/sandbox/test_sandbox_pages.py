@@ -201,7 +201,7 @@ def test_the_sandbox_is_linked_from_the_nav_and_the_course_home(client, learner)
 @pytest.mark.parametrize("topology", ["pair", "shop"])
 def test_every_action_of_the_panel_is_a_command_the_engine_accepts(topology):
     from sandbox.actions import actions_for
-    from sandbox.mesh.commands import parse_command
+    from sandbox.mesh.runtime.commands import parse_command
 
     shipped = selectors.topology_get(topology)
     for action in actions_for(shipped):

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from sandbox import streams
-from sandbox.mesh.events import CommandApplied, Snapshot
+from sandbox.mesh.runtime.events import CommandApplied, Snapshot
 from sandbox.models import ExperimentEvent
 
 from .conftest import events_of, experiment_fresh, wait_for

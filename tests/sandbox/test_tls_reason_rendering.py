@@ -8,9 +8,9 @@ import pytest
 
 from labs.decoder import decode
 from sandbox.fragments import render_fragment
-from sandbox.mesh.events import CommandApplied, Snapshot, event_from_json
-from sandbox.mesh.experiment import Experiment
-from sandbox.mesh.topology import load_topology, shipped_topology_path
+from sandbox.mesh.config.topology import load_topology, shipped_topology_path
+from sandbox.mesh.runtime.events import CommandApplied, Snapshot, event_from_json
+from sandbox.mesh.runtime.experiment import Experiment
 from sandbox.state import ViewState
 
 pytestmark = pytest.mark.integration

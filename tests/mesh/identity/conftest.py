@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from identity_support import TRUST_DOMAIN
 
-from sandbox.mesh.ca import CertificateAuthority
+from sandbox.mesh.controlplane.ca import CertificateAuthority
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import ssl
 import threading
 from dataclasses import dataclass
 
-from sandbox.mesh.ca import WorkloadCertificate
-from sandbox.mesh.tls import check_peer_identity, client_context, peer_spiffe_id, server_context
+from sandbox.mesh.controlplane.ca import WorkloadCertificate
+from sandbox.mesh.dataplane.tls import check_peer_identity, client_context, peer_spiffe_id, server_context
 
 TRUST_DOMAIN = "meshlearn.local"
 CLIENT_ID = f"spiffe://{TRUST_DOMAIN}/ns/default/sa/a"

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.mesh.analyze import (
-    FINDINGS,
-    Finding,
-    analyze,
-    ejectable_replicas,
-    format_findings,
-    worst_case_backoff,
-)
-from sandbox.mesh.model import RetryPolicy
-from sandbox.mesh.topology import load_topology, parse_topology, shipped_topology_path
+from sandbox.mesh.config.model import RetryPolicy
+from sandbox.mesh.config.topology import load_topology, parse_topology, shipped_topology_path
+from sandbox.mesh.controlplane.analyze import analyze, format_findings
+from sandbox.mesh.controlplane.analyze_traffic import ejectable_replicas, worst_case_backoff
+from sandbox.mesh.controlplane.findings import FINDINGS, Finding
 
 
 def topology(*services: dict, entry: str = "a"):

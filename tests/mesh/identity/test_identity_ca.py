@@ -12,14 +12,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from identity_support import CLIENT_ID, TRUST_DOMAIN
 
-from sandbox.mesh.ca import (
+from sandbox.mesh.config.spiffe import SpiffeIdError, parse_spiffe_id, spiffe_id_for
+from sandbox.mesh.controlplane.ca import (
     CertificateAuthority,
     CertificateRejected,
-    SpiffeIdError,
     WorkloadCertificate,
     needs_rotation,
-    parse_spiffe_id,
-    spiffe_id_for,
     verify_workload_certificate,
 )
 

@@ -8,7 +8,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from identity_support import TRUST_DOMAIN
 
-from sandbox.mesh.ca import (
+from sandbox.mesh.config.schema import SchemaError
+from sandbox.mesh.controlplane.ca import (
     CsrRejected,
     make_csr,
     new_private_key_pem,
@@ -16,8 +17,7 @@ from sandbox.mesh.ca import (
     public_key_of_csr,
     verify_workload_certificate,
 )
-from sandbox.mesh.meshconfig import ConfigError
-from sandbox.mesh.sidecar import KeyRing, _certificate
+from sandbox.mesh.dataplane.sidecar_keys import KeyRing, _certificate
 
 B = f"spiffe://{TRUST_DOMAIN}/ns/default/sa/b"
 A = f"spiffe://{TRUST_DOMAIN}/ns/default/sa/a"
@@ -92,7 +92,7 @@ def test_a_sidecar_refuses_a_certificate_for_a_key_it_never_made(ca):
     ring = KeyRing()
     ring.new_csr()
     stranger_cert = ca.issue(B)  # a valid certificate, but for someone else's key
-    with pytest.raises(ConfigError, match="matches no private key"):
+    with pytest.raises(SchemaError, match="matches no private key"):
         ring.key_for(stranger_cert.cert_pem.decode())
 
 
@@ -103,5 +103,5 @@ def test_a_sidecar_finds_the_key_of_a_renewed_certificate_and_forgets_older_ones
     assert ring.key_for(first) != ring.key_for(second)
     ring.forget_older_than(second)
     ring.key_for(second)
-    with pytest.raises(ConfigError):
+    with pytest.raises(SchemaError):
         ring.key_for(first)

@@ -12,7 +12,7 @@ import threading
 import pytest
 from identity_support import CLIENT_ID, SERVER_ID
 
-from sandbox.mesh.tls import classify_handshake_error, peer_spiffe_id, server_context
+from sandbox.mesh.dataplane.tls import classify_handshake_error, peer_spiffe_id, server_context
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command line not installed")
 

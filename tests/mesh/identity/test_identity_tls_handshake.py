@@ -9,8 +9,8 @@ import threading
 import pytest
 from identity_support import CLIENT_ID, SERVER_ID, run_handshake
 
-from sandbox.mesh import tls
-from sandbox.mesh.tls import (
+from sandbox.mesh.dataplane import tls
+from sandbox.mesh.dataplane.tls import (
     PeerIdentityError,
     check_peer_identity,
     classify_handshake_error,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.mesh.model import AuthorizationRule, Topology
-from sandbox.mesh.topology import (
-    TopologyError,
+from sandbox.mesh.config.model import AuthorizationRule, Topology
+from sandbox.mesh.config.schema import SchemaError
+from sandbox.mesh.config.topology import (
     dump_topology,
     load_topology,
     parse_duration,
@@ -50,7 +50,7 @@ def variant(*edits) -> dict:
 
 
 def refusal(doc) -> str:
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(SchemaError) as caught:
         parse_topology(doc)
     return str(caught.value)
 
@@ -389,7 +389,7 @@ def test_malformed_topology_is_refused_with_the_field_path(edits, message):
 
 
 def test_error_exposes_path_and_reason_separately():
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(SchemaError) as caught:
         parse_topology(variant((RETRY + ("attempts",), -1)))
     assert caught.value.path == "services[1].traffic.retry.attempts"
     assert caught.value.reason == "must be a whole number from 0 to 10, got -1"
@@ -401,19 +401,19 @@ def test_too_many_replicas_in_all_are_refused():
 
 
 def test_top_level_must_be_a_mapping():
-    with pytest.raises(TopologyError, match=r"^\(top level\): must be a mapping, got a list$"):
+    with pytest.raises(SchemaError, match=r"^\(top level\): must be a mapping, got a list$"):
         load_topology("- a\n- b\n")
 
 
 def test_yaml_syntax_errors_name_the_line():
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(SchemaError) as caught:
         load_topology("name: t\nentry: a b: c\nservices: []\n")
     assert str(caught.value) == "line 2, column 11: not valid YAML: mapping values are not allowed here"
 
 
 def test_duplicate_keys_are_refused_not_silently_merged():
     text = "name: t\nentry: a\nservices:\n  - name: a\n    replicas: 2\n    replicas: 3\n"
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(SchemaError) as caught:
         load_topology(text)
     assert str(caught.value) == "line 6, column 5: duplicate key 'replicas' (first given on line 5)"
 
@@ -421,12 +421,12 @@ def test_duplicate_keys_are_refused_not_silently_merged():
 def test_yaml_booleans_are_explained(tmp_path: Path):
     path = tmp_path / "t.yaml"
     path.write_text("name: t\nentry: a\nservices:\n  - name: a\n    mtls: off\n")
-    with pytest.raises(TopologyError, match=r"services\[0\]\.mtls: .*got False \(a YAML boolean"):
+    with pytest.raises(SchemaError, match=r"services\[0\]\.mtls: .*got False \(a YAML boolean"):
         load_topology(path)
 
 
 def test_python_tags_are_not_executed():
-    with pytest.raises(TopologyError, match="not valid YAML"):
+    with pytest.raises(SchemaError, match="not valid YAML"):
         load_topology("name: !!python/object/apply:os.system ['true']\nentry: a\nservices: []\n")
 
 
@@ -454,7 +454,7 @@ def test_every_policy_example_in_the_readme_parses():
 
 
 def test_the_schema_in_the_module_docstring_parses():
-    import sandbox.mesh.topology as module
+    import sandbox.mesh.config.topology as module
 
     lines = module.__doc__.split("\n")
     start = next(i for i, line in enumerate(lines) if line.startswith("    name: "))

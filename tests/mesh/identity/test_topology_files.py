@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.mesh.analyze import RunRefused, analyze, check_runnable
-from sandbox.mesh.files import MAX_FILE_BYTES
-from sandbox.mesh.scenario import ScenarioError, load_scenario, parse_scenario
-from sandbox.mesh.schema import SchemaError
-from sandbox.mesh.topology import TopologyError, load_topology, parse_topology
+from sandbox.mesh.config.files import MAX_FILE_BYTES
+from sandbox.mesh.config.schema import SchemaError
+from sandbox.mesh.config.topology import load_topology, parse_topology
+from sandbox.mesh.controlplane.analyze import RunRefused, analyze, check_runnable
+from sandbox.mesh.runtime.scenario import ScenarioError, load_scenario, parse_scenario
 
 REPO = Path(__file__).resolve().parents[3]
 GOOD = "name: t\nentry: a\nservices:\n  - name: a\n"
 
 
 def refused(text_or_path) -> str:
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(SchemaError) as caught:
         load_topology(text_or_path)
     message = str(caught.value)
     assert "\n" not in message and len(message) <= 700, message
@@ -125,16 +125,16 @@ def test_a_key_given_twice_is_still_refused_next_to_a_merge():
 def test_names_ending_in_a_newline_are_refused(key):
     doc = {"name": "t", "entry": "a", "namespace": "default", "services": [{"name": "a"}]}
     doc[key] = doc[key] + "\n"
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(SchemaError) as caught:
         parse_topology(doc)
     assert caught.value.path == key
     assert "\n" not in str(caught.value)
 
 
 def test_a_service_name_or_source_ending_in_a_newline_is_refused():
-    with pytest.raises(TopologyError, match=r"^services\[0\]\.name: "):
+    with pytest.raises(SchemaError, match=r"^services\[0\]\.name: "):
         parse_topology({"name": "t", "entry": "a", "services": [{"name": "a\n"}]})
-    with pytest.raises(TopologyError, match=r"^services\[0\]\.authorization\.allow\[0\]\.sources\[0\]: "):
+    with pytest.raises(SchemaError, match=r"^services\[0\]\.authorization\.allow\[0\]\.sources\[0\]: "):
         parse_topology(
             {"name": "t", "entry": "a", "services": [{"name": "a", "authorization": {"allow": [{"sources": ["b\n"]}]}}]}
         )
@@ -155,7 +155,7 @@ def test_a_calls_list_of_40000_entries_is_checked_in_linear_time():
     topology = parse_topology({"name": "t", "entry": "a", "services": [{"name": "a", "calls": callees}]})
     assert len(topology.service("a").calls) == 40_000
     assert sum(f.code == "MESH002" for f in analyze(topology)) == 40_000
-    with pytest.raises(TopologyError) as caught:
+    with pytest.raises(SchemaError) as caught:
         parse_topology({"name": "t", "entry": "a", "services": [{"name": "a", "calls": callees + ["s7"]}]})
     assert str(caught.value) == "services[0].calls[40000]: 's7' is listed twice"
 
@@ -291,7 +291,7 @@ def test_a_scenario_action_that_is_a_list_or_mapping_is_refused_not_a_type_error
 
 
 def test_a_command_with_a_huge_number_is_refused_not_an_overflow():
-    from sandbox.mesh.commands import CommandError, parse_command
+    from sandbox.mesh.runtime.commands import CommandError, parse_command
 
     with pytest.raises(CommandError) as caught:
         parse_command({"action": "fail", "service": "b", "percent": 10**400}, None)

@@ -10,11 +10,11 @@ import socket
 import textwrap
 from pathlib import Path
 
-from sandbox.mesh import http1
-from sandbox.mesh.loadgen import LoadGenerator
-from sandbox.mesh.model import Request, UpstreamError
-from sandbox.mesh.supervisor import InProcessMesh, ProcessMesh
-from sandbox.mesh.topology import load_topology
+from sandbox.mesh.config.model import Request, UpstreamError
+from sandbox.mesh.config.topology import load_topology
+from sandbox.mesh.dataplane import http1
+from sandbox.mesh.runtime.loadgen import LoadGenerator
+from sandbox.mesh.runtime.supervisor import InProcessMesh, ProcessMesh
 
 
 def run(coro, timeout: float = 60.0):

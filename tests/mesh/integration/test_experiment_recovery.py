@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from mesh_support import pair_topology, pids_in_group, run
 
-from sandbox.mesh.events import CommandApplied, CommandRefused, ProcessExited, Snapshot
-from sandbox.mesh.experiment import Experiment
-from sandbox.mesh.topology import load_topology
+from sandbox.mesh.config.topology import load_topology
+from sandbox.mesh.runtime.events import CommandApplied, CommandRefused, ProcessExited, Snapshot
+from sandbox.mesh.runtime.experiment import Experiment
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]

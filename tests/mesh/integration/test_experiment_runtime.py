@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from mesh_support import pair_topology, pids_in_group, port_listening, run, write_topology
 
-from sandbox.mesh.events import (
+from sandbox.mesh.config.topology import load_topology
+from sandbox.mesh.runtime.events import (
     CommandApplied,
     CommandRefused,
     Finding,
@@ -19,9 +20,8 @@ from sandbox.mesh.events import (
     Started,
     event_from_json,
 )
-from sandbox.mesh.experiment import Experiment
-from sandbox.mesh.scenario import parse_scenario
-from sandbox.mesh.topology import load_topology
+from sandbox.mesh.runtime.experiment import Experiment
+from sandbox.mesh.runtime.scenario import parse_scenario
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
@@ -142,7 +142,7 @@ def test_importing_the_engine_leaves_asyncio_as_it_was():
     """A Celery worker imports the engine; only a sidecar process (or the in-process mesh) patches asyncio."""
     code = (
         "import asyncio.sslproto as p; before = p.SSLProtocol._do_handshake\n"
-        "import sandbox.mesh.sidecar, sandbox.mesh.supervisor, sandbox.mesh.experiment\n"
+        "import sandbox.mesh.dataplane.sidecar, sandbox.mesh.runtime.supervisor, sandbox.mesh.runtime.experiment\n"
         "print(p.SSLProtocol._do_handshake is before)"
     )
     done = subprocess.run(

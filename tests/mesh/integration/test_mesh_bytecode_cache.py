@@ -8,7 +8,7 @@ import os
 import pytest
 from mesh_support import call_entry, pair_topology, run, running_mesh
 
-from sandbox.mesh.supervisor import bytecode_cache_dir, bytecode_env
+from sandbox.mesh.runtime.supervisor import bytecode_cache_dir, bytecode_env
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ def test_components_cache_their_bytecode_in_the_users_own_cache(tmp_path, monkey
     run(body())
     cache = tmp_path / "cache" / "meshlearn" / "pycache"
     # The prefix mirrors each source's absolute directory; a `-m` main module itself is never cached by Python.
-    compiled = {p.name.split(".")[0] for p in cache.rglob("sandbox/mesh/*.pyc")}
+    compiled = {p.name.split(".")[0] for p in cache.rglob("sandbox/mesh/*/*.pyc")}
     assert {"http1", "tls", "ca", "schema"} <= compiled
     assert oct(cache.stat().st_mode & 0o777) == oct(0o700)
 

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from mesh_support import call_entry, pair_topology, run, running_in_process_mesh, statuses
 
-from sandbox.mesh import http1
+from sandbox.mesh.dataplane import http1
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from mesh_support import (
     statuses,
 )
 
-from sandbox.mesh import http1
-from sandbox.mesh.listener import ListenerLimits
+from sandbox.mesh.dataplane import http1
+from sandbox.mesh.dataplane.listener import ListenerLimits
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
@@ -92,8 +92,8 @@ def test_a_tls_client_at_a_disable_inbound_gets_a_prompt_close_not_a_hang(tmp_pa
 
 FD_LIMITED_MESH = textwrap.dedent("""
     import asyncio, json, os, resource, sys
-    from sandbox.mesh.supervisor import InProcessMesh
-    from sandbox.mesh.topology import load_topology
+    from sandbox.mesh.runtime.supervisor import InProcessMesh
+    from sandbox.mesh.config.topology import load_topology
 
     async def main():
         mesh = InProcessMesh(load_topology(sys.argv[1]))

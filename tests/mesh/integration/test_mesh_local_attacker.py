@@ -24,11 +24,11 @@ from mesh_support import (
     statuses,
 )
 
-from sandbox.mesh import http1
-from sandbox.mesh.ca import make_csr, new_private_key_pem, public_key_der
-from sandbox.mesh.model import Request
-from sandbox.mesh.supervisor import InProcessMesh
-from sandbox.mesh.topology import load_topology
+from sandbox.mesh.config.model import Request
+from sandbox.mesh.config.topology import load_topology
+from sandbox.mesh.controlplane.ca import make_csr, new_private_key_pem, public_key_der
+from sandbox.mesh.dataplane import http1
+from sandbox.mesh.runtime.supervisor import InProcessMesh
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +97,7 @@ def test_the_control_socket_lives_in_a_directory_only_its_owner_can_enter(tmp_pa
 
 
 def test_the_control_plane_will_not_listen_where_others_can_reach_its_socket(tmp_path):
-    from sandbox.mesh.control_plane import ControlPlane
+    from sandbox.mesh.controlplane.control_plane import ControlPlane
 
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -270,7 +270,7 @@ def test_renewals_and_acks_before_a_valid_hello_are_refused(tmp_path):
 
 
 def test_a_connection_that_never_authenticates_is_dropped(tmp_path, monkeypatch):
-    from sandbox.mesh import control_plane
+    from sandbox.mesh.controlplane import control_plane
 
     monkeypatch.setattr(control_plane, "AUTHENTICATE_WITHIN", 0.2)
     path = pair_topology(tmp_path)

@@ -3,8 +3,8 @@
 import pytest
 from mesh_support import access_log, call_entry, pair_topology, run, running_mesh, stats, statuses
 
-from sandbox.mesh import http1
-from sandbox.mesh.model import UpstreamError
+from sandbox.mesh.config.model import UpstreamError
+from sandbox.mesh.dataplane import http1
 
 pytestmark = pytest.mark.integration
 

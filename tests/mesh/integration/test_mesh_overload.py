@@ -13,12 +13,12 @@ from itertools import pairwise
 import pytest
 from mesh_support import access_log, metrics_text, pair_topology, run, running_in_process_mesh
 
-from sandbox.mesh import http1
-from sandbox.mesh.events import CommandApplied, Snapshot
-from sandbox.mesh.experiment import Experiment
-from sandbox.mesh.model import CircuitBreakerPolicy, Request
-from sandbox.mesh.scenario import load_scenario
-from sandbox.mesh.topology import load_topology, shipped_topology_path
+from sandbox.mesh.config.model import CircuitBreakerPolicy, Request
+from sandbox.mesh.config.topology import load_topology, shipped_topology_path
+from sandbox.mesh.dataplane import http1
+from sandbox.mesh.runtime.events import CommandApplied, Snapshot
+from sandbox.mesh.runtime.experiment import Experiment
+from sandbox.mesh.runtime.scenario import load_scenario
 
 pytestmark = pytest.mark.integration
 SCENARIOS = shipped_topology_path("shop").parent.parent / "scenarios"

@@ -5,7 +5,7 @@ import json
 import pytest
 from mesh_support import access_log, call_entry, pair_topology, run, running_mesh, statuses
 
-from sandbox.mesh.supervisor import MeshError
+from sandbox.mesh.runtime.supervisor import MeshError
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@
 import pytest
 from mesh_support import call_entry, open_loop_load, pair_topology, run, running_mesh, stats, statuses
 
-from sandbox.mesh.loadgen import summarize
+from sandbox.mesh.runtime.loadgen import summarize
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ import pytest
 from cpu_burners import cpu_burners, default_count
 from mesh_support import run, running_mesh, stats
 
-from sandbox.mesh.loadgen import LoadGenerator
-from sandbox.mesh.topology import shipped_topology_path
+from sandbox.mesh.config.topology import shipped_topology_path
+from sandbox.mesh.runtime.loadgen import LoadGenerator
 
 pytestmark = [pytest.mark.integration, pytest.mark.saturates]
 RATE = 100.0

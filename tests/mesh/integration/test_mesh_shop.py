@@ -3,8 +3,8 @@
 import pytest
 from mesh_support import open_loop_load, run, running_mesh, stats
 
-from sandbox.mesh.loadgen import summarize
-from sandbox.mesh.supervisor import REPO_ROOT
+from sandbox.mesh.runtime.loadgen import summarize
+from sandbox.mesh.runtime.supervisor import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 SHOP = REPO_ROOT / "sandbox" / "mesh" / "topologies" / "shop.yaml"

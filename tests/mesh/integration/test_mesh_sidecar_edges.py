@@ -4,8 +4,8 @@ and `heal` of one replica leaves the others as they were."""
 import pytest
 from mesh_support import access_log, run, running_in_process_mesh, write_topology
 
-from sandbox.mesh import http1
-from sandbox.mesh.scenario import Step, apply_step
+from sandbox.mesh.dataplane import http1
+from sandbox.mesh.runtime.commands import apply_command, parse_command
 
 pytestmark = pytest.mark.integration
 
@@ -51,8 +51,8 @@ def test_heal_of_one_replica_leaves_the_other_failing(tmp_path):
 
     async def body():
         async with running_in_process_mesh(path) as mesh:
-            await apply_step(mesh, Step(0, "fail", {"service": "b", "percent": 100}))
-            await apply_step(mesh, Step(0, "heal", {"service": "b", "replica": 1}))
+            await apply_command(mesh, parse_command({"action": "fail", "service": "b", "percent": 100}, mesh.topology))
+            await apply_command(mesh, parse_command({"action": "heal", "service": "b", "replica": 1}, mesh.topology))
             return [s["behaviour"]["error_rate"] for s in await mesh.service_stats("b")]
 
     assert run(body(), 30) == [1.0, 0.0]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from mesh_support import pair_topology, run
 
-from sandbox.mesh.events import CommandApplied, Snapshot, event_from_json
-from sandbox.mesh.experiment import Experiment
-from sandbox.mesh.topology import load_topology
+from sandbox.mesh.config.topology import load_topology
+from sandbox.mesh.runtime.events import CommandApplied, Snapshot, event_from_json
+from sandbox.mesh.runtime.experiment import Experiment
 
 pytestmark = pytest.mark.integration
 

@@ -3,8 +3,8 @@
 import pytest
 from mesh_support import access_log, pair_topology, run, running_mesh
 
-from sandbox.mesh import http1
-from sandbox.mesh.model import Request
+from sandbox.mesh.config.model import Request
+from sandbox.mesh.dataplane import http1
 
 pytestmark = pytest.mark.integration
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -4,8 +4,7 @@ The pushed JSON is the topology's own spelling (schema.py), so these are the top
 
 import pytest
 
-from sandbox.mesh.meshconfig import ConfigError, authorization_from_dict, to_jsonable, traffic_from_dict
-from sandbox.mesh.model import (
+from sandbox.mesh.config.model import (
     AuthorizationPolicy,
     AuthorizationRule,
     CircuitBreakerPolicy,
@@ -15,6 +14,8 @@ from sandbox.mesh.model import (
     TimeoutPolicy,
     TrafficPolicy,
 )
+from sandbox.mesh.config.schema import SchemaError, parse_traffic
+from sandbox.mesh.controlplane.meshconfig import authorization_from_dict, to_jsonable
 
 
 def test_a_traffic_policy_survives_the_json_round_trip():
@@ -26,7 +27,7 @@ def test_a_traffic_policy_survives_the_json_round_trip():
         outlier_detection=OutlierDetectionPolicy(consecutive_5xx=5, base_ejection_time=10.0, max_ejection_percent=50),
         fault=FaultPolicy(abort_percent=10.0, abort_status=503, delay_percent=5.0, delay_seconds=0.1),
     )
-    assert traffic_from_dict(to_jsonable(policy)) == policy
+    assert parse_traffic(to_jsonable(policy)) == policy
 
 
 def test_an_authorization_policy_survives_the_json_round_trip():
@@ -48,6 +49,6 @@ def test_an_authorization_policy_survives_the_json_round_trip():
     ],
 )
 def test_bad_values_are_refused_with_the_field_path(traffic, message):
-    with pytest.raises(ConfigError) as caught:
-        traffic_from_dict(traffic)
+    with pytest.raises(SchemaError) as caught:
+        parse_traffic(traffic)
     assert message in str(caught.value)

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from sandbox.mesh import http1
-from sandbox.mesh.model import Request, Response, UpstreamError
+from sandbox.mesh.config.model import Request, Response, UpstreamError
+from sandbox.mesh.dataplane import http1
 from sandbox.mesh.process import bind_listener
 
 

@@ -8,9 +8,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from sandbox.mesh import http1
-from sandbox.mesh.listener import ListenerLimits
-from sandbox.mesh.model import Response
+from sandbox.mesh.config.model import Response
+from sandbox.mesh.dataplane import http1
+from sandbox.mesh.dataplane.listener import ListenerLimits
 from sandbox.mesh.process import bind_listener
 
 REPO = Path(__file__).resolve().parents[3]
@@ -149,8 +149,8 @@ def test_a_connection_with_a_request_in_flight_is_neither_timed_out_nor_evicted(
 
 FD_LIMITED_SERVER = textwrap.dedent("""
     import asyncio, json, os, resource, sys
-    from sandbox.mesh import http1
-    from sandbox.mesh.model import Response
+    from sandbox.mesh.dataplane import http1
+    from sandbox.mesh.config.model import Response
     from sandbox.mesh.process import bind_listener
 
     async def main():

@@ -9,9 +9,9 @@ import ssl
 
 import pytest
 
-from sandbox.mesh import http1
-from sandbox.mesh.handshake_backoff import HandshakeBackoff
-from sandbox.mesh.model import Request, Response, UpstreamError
+from sandbox.mesh.config.model import Request, Response, UpstreamError
+from sandbox.mesh.dataplane import http1
+from sandbox.mesh.dataplane.handshake_backoff import HandshakeBackoff
 from sandbox.mesh.process import bind_listener
 
 

@@ -4,11 +4,11 @@ import asyncio
 
 import pytest
 
-from sandbox.mesh import http1
-from sandbox.mesh.loadgen import LoadGenerator, percentile, summarize
-from sandbox.mesh.model import Response
+from sandbox.mesh.config.model import Response
+from sandbox.mesh.dataplane import http1
 from sandbox.mesh.process import bind_listener
-from sandbox.mesh.scenario import ScenarioError, parse_scenario, parse_time
+from sandbox.mesh.runtime.loadgen import LoadGenerator, percentile, summarize
+from sandbox.mesh.runtime.scenario import ScenarioError, parse_scenario, parse_time
 
 
 def test_a_scenario_is_a_sorted_timeline():

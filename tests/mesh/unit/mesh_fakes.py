@@ -8,7 +8,7 @@ import selectors
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from sandbox.mesh.model import Endpoint, Request, Response
+from sandbox.mesh.config.model import Endpoint, Request, Response
 
 
 class FakeClock:

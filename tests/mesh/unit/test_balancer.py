@@ -7,9 +7,15 @@ from collections import Counter
 
 from mesh_fakes import FakeClock, ScriptedUpstream, endpoints, request, run
 
-from sandbox.mesh.balancer import BalancerStats, LeastRequest, RoundRobin, balancer_layer, make_balancer
-from sandbox.mesh.layers.outlier import OutlierDetector
-from sandbox.mesh.model import OutlierDetectionPolicy
+from sandbox.mesh.config.model import OutlierDetectionPolicy
+from sandbox.mesh.dataplane.layers.balancer import (
+    BalancerStats,
+    LeastRequest,
+    RoundRobin,
+    balancer_layer,
+    make_balancer,
+)
+from sandbox.mesh.dataplane.layers.outlier import OutlierDetector
 
 
 def ports(chosen):

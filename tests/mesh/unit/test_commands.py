@@ -3,7 +3,8 @@ to the same command, and plain words for each."""
 
 import pytest
 
-from sandbox.mesh.commands import (
+from sandbox.mesh.config.topology import load_topology, shipped_topology_path
+from sandbox.mesh.runtime.commands import (
     ACTIONS,
     CommandError,
     Fail,
@@ -14,8 +15,7 @@ from sandbox.mesh.commands import (
     describe,
     parse_command,
 )
-from sandbox.mesh.supervisor import InProcessMesh, ProcessMesh
-from sandbox.mesh.topology import load_topology, shipped_topology_path
+from sandbox.mesh.runtime.supervisor import InProcessMesh, ProcessMesh
 
 PAIR = load_topology(shipped_topology_path("pair"))
 

@@ -2,8 +2,9 @@
 
 import json
 
-from sandbox.mesh.control_plane import ControlPlane, SidecarSession
-from sandbox.mesh.topology import load_topology, shipped_topology_path
+from sandbox.mesh.config.topology import load_topology, shipped_topology_path
+from sandbox.mesh.controlplane.control_plane import ControlPlane
+from sandbox.mesh.controlplane.sessions import SidecarSession
 
 
 class Wire:

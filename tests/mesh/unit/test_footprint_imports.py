@@ -18,12 +18,12 @@ def _loaded_after_import(module: str) -> set[str]:
 
 
 def test_a_demo_service_does_not_load_cryptography_or_yaml():
-    loaded = _loaded_after_import("sandbox.mesh.service")
+    loaded = _loaded_after_import("sandbox.mesh.runtime.service")
     assert not {name for name in loaded if name.split(".")[0] in ("cryptography", "yaml")}
 
 
 def test_a_spiffe_source_in_a_policy_is_still_checked_by_the_ca_grammar():
-    from sandbox.mesh.schema import SchemaError, parse_authorization
+    from sandbox.mesh.config.schema import SchemaError, parse_authorization
 
     try:
         parse_authorization({"allow": [{"sources": ["spiffe://meshlearn.local/ns/default/sa/../a"]}]})

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from sandbox.mesh.handshake_backoff import CAP_SECONDS, HandshakeBackoff, backoff_delay
+from sandbox.mesh.dataplane.handshake_backoff import CAP_SECONDS, HandshakeBackoff, backoff_delay
 
 
 class Fixed(random.Random):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from sandbox.mesh.http1_parser import (
+from sandbox.mesh.config.model import Request, Response
+from sandbox.mesh.dataplane.http1_parser import (
     EXPECT_CONTINUE,
     MAX_HEADER_BYTES,
     MAX_HEADERS,
@@ -11,7 +12,6 @@ from sandbox.mesh.http1_parser import (
     RequestParser,
     ResponseParser,
 )
-from sandbox.mesh.model import Request, Response
 
 OK = b"GET / HTTP/1.1\r\nHost: b\r\n"
 

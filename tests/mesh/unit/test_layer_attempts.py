@@ -6,9 +6,9 @@ import random
 
 from mesh_fakes import FakeClock, FakeSleep, ScriptedUpstream, endpoints, request, run
 
-from sandbox.mesh.model import Response, RetryPolicy, TrafficPolicy, UpstreamError
-from sandbox.mesh.stack import outbound_stack
-from sandbox.mesh.telemetry import SidecarTelemetry
+from sandbox.mesh.config.model import Response, RetryPolicy, TrafficPolicy, UpstreamError
+from sandbox.mesh.dataplane.stack import outbound_stack
+from sandbox.mesh.dataplane.telemetry import SidecarTelemetry
 
 
 def stack(policy, upstream):

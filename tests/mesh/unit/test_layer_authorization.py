@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mesh_fakes import ScriptedUpstream, request, run
 
-from sandbox.mesh.layers.authorization import authorization_layer, decide, service_of
-from sandbox.mesh.model import AuthorizationPolicy, AuthorizationRule
+from sandbox.mesh.config.model import AuthorizationPolicy, AuthorizationRule
+from sandbox.mesh.dataplane.layers.authorization import authorization_layer, decide, service_of
 
 FRONTEND = "spiffe://meshlearn.local/ns/default/sa/frontend"
 CART = "spiffe://meshlearn.local/ns/default/sa/cart"

@@ -6,8 +6,8 @@ import asyncio
 
 from mesh_fakes import request, run
 
-from sandbox.mesh.layers.circuit_breaker import CircuitBreaker, circuit_breaker_layer
-from sandbox.mesh.model import CircuitBreakerPolicy, Response
+from sandbox.mesh.config.model import CircuitBreakerPolicy, Response
+from sandbox.mesh.dataplane.layers.circuit_breaker import CircuitBreaker, circuit_breaker_layer
 
 
 class GatedUpstream:

@@ -6,8 +6,8 @@ import random
 
 from mesh_fakes import FakeClock, FakeSleep, ScriptedUpstream, request, run
 
-from sandbox.mesh.layers.fault import fault_layer
-from sandbox.mesh.model import FaultPolicy
+from sandbox.mesh.config.model import FaultPolicy
+from sandbox.mesh.dataplane.layers.fault import fault_layer
 
 
 def run_many(policy, count=4000, seed=11):

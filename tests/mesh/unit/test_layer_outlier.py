@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from mesh_fakes import FakeClock, ScriptedUpstream, endpoints, request, run
 
-from sandbox.mesh.layers.outlier import OutlierDetector, outlier_layer
-from sandbox.mesh.model import OutlierDetectionPolicy, Response
+from sandbox.mesh.config.model import OutlierDetectionPolicy, Response
+from sandbox.mesh.dataplane.layers.outlier import OutlierDetector, outlier_layer
 
 
 def detector(clock, *, consecutive=3, base=30.0, percent=100):

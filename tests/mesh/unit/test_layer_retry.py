@@ -7,9 +7,9 @@ import random
 import pytest
 from mesh_fakes import FakeClock, FakeSleep, ScriptedUpstream, request, run
 
-from sandbox.mesh.layers.retry import RetryBudget, backoff_delay, retry_condition, retry_layer
-from sandbox.mesh.layers.upstream import upstream_errors_as_responses
-from sandbox.mesh.model import Response, RetryPolicy, UpstreamError
+from sandbox.mesh.config.model import Response, RetryPolicy, UpstreamError
+from sandbox.mesh.dataplane.layers.retry import RetryBudget, backoff_delay, retry_condition, retry_layer
+from sandbox.mesh.dataplane.layers.upstream import upstream_errors_as_responses
 
 
 def make_retrying(upstream, *, attempts=3, retry_on=None, budget=None, clock=None):
@@ -200,7 +200,7 @@ def test_windowed_counter_counts_what_happened_within_its_window():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from sandbox.mesh.layers.retry import WindowedCounter
+    from sandbox.mesh.dataplane.layers.retry import WindowedCounter
 
     @settings(max_examples=150, deadline=None)
     @given(st.lists(st.floats(min_value=0.0, max_value=3.0), min_size=1, max_size=60))

@@ -7,10 +7,10 @@ import random
 
 from mesh_fakes import endpoints, request, run, run_virtual
 
-from sandbox.mesh.layers.timeout import timeout_layer
-from sandbox.mesh.model import Response, RetryPolicy, TimeoutPolicy, TrafficPolicy
-from sandbox.mesh.stack import outbound_stack
-from sandbox.mesh.telemetry import SidecarTelemetry
+from sandbox.mesh.config.model import Response, RetryPolicy, TimeoutPolicy, TrafficPolicy
+from sandbox.mesh.dataplane.layers.timeout import timeout_layer
+from sandbox.mesh.dataplane.stack import outbound_stack
+from sandbox.mesh.dataplane.telemetry import SidecarTelemetry
 
 
 def test_a_slow_answer_becomes_504_with_flag_ut():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from mesh_fakes import ScriptedUpstream, request, run
 
-from sandbox.mesh.layers.authorization import authorization_layer
-from sandbox.mesh.layers.inbound_path import inbound_path_layer
-from sandbox.mesh.model import AuthorizationPolicy, AuthorizationRule
-from sandbox.mesh.paths import PathRefused, normalize_path
+from sandbox.mesh.config.model import AuthorizationPolicy, AuthorizationRule
+from sandbox.mesh.dataplane.layers.authorization import authorization_layer
+from sandbox.mesh.dataplane.layers.inbound_path import inbound_path_layer
+from sandbox.mesh.dataplane.paths import PathRefused, normalize_path
 
 NORMALISED = [
     ("/", "/"),

@@ -16,21 +16,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.mesh import schema
-from sandbox.mesh.commands import CommandError, parse_command
-from sandbox.mesh.meshconfig import (
-    authorization_from_dict,
-    sidecar_config_from_dict,
-    to_jsonable,
-    traffic_from_dict,
-)
-from sandbox.mesh.model import Request, Response
+from sandbox.mesh.config import schema
+from sandbox.mesh.config.model import Request, Response
+from sandbox.mesh.config.schema import SchemaError, parse_traffic
+from sandbox.mesh.config.topology import load_topology
+from sandbox.mesh.controlplane.meshconfig import authorization_from_dict, sidecar_config_from_dict, to_jsonable
+from sandbox.mesh.dataplane.stack import outbound_stack
+from sandbox.mesh.dataplane.telemetry import SidecarTelemetry
 from sandbox.mesh.process import token_digest
-from sandbox.mesh.schema import SchemaError
-from sandbox.mesh.service import ServiceApp, behaviour_from_dict
-from sandbox.mesh.stack import outbound_stack
-from sandbox.mesh.telemetry import SidecarTelemetry
-from sandbox.mesh.topology import TopologyError, load_topology
+from sandbox.mesh.runtime.commands import CommandError, parse_command
+from sandbox.mesh.runtime.service import ServiceApp, behaviour_from_dict
 
 
 def topology_text(b: dict) -> str:
@@ -42,7 +37,7 @@ def from_topology(b: dict):
     """(service b, None) if the topology parser accepts it, else (None, reason)."""
     try:
         return load_topology(topology_text(b)).service("b"), None
-    except TopologyError as exc:
+    except SchemaError as exc:
         assert exc.path.startswith("services[1]."), exc
         return None, exc.reason
 
@@ -176,8 +171,8 @@ def test_run_time_behaviour_changes_use_the_topology_bounds(patch, message):
     [("200ms", 0.2), ("2s", 2.0), ("1.5", 1.5), (1.5, 1.5), (3, 3.0), ("1m", 60.0), (" 5 s ", 5.0), ("0", 0.0)],
 )
 def test_one_duration_parser_reads_every_spelling(written, seconds):
-    from sandbox.mesh.scenario import parse_time
-    from sandbox.mesh.topology import parse_duration
+    from sandbox.mesh.config.topology import parse_duration
+    from sandbox.mesh.runtime.scenario import parse_time
 
     assert schema.parse_duration(written) == pytest.approx(seconds)
     assert parse_duration is schema.parse_duration
@@ -195,7 +190,7 @@ def test_the_duration_parser_refuses_with_a_value_error(bad):
 
 
 def test_a_form_gets_label_unit_bounds_default_and_help_for_every_traffic_field():
-    rows = {row["key"]: row for row in schema.form_fields()}
+    rows = {row["key"]: row for row in (f.form() for f in schema.TRAFFIC_FIELDS)}
     assert set(rows) == {f.key for f in schema.TRAFFIC_FIELDS}
     attempts = rows["retry.attempts"]
     assert (attempts["label"], attempts["min"], attempts["max"], attempts["default"]) == ("Retries", 0, 10, 0)
@@ -332,7 +327,7 @@ def test_whatever_the_topology_accepts_every_sidecar_accepts_and_the_reverse(doc
     # sidecar builds its stack from it.
     pushed_policy, reason = sidecar_accepts(to_jsonable(service.traffic))
     assert reason is None and pushed_policy == service.traffic
-    assert traffic_from_dict(json.loads(json.dumps(to_jsonable(service.traffic)))) == service.traffic
+    assert parse_traffic(json.loads(json.dumps(to_jsonable(service.traffic)))) == service.traffic
     _sidecar_can_build(pushed_policy)
 
 
@@ -379,29 +374,29 @@ def test_authorization_the_topology_accepts_is_what_sidecars_accept(doc):
 
 def test_a_bad_value_gets_the_same_message_in_every_spelling():
     assert (
-        str(pytest.raises(TopologyError, load_topology, topology_text({"traffic": {"retry": {"attempts": -1}}})).value)
+        str(pytest.raises(SchemaError, load_topology, topology_text({"traffic": {"retry": {"attempts": -1}}})).value)
         == "services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got -1"
     )
     assert (
-        str(pytest.raises(SchemaError, traffic_from_dict, {"retry": {"attempts": -1}}, "b.traffic").value)
+        str(pytest.raises(SchemaError, parse_traffic, {"retry": {"attempts": -1}}, "b.traffic").value)
         == "b.traffic.retry.attempts: must be a whole number from 0 to 10, got -1"
     )
 
 
 def test_a_refusal_is_one_bounded_line_even_for_a_huge_value():
     with pytest.raises(SchemaError) as caught:
-        traffic_from_dict({"load_balancer": "x" * 100_000 + "\nsecond line"})
+        parse_traffic({"load_balancer": "x" * 100_000 + "\nsecond line"})
     message = str(caught.value)
     assert "\n" not in message and len(message) < 300
     with pytest.raises(SchemaError) as caught:
-        traffic_from_dict({"retry": {"attempts": 10**5000}})
+        parse_traffic({"retry": {"attempts": 10**5000}})
     assert str(caught.value) == (
         "traffic.retry.attempts: must be a whole number from 0 to 10, got a number with more than 30 digits"
     )
 
 
 def test_the_control_plane_refuses_an_outbound_tls_flag_written_as_text():
-    from sandbox.mesh.control_plane import ControlPlane
+    from sandbox.mesh.controlplane.control_plane import ControlPlane
 
     plane = ControlPlane(load_topology(topology_text({})))
     reply = plane._operate({"op": "set_outbound_tls", "service": "a", "enabled": "false"})

@@ -9,7 +9,7 @@ import random
 from mesh_fakes import FakeClock, FakeSleep, ScriptedUpstream, endpoints, request, run, run_virtual
 from prometheus_client.parser import text_string_to_metric_families
 
-from sandbox.mesh.model import (
+from sandbox.mesh.config.model import (
     AuthorizationPolicy,
     AuthorizationRule,
     CircuitBreakerPolicy,
@@ -21,8 +21,8 @@ from sandbox.mesh.model import (
     TrafficPolicy,
     UpstreamError,
 )
-from sandbox.mesh.stack import DestinationState, inbound_stack, no_route_stack, outbound_stack
-from sandbox.mesh.telemetry import SidecarTelemetry
+from sandbox.mesh.dataplane.stack import DestinationState, inbound_stack, no_route_stack, outbound_stack
+from sandbox.mesh.dataplane.telemetry import SidecarTelemetry
 
 
 class FlakyUpstream:

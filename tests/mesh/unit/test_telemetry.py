@@ -9,9 +9,9 @@ import pytest
 from mesh_fakes import FakeClock, endpoints, request, run
 from prometheus_client.parser import text_string_to_metric_families
 
-from sandbox.mesh.layers.access import access_layer
-from sandbox.mesh.model import Response
-from sandbox.mesh.telemetry import (
+from sandbox.mesh.config.model import Response
+from sandbox.mesh.dataplane.layers.access import access_layer
+from sandbox.mesh.dataplane.telemetry import (
     FLAG_EXPLANATIONS,
     Histogram,
     SidecarTelemetry,
@@ -176,7 +176,7 @@ def test_histogram_quantile_gives_the_bucket_bound():
 
 def test_requests_to_unknown_hosts_do_not_grow_the_metric_label_set():
     # A caller (or a scanner) sending random Host headers must not mint a time series per name.
-    from sandbox.mesh.stack import no_route_stack
+    from sandbox.mesh.dataplane.stack import no_route_stack
 
     telemetry = SidecarTelemetry("a")
     handler = no_route_stack(telemetry=telemetry)

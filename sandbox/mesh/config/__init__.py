@@ -1,0 +1,2 @@
+"""Configuration: the topology grammar (schema, topology, files), SPIFFE IDs and the model types every plane
+speaks. It imports nothing else of the engine, so every plane can import it."""

@@ -1,0 +1,1 @@
+"""Proxy policy layers: each wraps a Handler and is a Handler; sandbox.mesh.dataplane.stack composes them."""

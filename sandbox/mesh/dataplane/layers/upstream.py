@@ -1,0 +1,42 @@
+"""Innermost layer: turns a failed send (UpstreamError, socket errors) into a 503 with its flag.
+
+Everything above it then deals in Responses only: the breaker frees its slot, outlier
+detection counts the failure, the retry layer reads the flag (UF = connect-failure,
+UC = reset) to decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sandbox.mesh.config.model import Handler, Request, Response, UpstreamError
+from sandbox.mesh.dataplane.layers.circuit_breaker import OVERFLOW_BODY
+
+_BODIES = {
+    "UF": b"upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+    "UC": b"upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+    "UT": b"upstream request timeout",
+    "UO": OVERFLOW_BODY,
+}
+
+
+def error_response(flag: str, reason: str) -> Response:
+    status = 504 if flag == "UT" else 503
+    body = _BODIES.get(flag, b"upstream error")
+    return Response(status, body=body, flags={flag}, detail=reason)
+
+
+def upstream_errors_as_responses(send: Handler) -> Handler:
+    async def handle(request: Request) -> Response:
+        try:
+            return await send(request)
+        except UpstreamError as error:
+            return error_response(error.flag, error.reason)
+        except ConnectionRefusedError as error:
+            return error_response("UF", f"connection refused: {error}")
+        except (ConnectionError, asyncio.IncompleteReadError, EOFError) as error:
+            return error_response("UC", f"connection terminated: {error or type(error).__name__}")
+        except OSError as error:
+            return error_response("UF", f"connection failure: {error}")
+
+    return handle

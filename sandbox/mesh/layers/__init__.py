@@ -1,1 +1,0 @@
-"""Proxy policy layers: each wraps a Handler and is a Handler; sandbox.mesh.stack composes them."""

@@ -39,6 +39,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from sandbox.mesh.config.schema import parse_duration
 from sandbox.mesh.runtime.commands import CommandError, parse_command
 from sandbox.mesh.runtime.events import (
     CommandApplied,
@@ -49,7 +50,6 @@ from sandbox.mesh.runtime.events import (
     ServiceSnapshot,
     Snapshot,
 )
-from sandbox.mesh.config.schema import parse_duration
 
 MAX_WINDOW_SECONDS = 120
 MAX_CONDITIONS = 6

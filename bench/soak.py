@@ -6,7 +6,7 @@ laptop sleeps or the learner reloads. Looks for leaks: live streams, Redis conne
 
 Each reconnect drops the open stream abruptly (the socket closes with unread data, as a closed tab does),
 reloads the page and its polled fragments, then opens a new stream. Every sample records uvicorn's RSS and
-CPU, the Redis connections and the XREAD readers. At the end the last stream closes and the script waits
+CPU, its Redis connections (from /proc) and the XREAD readers in Redis. At the end the last stream closes and the script waits
 for every reader to go. It exits non-zero if a reader or a connection is left, or if uvicorn's RSS grew by
 more than --rss-growth-mb.
 
@@ -39,8 +39,8 @@ class Sample:
     t: float
     rss_mb: float
     cpu_seconds: float
-    redis_connections: int
-    xread_readers: int
+    redis_connections: int  # uvicorn's own connections to Redis (the worker's come and go on their own)
+    xread_readers: int  # across the Redis server: the worker's command reader, and each open stream
 
 
 @dataclass
@@ -73,7 +73,7 @@ class SoakResult:
             "rss_mb_first_last_max": [first.rss_mb, last.rss_mb, max(s.rss_mb for s in self.samples)],
             "rss_growth_mb_after_warmup": round(self.rss_growth_mb, 1),
             "uvicorn_cpu_seconds": round(last.cpu_seconds - first.cpu_seconds, 1),
-            "redis_connections_baseline_max_end": [
+            "uvicorn_redis_connections_baseline_max_end": [
                 self.baseline_connections,
                 max(s.redis_connections for s in self.samples),
                 self.end_connections,
@@ -98,16 +98,36 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def redis_counts(redis_url: str) -> tuple[int, int]:
-    """(connections, connections whose last command is XREAD) across the Redis server."""
+def process_connections(pid: int, port: int) -> int:
+    """Established TCP connections of process `pid` to 127.0.0.1:`port` (from /proc: its socket inodes)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+            count += 1
+    return count
+
+
+def redis_counts(redis_url: str, pid: int) -> tuple[int, int]:
+    """(uvicorn's connections to Redis, connections whose last command is XREAD across the Redis server)."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
     try:
         clients = client.client_list()
+        port = client.connection_pool.connection_kwargs.get("port", 6379)
     finally:
         client.close()
-    return len(clients) - 1, sum(1 for c in clients if c.get("cmd") == "xread")  # less this very connection
+    return process_connections(pid, port), sum(1 for c in clients if c.get("cmd") == "xread")
 
 
 class Page:
@@ -201,7 +221,7 @@ def soak(
     # The baseline is taken after the page's first load: the pages' own Redis client (one, kept by the web
     # process) is not a leak. A leak is what grows with the reconnects, or what the closed streams leave.
     page.reload()
-    result.baseline_connections, result.baseline_readers = redis_counts(redis_url)
+    result.baseline_connections, result.baseline_readers = redis_counts(redis_url, uvicorn_pid)
     page.open_stream()
     started = time.monotonic()
     next_reconnect = started + reconnect
@@ -209,7 +229,7 @@ def soak(
     while (now := time.monotonic()) < started + duration:
         page.drain()
         if now >= next_sample:
-            connections, readers = redis_counts(redis_url)
+            connections, readers = redis_counts(redis_url, uvicorn_pid)
             point = Sample(round(now - started, 1), rss_mb(uvicorn_pid), cpu_seconds(uvicorn_pid), connections, readers)
             result.samples.append(point)
             log(json.dumps(asdict(point)))
@@ -225,14 +245,14 @@ def soak(
     result.events_received, result.refused_streams = page.events, page.refused
     deadline = time.monotonic() + SETTLE
     while True:
-        result.end_connections, result.end_readers = redis_counts(redis_url)
+        result.end_connections, result.end_readers = redis_counts(redis_url, uvicorn_pid)
         settled = result.end_readers <= result.baseline_readers and (
             result.end_connections <= result.baseline_connections
         )
         if settled or time.monotonic() > deadline:
             break
         time.sleep(1)
-    connections, readers = redis_counts(redis_url)
+    connections, readers = redis_counts(redis_url, uvicorn_pid)
     result.samples.append(
         Sample(
             round(time.monotonic() - started, 1), rss_mb(uvicorn_pid), cpu_seconds(uvicorn_pid), connections, readers

@@ -6,10 +6,13 @@ htmx's SSE extension swaps into the element with the same `sse-swap` name. While
 page counts as watching (the experiment is not idle). It ends with a `finished` event.
 
 A stream must end when its page goes, or it would hold a Redis connection, keep the experiment "watched"
-and cost CPU forever. So: each blocking read is short and raced against the client's disconnect (recorded
-by the ASGI edge, meshlearn/edge.py); on a disconnect a watcher closes the Redis connection and frees the
-stream's slot even if the generator is never resumed (Django closes only its own wrapper around it); and a
-stream ends by itself after SANDBOX_STREAM_MAX_SECONDS (the browser reconnects). Streams are capped per
+and cost CPU forever. Django cancels the response when uvicorn reports the disconnect, but that is not
+enough: a cancellation that lands while the stream waits on a database read (sync_to_async) is swallowed by
+asgiref, which waits for the thread and returns its result, so the stream ran on forever. So the stream
+checks for the disconnect itself (recorded by the ASGI edge, meshlearn/edge.py) before and after each step;
+each blocking read is short and raced against it; on a disconnect a watcher closes the Redis connection and
+frees the stream's slot even if the generator is never resumed (Django closes only its own wrapper around
+it); and a stream ends by itself after SANDBOX_STREAM_MAX_SECONDS (the browser reconnects). Streams are capped per
 learner and per experiment (stream_slots.py): beyond the caps a 429 tells the page to poll.
 """
 

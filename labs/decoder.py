@@ -142,6 +142,15 @@ _FLAG_CONTEXT: dict[str, tuple[str, tuple[str, ...], str, dict | None]] = {
         "authorization-deny",
         {"action": "deny", "service": "b", "source": "a"},
     ),
+    "RL": (
+        CALLEE,
+        (
+            "the callee has a local rate limit and its callers send more than its requests per second and burst",
+            "a burst of requests arrived at once, beyond the limit's burst",
+        ),
+        "",
+        {"action": "rate_limit", "service": "b", "rps": 10, "burst": 5},
+    ),
 }
 
 # Envoy flags this mesh never produces: recognised, explained briefly, with no lab.
@@ -149,7 +158,6 @@ _ENVOY_ONLY_FLAGS: dict[str, str] = {
     "LH": "Local service failed its health check.",
     "UR": "Upstream remote reset (the upstream reset the stream).",
     "LR": "Connection local reset.",
-    "RL": "Rate limited locally by the HTTP rate-limit filter (429).",
     "UAEX": "Unauthorized by the external authorization service.",
     "RLSE": "Rate-limit service error.",
     "IH": "Strict header check failed (invalid header value).",
@@ -456,6 +464,7 @@ _MESH_DETAILS: list[tuple[re.Pattern[str], str]] = [
         (r"request timeout of [\d.]+ ms exceeded", "UT"),
         (r"fault injection: aborted", "FI"),
         (r"RBAC: .* denied", "RBAC"),
+        (r"local_rate_limited|local rate limit: over", "RL"),
         (r"connection refused", "UF"),
     )
 ]

@@ -94,6 +94,12 @@ def actions_for(topology) -> list[Action]:
             {"action": "restart", "service": callee, "target": "sidecar", "replica": 0},
             to_callee,
         ),
+        Action(
+            "rate-limit",
+            "Limit service {callee} to 10 requests/s (bursts of 5)",
+            {"action": "rate_limit", "service": callee, "rps": 10, "burst": 5},
+            to_callee,
+        ),
         Action("load-300", "Raise the load to 300 requests/s", {"action": "rate", "rps": 300}),
         Action("load-20", "Lower the load to 20 requests/s", {"action": "rate", "rps": 20}),
         Action("heal", "Heal everything", {"action": "heal"}),

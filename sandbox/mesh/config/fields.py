@@ -253,6 +253,25 @@ TRAFFIC_FIELDS: tuple[Field, ...] = (
         default=0.0,
         required=True,
     ),
+    Field(
+        "rate_limit.requests_per_second",
+        "number",
+        "Rate limit",
+        "requests per second the service's sidecars let in; more get 429 RL",
+        unit="/s",
+        low=0.001,
+        high=100_000.0,
+        required=True,
+    ),
+    Field(
+        "rate_limit.burst",
+        "whole",
+        "Burst",
+        "requests let in at once before the rate applies",
+        low=1,
+        high=100_000,
+        default=1,
+    ),
 )
 
 BEHAVIOUR_FIELDS: tuple[Field, ...] = (

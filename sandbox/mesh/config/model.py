@@ -115,6 +115,15 @@ class FaultPolicy:
 
 
 @dataclass(frozen=True)
+class RateLimitPolicy:
+    """A local rate limit on the service's inbound (Envoy's token bucket): `burst` requests at once, refilled
+    at `requests_per_second`. None = no limit."""
+
+    requests_per_second: float | None = None
+    burst: int = 1
+
+
+@dataclass(frozen=True)
 class AuthorizationRule:
     # Empty tuple = matches anything. Sources are SPIFFE IDs or bare service names.
     sources: tuple[str, ...] = ()
@@ -139,6 +148,8 @@ class TrafficPolicy:
     circuit_breaker: CircuitBreakerPolicy = CircuitBreakerPolicy()
     outlier_detection: OutlierDetectionPolicy = OutlierDetectionPolicy()
     fault: FaultPolicy = FaultPolicy()
+    # Enforced by the service's own inbound sidecars, not by its callers (Envoy's local rate limit).
+    rate_limit: RateLimitPolicy = RateLimitPolicy()
 
 
 # --------------------------------------------------------------------------- topology

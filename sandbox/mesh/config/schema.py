@@ -14,6 +14,7 @@ The document spelling of a traffic policy (YAML and pushed JSON alike):
     circuit_breaker: {max_connections: 100, max_pending_requests: 10}
     outlier_detection: {consecutive_5xx: 5, base_ejection_time: 30s, max_ejection_percent: 10}
     fault: {abort: {percent: 10, status: 503}, delay: {percent: 5, duration: 100ms}}
+    rate_limit: {requests_per_second: 10, burst: 5}   # enforced by the service's own inbound sidecars
 
 A refusal is a `SchemaError` whose message is `<field path>: <reason>`, e.g.
 `services[1].traffic.retry.attempts: must be a whole number from 0 to 10, got -1`, bounded in length.
@@ -60,6 +61,7 @@ from sandbox.mesh.config.model import (
     CircuitBreakerPolicy,
     FaultPolicy,
     OutlierDetectionPolicy,
+    RateLimitPolicy,
     RetryPolicy,
     TimeoutPolicy,
     TrafficPolicy,
@@ -147,6 +149,10 @@ def parse_traffic(data: Any, path: str = "traffic") -> TrafficPolicy:
             delay_percent=v.get("fault.delay.percent", fault.delay_percent),
             delay_seconds=v.get("fault.delay.duration", fault.delay_seconds),
         ),
+        rate_limit=RateLimitPolicy(
+            requests_per_second=v.get("rate_limit.requests_per_second"),
+            burst=v.get("rate_limit.burst", RateLimitPolicy().burst),
+        ),
     )
 
 
@@ -191,6 +197,9 @@ def dump_traffic(policy: TrafficPolicy) -> dict[str, Any]:
             "abort": {"percent": fault.abort_percent, "status": fault.abort_status},
             "delay": {"percent": fault.delay_percent, "duration": fault.delay_seconds},
         }
+    limit = policy.rate_limit
+    if limit.requests_per_second is not None:
+        out["rate_limit"] = {"requests_per_second": limit.requests_per_second, "burst": limit.burst}
     return out
 
 

@@ -157,8 +157,13 @@ class Sidecar(ControlChannel, OutboundSide, InboundSide, AdminApi):
                 outbound[name] = kept
             else:
                 outbound[name] = (dest.traffic, self._make_outbound(name, dest.traffic))
+        # The service's own traffic policy (pushed to every sidecar) carries the limit on its inbound.
+        own = config.destinations.get(config.service)
         inbound = inbound_stack(
-            authorization=config.authorization, forward=self._forward_to_app, telemetry=self.telemetry
+            authorization=config.authorization,
+            forward=self._forward_to_app,
+            telemetry=self.telemetry,
+            rate_limit=own.traffic.rate_limit if own is not None else None,
         )
         return Applied(config, server_ssl, permissive_ssl, client_ssl, inbound, outbound)
 

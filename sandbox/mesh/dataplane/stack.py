@@ -34,6 +34,7 @@ from sandbox.mesh.config.model import (
     Clock,
     Endpoint,
     Handler,
+    RateLimitPolicy,
     Request,
     Response,
     TrafficPolicy,
@@ -52,6 +53,7 @@ from sandbox.mesh.dataplane.layers.circuit_breaker import CircuitBreaker, circui
 from sandbox.mesh.dataplane.layers.fault import fault_layer
 from sandbox.mesh.dataplane.layers.inbound_path import inbound_path_layer
 from sandbox.mesh.dataplane.layers.outlier import OutlierDetector, outlier_layer
+from sandbox.mesh.dataplane.layers.rate_limit import rate_limit_layer
 from sandbox.mesh.dataplane.layers.retry import RetryBudget, RetryStats, retry_layer
 from sandbox.mesh.dataplane.layers.timeout import timeout_layer
 from sandbox.mesh.dataplane.layers.upstream import upstream_errors_as_responses
@@ -167,6 +169,7 @@ def inbound_stack(
     forward: Handler,
     telemetry: SidecarTelemetry,
     clock: Clock = time.monotonic,
+    rate_limit: RateLimitPolicy | None = None,
 ) -> Handler:
     """The handler a sidecar's inbound listener calls once the peer is verified (its SPIFFE ID
     in `request.source_identity`, "" for plaintext). `forward` hands the request to the local
@@ -174,6 +177,9 @@ def inbound_stack(
     handler = upstream_errors_as_responses(forward)
     handler = authorization_layer(handler, authorization)
     handler = inbound_path_layer(handler)
+    # Outermost but the log: an over-limit request costs nothing more than its log line (as in Envoy).
+    if rate_limit is not None:
+        handler = rate_limit_layer(handler, rate_limit, clock=clock)
     return access_layer(handler, telemetry=telemetry, direction="inbound", clock=clock, destination=telemetry.workload)
 
 

@@ -36,6 +36,8 @@ FLAG_EXPLANATIONS: dict[str, str] = {
     "DC": "Downstream connection termination: the caller went away before the answer.",
     "UC": "Upstream connection termination: the upstream closed or reset the connection mid-request.",
     "RBAC": "Denied by authorization policy: the caller's identity, method or path is not allowed.",
+    "RL": "Rate limited: the service's own sidecar let in no more than its local rate limit allows "
+    "(requests per second, plus a burst) and answered 429 at once, without calling the service.",
     "DPE": "Downstream protocol error: the caller's request could not be taken as sent (for example a path "
     "that cannot be normalised, or one reserved for the mesh's own admin API).",
 }

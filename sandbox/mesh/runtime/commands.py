@@ -11,16 +11,14 @@ field and the reason). It is parsed once, where it enters; after that it travels
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sandbox.mesh.config.model import RateLimitPolicy, Topology
+from sandbox.mesh.config.model import Topology
 from sandbox.mesh.config.schema import (
     BEHAVIOUR,
-    FIELDS,
     MTLS_MODES,
     SchemaError,
-    dump_traffic,
     expect_boolean,
     expect_choice,
     expect_number,
@@ -52,6 +50,7 @@ from sandbox.mesh.runtime.command_base import (
     heal_everything,
     parse_command,
 )
+from sandbox.mesh.runtime.traffic_commands import TrafficCommand  # its import registers them in ACTIONS
 
 CERT_FAULTS = (*CA_CERT_FAULTS, "none")  # what the `cert` command takes: the CA's faults, or none
 TARGETS = ("sidecar", "service", "control_plane")
@@ -394,62 +393,9 @@ class Policy(Command):
         await mesh.operate(SetTraffic(self.service, self.traffic, self.validate))
 
 
-LIMIT_RATE = FIELDS["rate_limit.requests_per_second"]
-LIMIT_BURST = FIELDS["rate_limit.burst"]
-
-
-@dataclass(frozen=True)
-class RateLimit(Command):
-    """`service`'s own sidecars let in `rps` requests per second with bursts of `burst`; the rest get 429 RL.
-
-    It is set on top of the traffic policy the topology gives `service` (a `policy` command may carry a
-    `rate_limit` block of its own, in the same spelling)."""
-
-    action: ClassVar[str] = "rate_limit"
-    service: str
-    rps: float
-    burst: int = 1
-
-    @classmethod
-    def parse(cls, d: dict, topology: Topology | None) -> RateLimit:
-        service = _sidecar_service(d["service"], topology)
-        rps = _checked(expect_number, d["rps"], "rps", 0, LIMIT_RATE.high)
-        if rps <= 0:
-            raise CommandError("rps", f"must be more than 0 requests per second, got {_show(d['rps'])}")
-        burst = _checked(expect_whole, d.get("burst", LIMIT_BURST.default), "burst", 1, int(LIMIT_BURST.high))
-        return cls(service, rps, burst)
-
-    def describe(self) -> str:
-        return (
-            f"the sidecars of service {self.service} let in {self.rps:g} requests per second "
-            f"(bursts of {self.burst}); the rest get 429 at once"
-        )
-
-    async def apply(self, mesh: Mesh, load: LoadControl | None) -> None:
-        traffic = replace(mesh.topology.service(self.service).traffic, rate_limit=RateLimitPolicy(self.rps, self.burst))
-        await mesh.operate(SetTraffic(self.service, dump_traffic(traffic)))
-
-    def to_json(self) -> dict[str, Any]:
-        return _whole_numbers_as_int(super().to_json(), "rps")
-
-
 AnyCommand = (
-    Fail
-    | Slow
-    | Hang
-    | Heal
-    | Kill
-    | Restart
-    | Plaintext
-    | Mtls
-    | MtlsMode
-    | Cert
-    | Deny
-    | Allow
-    | Rate
-    | Policy
-    | RateLimit
-)
+    Fail | Slow | Hang | Heal | Kill | Restart | Plaintext | Mtls | MtlsMode | Cert | Deny | Allow | Rate | Policy
+) | TrafficCommand
 
 
 # ====================================================================== JSON, words and applying

@@ -38,6 +38,8 @@ VALID = [
     {"action": "deny", "service": "b", "source": "a"},
     {"action": "allow", "service": "b"},
     {"action": "rate", "rps": 300},
+    {"action": "rate_limit", "service": "b", "rps": 10, "burst": 5},
+    {"action": "rate_limit", "service": "b", "rps": 0.5, "burst": 1},
     {
         "action": "policy",
         "service": "b",
@@ -86,6 +88,19 @@ def test_every_action_has_an_example():
         ({"action": "rate", "rps": 0}, "rps: must be more than 0, got 0"),
         ({"action": "rate", "rps": 10**9}, "rps: must be a number from 0 to 1000"),
         (
+            {"action": "rate_limit", "service": "b", "rps": 0, "burst": 5},
+            "rps: must be more than 0 requests per second, got 0",
+        ),
+        ({"action": "rate_limit", "service": "b", "rps": -3}, "rps: must be a number from 0 to 100000, got -3"),
+        ({"action": "rate_limit", "service": "b", "rps": "fast"}, "rps: must be a number from 0 to 100000"),
+        (
+            {"action": "rate_limit", "service": "b", "rps": 10, "burst": 0},
+            "burst: must be a whole number from 1 to 100000, got 0",
+        ),
+        ({"action": "rate_limit", "service": "b", "rps": 10, "burst": 2.5}, "burst: must be a whole number"),
+        ({"action": "rate_limit", "service": "c", "rps": 10}, "service: unknown service 'c' (one of a, b)"),
+        ({"action": "rate_limit", "rps": 10}, "rate_limit needs service"),
+        (
             {"action": "policy", "service": "b", "traffic": {"retry": {"attempts": -1}}},
             "traffic.retry.attempts: must be a whole number from 0 to 10, got -1",
         ),
@@ -119,6 +134,9 @@ def test_without_a_topology_only_the_shape_is_checked():
 def test_plain_words():
     assert describe(parse_command(VALID[0], PAIR)) == "service b fails 50% of requests with 503"
     assert describe(Heal()).startswith("everything back as the topology says")
+    assert describe(parse_command({"action": "rate_limit", "service": "b", "rps": 10, "burst": 5}, PAIR)) == (
+        "the sidecars of service b let in 10 requests per second (bursts of 5); the rest get 429 at once"
+    )
     assert describe(Policy("b", {}, validate=False)) == "new traffic policy for calls to service b (pushed unchecked)"
 
 

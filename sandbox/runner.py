@@ -25,7 +25,6 @@ from sandbox.mesh.runtime.experiment import Experiment as EngineExperiment
 
 from . import records, selectors, streams
 from .models import Experiment
-from .state import history_point
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +107,7 @@ class ExperimentRunner:
             # The record first: a page that reloads on "finished" must find the experiment ended.
             await self.record_finish(event)
         elif isinstance(event, Snapshot):
-            self.history.append(history_point(event))
+            self.history.append(event.one_second())
             del self.history[:-HISTORY_KEPT]
             self.last_snapshot = asdict(event)
         else:

@@ -19,24 +19,18 @@ from django.conf import settings
 from django.db import connection
 from redis.exceptions import RedisError
 
+from sandbox.mesh.config.topology import shipped_topology_path
 from sandbox.mesh.runtime.events import Event, Finished, Snapshot, Started
+from sandbox.mesh.runtime.experiment import Experiment as EngineExperiment
 
 from . import records, selectors, streams
 from .models import Experiment
-from .state import history_point
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_REASON = "stopped: the site shut down"
 HISTORY_KEPT = 600  # metrics points kept in the final record (ten minutes at one a second)
 REFUSALS_RECORDED = 20  # forged command entries recorded as events per experiment; the log counts the rest
-
-
-def experiment_class():
-    """The engine's Experiment (imported late so the site loads even where the engine is not built)."""
-    from sandbox.mesh.runtime.experiment import Experiment as EngineExperiment
-
-    return EngineExperiment
 
 
 def _db(function):
@@ -48,7 +42,7 @@ class ExperimentRunner:
         self.record = experiment
         self.id = experiment.pk
         self.redis = streams.async_client()
-        self.engine = None
+        self.engine: EngineExperiment | None = None
         self.started = asyncio.Event()
         self.finished_recorded = False
         self.history: list[dict] = []
@@ -60,11 +54,9 @@ class ExperimentRunner:
     async def run(self) -> str:
         """Run to the end; returns the reason it ended."""
         topology = selectors.topology_get(self.record.topology)
-        from sandbox.mesh.config.topology import shipped_topology_path
-
         log_dir = Path(settings.VAR_DIR) / "sandbox" / str(self.id)
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = experiment_class()(
+        self.engine = EngineExperiment(
             topology,
             runtime=self.record.runtime,
             topology_path=str(shipped_topology_path(self.record.topology)),
@@ -115,7 +107,7 @@ class ExperimentRunner:
             # The record first: a page that reloads on "finished" must find the experiment ended.
             await self.record_finish(event)
         elif isinstance(event, Snapshot):
-            self.history.append(history_point(event))
+            self.history.append(event.one_second())
             del self.history[:-HISTORY_KEPT]
             self.last_snapshot = asdict(event)
         else:

@@ -12,26 +12,11 @@ RECENT_SHOWN = 12  # requests in the timeline
 NOTABLE_SHOWN = 40  # events in the log
 
 
-def history_point(snapshot: Snapshot) -> dict:
-    """One sparkline point: the entry's view (effective) beside the worst edge's replicas (actual)."""
-    actual = [edge.actual_success for edge in snapshot.edges if edge.actual_success is not None]
-    entry = next((edge for edge in snapshot.edges if edge.source == "loadgen"), None)
-    return {
-        "t": round(snapshot.t, 1),
-        "rps": round(entry.rps if entry else float(snapshot.requests), 1),
-        "effective": snapshot.effective_success,
-        "actual": min(actual) if actual else None,
-        "p50": round(snapshot.p50_ms, 2),
-        "p95": round(snapshot.p95_ms, 2),
-        "p99": round(snapshot.p99_ms, 2),
-    }
-
-
 @dataclass
 class ViewState:
     started: Started | None = None
     snapshot: Snapshot | None = None
-    history: list[dict] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)  # Snapshot.one_second() rows (older records: its first keys)
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_SHOWN))
     notable: list[dict] = field(default_factory=list)  # {"kind", "t", ...the event's fields}
     finished: Finished | None = None
@@ -40,7 +25,7 @@ class ViewState:
         """Fold one event in; returns the names of the fragments it changed."""
         if isinstance(event, Snapshot):
             self.snapshot = event
-            self.history.append(history_point(event))
+            self.history.append(event.one_second())
             del self.history[:-HISTORY_SHOWN]
             self.recent.extend(event.recent)
             return {"status", "graph", "metrics", "requests", "breaker", "log"}  # log: the flags of this second

@@ -159,3 +159,23 @@ def test_commands_appear_on_the_metrics_timeline():
     assert [marker["number"] for marker in charts[1].markers] == [1]
     html = render_fragment("metrics", facts=FACTS, state=ViewState(history=history), commands=commands)
     assert "command 1: service b fails 50%" in html
+
+
+def test_a_result_stored_before_the_seconds_grew_renders_the_same_charts():
+    # Stored histories older than Snapshot.one_second() hold only its first seven keys; the finished page
+    # draws them exactly as it draws the rows stored today.
+    from sandbox.state import state_from_record
+
+    old = [
+        {"t": float(t), "rps": 20.0, "effective": 0.9, "actual": 0.8, "p50": 1.0, "p95": 2.0, "p99": 3.0}
+        for t in range(10)
+    ]
+    extras = {"requests": 20, "statuses": {"200": 18, "503": 2}, "actual_together": 0.85, "in_flight": 1}
+    today = [{**point, **extras, "retries": 0, "ejections": 0, "tls_failures": 0, "open_circuits": 0} for point in old]
+
+    def metrics(history):
+        state = state_from_record({"history": history}, notable=[])
+        return render_fragment("metrics", facts=FACTS, state=state, commands=[])
+
+    assert metrics(old) == metrics(today)
+    assert "Requests per second" in metrics(old)

@@ -39,7 +39,8 @@ class Field:
     `key` is its dotted place in the document (e.g. "retry.attempts"); `kind` is one of whole, number,
     duration (seconds), boolean, choice, conditions (retry_on), sources, methods, paths. `default` None
     means "not set" (the layer it configures is off). `required` is within its group (a retry block
-    needs attempts). A web form renders it from `form()`.
+    needs attempts). A web form renders it from `form()`. `attr` is its place in the typed TrafficPolicy
+    ("section.attribute"), written only where it is not the key with the section's inner dots as underscores.
     """
 
     key: str
@@ -52,10 +53,17 @@ class Field:
     default: Any = None
     choices: tuple[str, ...] = ()
     required: bool = False
+    attr: str = ""
 
     @property
     def name(self) -> str:
         return self.key.rsplit(".", 1)[-1]
+
+    @property
+    def place(self) -> tuple[str, str]:
+        """(section, attribute) in the typed policy; section "" for an attribute of the policy itself."""
+        section, _, rest = (self.attr or self.key).partition(".")
+        return (section, rest.replace(".", "_")) if rest else ("", section)
 
     def parse(self, value: Any, path: str) -> Any:
         """The checked value (durations in seconds, conditions a frozenset), or SchemaError naming `path`."""
@@ -114,6 +122,7 @@ TRAFFIC_FIELDS: tuple[Field, ...] = (
         unit="s",
         low=0.001,
         high=300.0,
+        attr="timeout.request_timeout",
     ),
     Field(
         "retry.attempts", "whole", "Retries", "retries after the first try", low=0, high=10, default=0, required=True
@@ -252,6 +261,7 @@ TRAFFIC_FIELDS: tuple[Field, ...] = (
         high=60.0,
         default=0.0,
         required=True,
+        attr="fault.delay_seconds",
     ),
     Field(
         "rate_limit.requests_per_second",

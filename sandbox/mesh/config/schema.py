@@ -58,12 +58,7 @@ from sandbox.mesh.config.model import (
     AuthorizationPolicy,
     AuthorizationRule,
     Behaviour,
-    CircuitBreakerPolicy,
-    FaultPolicy,
-    OutlierDetectionPolicy,
-    RateLimitPolicy,
     RetryPolicy,
-    TimeoutPolicy,
     TrafficPolicy,
 )
 
@@ -102,104 +97,77 @@ def _parse_group(fields: tuple[Field, ...], raw: Any, prefix: str, path: str, ou
 # --------------------------------------------------------------------------- traffic
 
 
+def _traffic_sections() -> dict[str, list[Field]]:
+    """The traffic fields by the TrafficPolicy attribute they live in ("" for the policy's own), in
+    declaration order."""
+    sections: dict[str, list[Field]] = {}
+    for f in TRAFFIC_FIELDS:
+        sections.setdefault(f.place[0], []).append(f)
+    return sections
+
+
+_SECTIONS = _traffic_sections()
+
+
+def _fill_backoff_cap(v: dict[str, Any], path: str) -> None:
+    """An unset cap follows a base set above it, so `backoff_base: 500ms` alone is valid; a cap set below
+    the base is refused."""
+    if "retry.attempts" not in v:
+        return
+    defaults = RetryPolicy()
+    base = v.get("retry.backoff_base", defaults.backoff_base)
+    cap = v.setdefault("retry.backoff_max", max(defaults.backoff_max, base))
+    if cap < base:
+        raise SchemaError(
+            f"{path}.retry.backoff_max",
+            f"must not be below backoff_base ({format_duration(base)}), got {format_duration(cap)}",
+        )
+
+
 def parse_traffic(data: Any, path: str = "traffic") -> TrafficPolicy:
-    """A traffic policy document (YAML or pushed JSON, the same spelling) to a TrafficPolicy."""
+    """A traffic policy document (YAML or pushed JSON, the same spelling) to a TrafficPolicy.
+
+    A section the document leaves out keeps its type's defaults (its layer off); a field a written section
+    leaves out takes its type's default too, so the model's dataclasses are the one place defaults live."""
     v: dict[str, Any] = {}
     _parse_group(TRAFFIC_FIELDS, data, "", path, v)
-    defaults = RetryPolicy()
-    retry = RetryPolicy()
-    if "retry.attempts" in v:
-        base = v.get("retry.backoff_base", defaults.backoff_base)
-        # An unset cap follows a base set above it, so `backoff_base: 500ms` alone is valid.
-        cap = v.get("retry.backoff_max", max(defaults.backoff_max, base))
-        if cap < base:
-            raise SchemaError(
-                f"{path}.retry.backoff_max",
-                f"must not be below backoff_base ({format_duration(base)}), got {format_duration(cap)}",
-            )
-        retry = RetryPolicy(
-            attempts=v["retry.attempts"],
-            per_try_timeout=v.get("retry.per_try_timeout"),
-            retry_on=v.get("retry.retry_on", defaults.retry_on),
-            backoff_base=base,
-            backoff_max=cap,
-            budget_ratio=v.get("retry.budget_ratio", defaults.budget_ratio),
-            budget_min_per_second=v.get("retry.budget_min_per_second", defaults.budget_min_per_second),
-        )
-    outlier = OutlierDetectionPolicy()
-    if "outlier_detection.consecutive_5xx" in v:
-        outlier = OutlierDetectionPolicy(
-            consecutive_5xx=v["outlier_detection.consecutive_5xx"],
-            base_ejection_time=v.get("outlier_detection.base_ejection_time", outlier.base_ejection_time),
-            max_ejection_percent=v.get("outlier_detection.max_ejection_percent", outlier.max_ejection_percent),
-        )
-    fault = FaultPolicy()
-    return TrafficPolicy(
-        load_balancer=v.get("load_balancer", "round_robin"),
-        timeout=TimeoutPolicy(request_timeout=v.get("timeout")),
-        retry=retry,
-        circuit_breaker=CircuitBreakerPolicy(
-            max_connections=v.get("circuit_breaker.max_connections"),
-            max_pending_requests=v.get("circuit_breaker.max_pending_requests"),
-        ),
-        outlier_detection=outlier,
-        fault=FaultPolicy(
-            abort_percent=v.get("fault.abort.percent", fault.abort_percent),
-            abort_status=v.get("fault.abort.status", fault.abort_status),
-            delay_percent=v.get("fault.delay.percent", fault.delay_percent),
-            delay_seconds=v.get("fault.delay.duration", fault.delay_seconds),
-        ),
-        rate_limit=RateLimitPolicy(
-            requests_per_second=v.get("rate_limit.requests_per_second"),
-            burst=v.get("rate_limit.burst", RateLimitPolicy().burst),
-        ),
-    )
+    _fill_backoff_cap(v, path)
+    given: dict[str, Any] = {}
+    for section, fields in _SECTIONS.items():
+        values = {f.place[1]: v[f.key] for f in fields if f.key in v}
+        if not section:
+            given.update(values)
+        elif values:
+            given[section] = type(getattr(TrafficPolicy(), section))(**values)
+    return TrafficPolicy(**given)
+
+
+def _dump_order(fields: list[Field]) -> list[Field]:
+    # A section's fields that are always written come first, then those written only when set (a
+    # per-try timeout, a breaker's limits), so the document reads as it always has.
+    return sorted(fields, key=lambda f: f.default is None and not f.required)
 
 
 def dump_traffic(policy: TrafficPolicy) -> dict[str, Any]:
-    """A TrafficPolicy in the document spelling (durations in seconds): parse_traffic(dump_traffic(p)) == p."""
-    out: dict[str, Any] = {"load_balancer": policy.load_balancer}
-    if policy.timeout.request_timeout is not None:
-        out["timeout"] = policy.timeout.request_timeout
-    retry = policy.retry
-    if retry != RetryPolicy():
-        out["retry"] = {
-            "attempts": retry.attempts,
-            "retry_on": [c for c in RETRY_CONDITIONS if c in retry.retry_on],
-            "backoff_base": retry.backoff_base,
-            "backoff_max": retry.backoff_max,
-            "budget_ratio": retry.budget_ratio,
-            "budget_min_per_second": retry.budget_min_per_second,
-        }
-        if retry.per_try_timeout is not None:
-            out["retry"]["per_try_timeout"] = retry.per_try_timeout
-    breaker = policy.circuit_breaker
-    limits = {
-        k: v
-        for k, v in (
-            ("max_connections", breaker.max_connections),
-            ("max_pending_requests", breaker.max_pending_requests),
-        )
-        if v is not None
-    }
-    if limits:
-        out["circuit_breaker"] = limits
-    outlier = policy.outlier_detection
-    if outlier.consecutive_5xx is not None:
-        out["outlier_detection"] = {
-            "consecutive_5xx": outlier.consecutive_5xx,
-            "base_ejection_time": outlier.base_ejection_time,
-            "max_ejection_percent": outlier.max_ejection_percent,
-        }
-    fault = policy.fault
-    if fault != FaultPolicy():
-        out["fault"] = {
-            "abort": {"percent": fault.abort_percent, "status": fault.abort_status},
-            "delay": {"percent": fault.delay_percent, "duration": fault.delay_seconds},
-        }
-    limit = policy.rate_limit
-    if limit.requests_per_second is not None:
-        out["rate_limit"] = {"requests_per_second": limit.requests_per_second, "burst": limit.burst}
+    """A TrafficPolicy in the document spelling (durations in seconds): parse_traffic(dump_traffic(p)) == p.
+
+    A section at its defaults is left out; a written section carries every field that is set."""
+    out: dict[str, Any] = {}
+    for section, fields in _SECTIONS.items():
+        value = getattr(policy, section) if section else policy
+        if section and value == type(value)():
+            continue
+        for f in _dump_order(fields):
+            item = getattr(value, f.place[1])
+            if item is None:
+                continue
+            if isinstance(item, frozenset):
+                item = [c for c in f.choices if c in item]
+            *parents, name = f.key.split(".")
+            target = out
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            target[name] = item
     return out
 
 

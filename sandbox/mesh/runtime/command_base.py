@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from sandbox.mesh.config.model import Topology
+from sandbox.mesh.config.model import Service, Topology
 from sandbox.mesh.config.schema import SchemaError, expect_whole, show
 from sandbox.mesh.controlplane.meshconfig import to_jsonable
 from sandbox.mesh.controlplane.ops import Op, SetAuthorization, SetCertFault, SetMtlsMode, SetOutboundTls, SetTraffic
@@ -40,8 +40,8 @@ class Mesh(Protocol):
     async def operate(self, op: Op) -> dict: ...
     async def set_behaviour(self, service: str, replica: int | None = None, **fields: Any) -> list[dict]: ...
     async def reset_behaviour(self, service: str, replica: int | None = None) -> list[dict]: ...
-    async def kill(self, kind: str, service: str, replica: int = 0) -> Any: ...
-    async def restart(self, kind: str, service: str, replica: int = 0) -> Any: ...
+    async def kill(self, kind: str, service: str, replica: int = 0) -> int | None: ...  # the pid, if a process
+    async def restart(self, kind: str, service: str, replica: int = 0) -> None: ...
     def alive(self, kind: str, service: str, replica: int = 0) -> bool: ...
 
 
@@ -185,7 +185,7 @@ async def heal_everything(mesh: Mesh, *, load: LoadControl | None = None) -> Non
         load.rate = load.base_rate
 
 
-def _as_configured(svc: Any) -> list[Op]:
+def _as_configured(svc: Service) -> list[Op]:
     """The ops that put `svc`'s policies, mode, TLS and certificate back as its topology says."""
     ops: list[Op] = [
         SetTraffic(svc.name, to_jsonable(svc.traffic)),

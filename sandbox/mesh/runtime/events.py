@@ -123,6 +123,26 @@ class Snapshot(Event):
     # and open_circuits right now
     control_plane_alive: bool = True  # sidecars keep serving their last config while it is down
 
+    def one_second(self) -> dict[str, Any]:
+        """This second in its one shape: a sparkline point on the page, a row of the stored history and
+        of the result's `per_second`. Its first seven keys are what every stored history has always had."""
+        actual = [edge.actual_success for edge in self.edges if edge.actual_success is not None]
+        entry = next((edge for edge in self.edges if edge.source == "loadgen"), None)  # the load generator's edge
+        return {
+            "t": round(self.t, 1),
+            "rps": round(entry.rps if entry else float(self.requests), 1),
+            "effective": self.effective_success,  # at the entry, as the load generator saw it
+            "actual": min(actual) if actual else None,  # the worst edge's replicas
+            "p50": round(self.p50_ms, 2),
+            "p95": round(self.p95_ms, 2),
+            "p99": round(self.p99_ms, 2),
+            "requests": self.requests,
+            "statuses": dict(self.statuses),
+            "actual_together": self.actual_success,  # every called replica's answers together
+            "in_flight": self.in_flight,
+            **{k: self.totals.get(k, 0) for k in ("retries", "ejections", "tls_failures", "open_circuits")},
+        }
+
 
 @dataclass
 class CommandApplied(Event):

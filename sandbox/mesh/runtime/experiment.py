@@ -278,25 +278,17 @@ class Experiment(ExperimentReport):
                     next_tick += self.interval
                 now = time.monotonic()
                 elapsed, last = now - last, now
-                snapshot, summary = await self._tick(observer, elapsed, self.load.samples[seen:])
+                snapshot = await self._tick(observer, elapsed, self.load.samples[seen:])
                 seen = len(self.load.samples)
                 await self._report_exits()
                 await self._report_nacks()
                 await self._emit(snapshot)
-                per_second.append(
-                    {
-                        "t": round(snapshot.t, 1),
-                        **summary,
-                        "actual_success_rate": snapshot.actual_success,
-                        **{k: observer.totals[k] for k in ("retries", "ejections", "tls_failures", "open_circuits")},
-                        "in_flight": snapshot.in_flight,
-                    }
-                )
+                per_second.append(snapshot.one_second())
         finally:
             stop_waiter.cancel()
         return per_second
 
-    async def _tick(self, observer: Observer, elapsed: float, samples: list) -> tuple[Snapshot, dict]:
+    async def _tick(self, observer: Observer, elapsed: float, samples: list) -> Snapshot:
         """One interval's Snapshot from the load generator's new samples and what the mesh reports now."""
         window = Window()
         flags: dict[str, int] = {}
@@ -335,7 +327,7 @@ class Experiment(ExperimentReport):
             totals={k: v for k, v in observer.totals.items() if isinstance(v, int)},
             control_plane_alive=self.mesh.alive("control_plane", "control-plane", 0),
         )
-        return snapshot, summary
+        return snapshot
 
     def _alive(self) -> dict[str, dict[str, bool]]:
         alive: dict[str, dict[str, bool]] = {}

@@ -9,7 +9,6 @@ from sandbox.mesh.runtime.events import (
     ConfigNacked,
     ProcessExited,
 )
-from sandbox.mesh.runtime.experiment_words import describe_step
 from sandbox.mesh.runtime.loadgen import summarize
 from sandbox.mesh.runtime.observe import Observer
 
@@ -65,7 +64,7 @@ class ExperimentReport:
                 {
                     "at": step.at,
                     "action": step.action,
-                    "did": outcome["said"] or describe_step(step),
+                    "did": outcome["said"] or step.describe(),
                     "error": outcome["error"],
                     "applied_at": began,
                     "done_at": self._t(),
@@ -81,7 +80,7 @@ class ExperimentReport:
                 {
                     "at": step.at,
                     "action": step.action,
-                    "did": describe_step(step),
+                    "did": step.describe(),
                     "error": f"not applied: {until}",
                     "applied_at": None,
                     "done_at": None,

@@ -1,21 +1,6 @@
-"""The experiment's words for a scenario step and for an error, on one line."""
+"""The experiment's words for an error, on one line (a scenario step describes itself: Step.describe)."""
 
 from __future__ import annotations
-
-from typing import Any
-
-from sandbox.mesh.runtime.commands import (
-    CommandError,
-    describe,
-    parse_command,
-)
-
-
-def describe_step(step: Any) -> str:
-    try:
-        return describe(parse_command({"action": step.action, **step.args}, None))
-    except CommandError:
-        return step.action
 
 
 def _reason(exc: BaseException) -> str:

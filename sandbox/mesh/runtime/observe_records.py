@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sandbox.mesh.dataplane.telemetry import parse_traceparent
 from sandbox.mesh.runtime.events import Attempt, RequestRecord
+from sandbox.mesh.runtime.loadgen import Sample
 from sandbox.mesh.runtime.reading import Reading
 
 LOADGEN = "loadgen"  # the load generator's name in edges and records
@@ -49,7 +48,7 @@ class RequestRecords:
         found.sort(key=lambda pair: pair[0])
         return [record for _, record in found[-self.recent_limit :]] if self.recent_limit > 0 else []
 
-    def _loadgen_record(self, sample: Any) -> RequestRecord:
+    def _loadgen_record(self, sample: Sample) -> RequestRecord:
         """A load-generator request that got no answer because its connection failed, as the caller saw it."""
         self._loadgen_seq += 1
         flags = [flag for flag in sample.flags.split(",") if flag]

@@ -23,6 +23,7 @@ from sandbox.mesh.config.model import Topology
 from sandbox.mesh.config.schema import SchemaError, expect_duration
 from sandbox.mesh.runtime.commands import (
     CommandError,
+    describe,
     parse_command,
 )
 
@@ -38,8 +39,12 @@ class Step:
     args: dict = field(default_factory=dict)  # the command's other fields, as written
 
     def describe(self) -> str:
-        details = ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "traffic")
-        return f"{self.action} {details}".strip()
+        """The step in the learner's words, the same words the command says once applied."""
+        try:
+            return describe(parse_command(self.command_json(), None))
+        except CommandError:
+            # A step that only a topology can refuse (e.g. replica 3 of two) still gets a name.
+            return self.action
 
     def command_json(self) -> dict:
         return {"action": self.action, **self.args}

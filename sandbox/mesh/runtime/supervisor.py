@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO
 
 from sandbox.mesh.config.model import Topology
 from sandbox.mesh.controlplane.meshconfig import to_jsonable
@@ -86,7 +86,7 @@ class Child:
     info: dict = field(default_factory=dict)
     drain: asyncio.Task | None = None
     env: dict = field(default_factory=dict)  # extra environment for this child only
-    log: Any = None  # its stderr, when kept in a nameless file
+    log: IO[bytes] | None = None  # its stderr, when kept in a nameless file
 
 
 class ProcessMesh(MeshBase):

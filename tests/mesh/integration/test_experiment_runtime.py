@@ -258,3 +258,30 @@ def test_a_scenario_step_takes_effect_on_schedule_under_load_and_a_step_past_the
     steps = finished.result["scenario"]
     assert steps[0]["error"] is None and steps[0]["applied_at"] is not None, steps
     assert steps[1]["applied_at"] is None and steps[1]["error"] == "not applied: the end of the run at 8s", steps
+
+
+def test_the_results_seconds_are_the_seconds_the_page_drew(tmp_path):
+    # One shape of "one second": the result's per_second rows, written by the engine, are the points the
+    # experiment page's sparklines were drawn from, second for second.
+    from sandbox.state import ViewState
+
+    path = pair_topology(tmp_path)
+    events = []
+    page = ViewState()
+
+    async def body():
+        def on_event(event):
+            events.append(event)
+            page.apply(event)
+            if sum(isinstance(e, Snapshot) for e in events) >= 3:
+                experiment.stop()
+
+        experiment = Experiment(load_topology(path), runtime="in_process", rate=20, on_event=on_event)
+        await experiment.run(duration=60)
+
+    run(body(), 90)
+    finished = next(e for e in events if isinstance(e, Finished))
+    rows = finished.result["per_second"]
+    assert len(rows) >= 3
+    assert rows == page.history
+    assert all(row["rps"] > 0 and row["effective"] is not None for row in rows)

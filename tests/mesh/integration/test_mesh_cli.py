@@ -41,7 +41,7 @@ def test_run_with_a_scenario_shows_the_failure_live_and_writes_json(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert sum(line.startswith("t=") for line in lines) >= 3  # one live line per second
-    assert any("action: fail service=b, percent=30" in line for line in lines)
+    assert any("action: service b fails 30% of requests with 503" in line for line in lines)
     result = json.loads(out.read_text())
     assert result["summary"]["requests"] >= 190
     assert result["summary"]["success_rate"] > 0.97

@@ -125,3 +125,9 @@ def test_the_load_generator_sends_exactly_what_was_scheduled():
         return sent
 
     assert asyncio.run(body()) == [expected for _, _, expected in plans]
+
+
+def test_a_scenario_step_is_described_in_the_words_the_learner_reads():
+    # The command line and the result's scenario list show a step the way the site says the command.
+    scenario = parse_scenario("actions:\n  - {at: 1s, action: fail, service: b, percent: 30}\n")
+    assert scenario.steps[0].describe() == "service b fails 30% of requests with 503"

@@ -9,10 +9,10 @@ import pytest
 from mesh_fakes import FakeClock, endpoints, request, run
 from prometheus_client.parser import text_string_to_metric_families
 
+from sandbox.mesh.config.flags import FLAG_EXPLANATIONS
 from sandbox.mesh.config.model import Response
 from sandbox.mesh.dataplane.layers.access import access_layer
 from sandbox.mesh.dataplane.telemetry import (
-    FLAG_EXPLANATIONS,
     Histogram,
     SidecarTelemetry,
     flags_text,

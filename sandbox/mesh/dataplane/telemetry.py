@@ -13,7 +13,7 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -39,11 +39,6 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     5.0,
     10.0,
 )
-
-
-def flags_text(flags: Iterable[str]) -> str:
-    """Envoy's rendering: "-" for none, else the flags comma-separated in a fixed order (`Flags.text`)."""
-    return Flags(flags).text
 
 
 # --------------------------------------------------------------------------- W3C trace context
@@ -355,9 +350,8 @@ class SidecarTelemetry:
         for (_, _, _, status, flags), count in self.requests.items():
             total += count
             by_status[str(status)] = by_status.get(str(status), 0) + count
-            if flags != "-":
-                for flag in flags.split(","):
-                    by_flag[flag] = by_flag.get(flag, 0) + count
+            for flag in Flags.parse(flags).in_order():
+                by_flag[flag] = by_flag.get(flag, 0) + count
         destinations = {}
         for name, state in self.destinations.items():
             destinations[name] = {

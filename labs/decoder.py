@@ -3,8 +3,8 @@
 Pure functions, no Django. `decode(text)` picks out everything it recognises (the status and flags of an
 Envoy-style access-log line, a bare flag list like "UF,URX", Envoy response-code details such as
 `upstream_reset_before_response_started{connection_failure}`, OpenSSL / Python TLS error strings, this mesh's
-own detail texts) and explains each one. A flag's meaning comes from the engine's telemetry table
-(`FLAG_EXPLANATIONS`), and a TLS failure is first reduced to the engine's stable reason (`sandbox.mesh.dataplane.tls`), so
+own detail texts) and explains each one. A flag's meaning comes from the engine's one flag table
+(`sandbox.mesh.config.flags`), and a TLS failure is first reduced to the engine's stable reason (`sandbox.mesh.dataplane.tls`), so
 the decoder and the live sandbox never disagree. Input it cannot read is "not recognised", with what it did read.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from sandbox.mesh.config.flags import FLAG_EXPLANATIONS
 from sandbox.mesh.dataplane import tls
-from sandbox.mesh.dataplane.telemetry import FLAG_EXPLANATIONS
 
 MAX_INPUT_CHARS = 4000  # a pasted line or a few; more is cut off and said so
 
@@ -162,7 +162,6 @@ _ENVOY_ONLY_FLAGS: dict[str, str] = {
     "RLSE": "Rate-limit service error.",
     "IH": "Strict header check failed (invalid header value).",
     "SI": "Stream idle timeout.",
-    "DPE": "Downstream protocol error (the caller sent malformed HTTP).",
     "UPE": "Upstream protocol error (the upstream answered malformed HTTP).",
     "UMSDR": "Upstream max stream duration reached.",
     "NC": "Upstream cluster not found.",

@@ -4,7 +4,7 @@ the same ones. Rendering touches no database: callers pass the experiment's fiel
 
 from django.template.loader import render_to_string
 
-from sandbox.mesh.dataplane.telemetry import FLAG_EXPLANATIONS
+from sandbox.mesh.config.flags import FLAG_EXPLANATIONS
 
 from . import drawing, selectors
 from .state import ViewState

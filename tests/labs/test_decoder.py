@@ -3,7 +3,7 @@
 import pytest
 
 from labs.decoder import MAX_INPUT_CHARS, decode
-from sandbox.mesh.dataplane.telemetry import FLAG_EXPLANATIONS
+from sandbox.mesh.config.flags import FLAG_EXPLANATIONS
 
 MESH_LINE = (
     '[2026-12-01T14:00:00.123Z] outbound "GET /checkout HTTP/1.1" 503 UF,URX 95 12.1 "127.0.0.1:4000" '

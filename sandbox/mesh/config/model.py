@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sandbox.mesh.config.flags import Flags
+from sandbox.mesh.config.layer_errors import UpstreamError
 from sandbox.mesh.config.spiffe import spiffe_id_for
 
 # The retry_on conditions (Envoy x-envoy-retry-on), in the order forms and messages list them.
@@ -48,27 +50,19 @@ class Response:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    # Envoy-style response flags gathered on the way: UF, UO, URX, UT, UH, NR, FI, DI, DC, UC, RBAC
-    flags: set[str] = field(default_factory=set)
+    # Envoy-style response flags gathered on the way (sandbox.mesh.config.flags declares them)
+    flags: Flags = field(default_factory=Flags)
     detail: str = ""  # a human-readable reason (e.g. the TLS handshake error text)
+    error: UpstreamError | None = None  # why the proxy failed it, with its context; None for an answer
+
+    def __post_init__(self) -> None:
+        # Callers may pass any iterable of flag words; it becomes the immutable, checked type here.
+        if not isinstance(self.flags, Flags):
+            self.flags = Flags(self.flags)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
 Clock = Callable[[], float]  # monotonic seconds; injected so cores are tested without sleeping
-
-
-class UpstreamError(Exception):
-    """A failure before any response arrived: connect failure, reset, timeout, TLS failure.
-
-    `flag` is the Envoy response flag it maps to (UF, UC, UT, ...); `retry_on` names the
-    retry condition it satisfies ("connect-failure", "reset", ...), or "" if none.
-    """
-
-    def __init__(self, flag: str, reason: str, retry_on: str = "") -> None:
-        super().__init__(reason)
-        self.flag = flag
-        self.reason = reason
-        self.retry_on = retry_on
 
 
 # --------------------------------------------------------------------------- policy

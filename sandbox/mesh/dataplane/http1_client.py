@@ -9,6 +9,8 @@ import ssl
 import time
 from collections.abc import Callable
 
+from sandbox.mesh.config.flags import Flag
+from sandbox.mesh.config.layer_errors import ConnectFailure, UpstreamReset
 from sandbox.mesh.config.model import Request, Response, UpstreamError
 from sandbox.mesh.dataplane.handshake_backoff import HandshakeBackoff
 from sandbox.mesh.dataplane.http1_connection import Connection, _StaleConnection
@@ -100,11 +102,11 @@ class ConnectionPool:
         try:
             _transport, conn = await asyncio.wait_for(self._open(started), self.connect_timeout)
         except TimeoutError as exc:
-            raise _ConnectFailed(UpstreamError("UF", "connect timeout", "connect-failure"), bool(started)) from exc
+            raise _ConnectFailed(ConnectFailure("connect timeout"), bool(started)) from exc
         except ssl.SSLError as exc:
             raise _ConnectFailed(TlsConnectError(exc), False) from exc
         except (ConnectionError, OSError) as exc:
-            error = UpstreamError("UF", f"connection failure: {exc.strerror or exc}", "connect-failure")
+            error = ConnectFailure(f"connection failure: {exc.strerror or exc}")
             raise _ConnectFailed(error, False) from exc
         if self.on_connect is not None:
             try:
@@ -114,9 +116,7 @@ class ConnectionPool:
                 raise _ConnectFailed(exc, False) from exc
             except Exception as exc:  # noqa: BLE001 - e.g. the peer closed just as the handshake ended
                 conn.close()
-                raise _ConnectFailed(
-                    UpstreamError("UF", f"connection failure: {exc}", "connect-failure"), False
-                ) from exc
+                raise _ConnectFailed(ConnectFailure(f"connection failure: {exc}"), False) from exc
         self.open_count += 1
         return conn
 
@@ -163,7 +163,7 @@ class ConnectionPool:
             self._handshake_failed(failed.error, backoff=failed.backoff)
         except Exception as exc:  # noqa: BLE001 - an unforeseen failure is still a failed connect, never a hang
             self._connecting -= 1
-            self._handshake_failed(UpstreamError("UF", f"connection failure: {exc}", "connect-failure"), backoff=True)
+            self._handshake_failed(ConnectFailure(f"connection failure: {exc}"), backoff=True)
         except BaseException:
             self._connecting -= 1  # cancelled: the pool is closing
             raise
@@ -212,7 +212,7 @@ class ConnectionPool:
         if conn is not None:
             return conn
         if self.closed:
-            raise UpstreamError("UF", "connection pool closed", "connect-failure")
+            raise ConnectFailure("connection pool closed")
         if self._last_error is not None and self.open_count == 0 and self._connecting == 0:
             if self.backoff.remaining(time.monotonic()) > 0:
                 # Backing off, and nothing open could come back: fail now, for the reason the last one failed.
@@ -225,7 +225,7 @@ class ConnectionPool:
                 return await waiter
         except TimeoutError as exc:
             self._forget(waiter)
-            raise UpstreamError("UF", "connect timeout", "connect-failure") from exc
+            raise ConnectFailure("connect timeout") from exc
         except BaseException:
             self._forget(waiter)
             raise
@@ -286,7 +286,7 @@ class ConnectionPool:
                 # clients resend that on another connection, but only when sending twice is harmless
                 # (RFC 9110 9.2.2). Otherwise, or on a fresh connection, the caller sees the reset.
                 if not reused or request.method not in IDEMPOTENT_METHODS:
-                    raise UpstreamError("UC", "upstream connection closed before the response", "reset") from exc
+                    raise UpstreamReset("upstream connection closed before the response") from exc
 
     async def _exchange(self, conn: Connection, data: bytes, head: bool, timeout: float | None) -> Response:
         try:
@@ -303,10 +303,10 @@ class ConnectionPool:
             raise TlsConnectError(exc) from exc
         except (ConnectionError, OSError) as exc:
             self._discard(conn)
-            raise UpstreamError("UC", f"upstream reset: {exc}", "reset") from exc
+            raise UpstreamReset(f"upstream reset: {exc}") from exc
         except ProtocolError as exc:
             self._discard(conn)
-            raise UpstreamError("UC", f"upstream protocol error: {exc}", "reset") from exc
+            raise UpstreamReset(f"upstream protocol error: {exc}") from exc
         except BaseException:
             # Cancelled (a per-try or overall timeout, the caller gone): the answer is still on its way.
             self._drain(conn)
@@ -334,7 +334,7 @@ class ConnectionPool:
         if self._wakeup is not None:
             self._wakeup.cancel()
             self._wakeup = None
-        self._fail_waiters(UpstreamError("UF", "connection pool closed", "connect-failure"))
+        self._fail_waiters(ConnectFailure("connection pool closed"))
 
 
 class _ConnectFailed(Exception):
@@ -353,13 +353,15 @@ class TlsConnectError(UpstreamError):
         self.original = exc
         self.text = reason
         text = reason or str(exc)
-        super().__init__("UF", f"TLS error: {text}", "connect-failure")
+        super().__init__(Flag.UF, f"TLS error: {text}", "connect-failure")
 
 
 def _again(error: UpstreamError) -> UpstreamError:
     """A fresh copy of a shared connect failure for one more request (one exception object per raise)."""
     if isinstance(error, TlsConnectError):
         return TlsConnectError(error.original, error.text)
+    if isinstance(error, ConnectFailure):
+        return ConnectFailure(error.reason)
     return UpstreamError(error.flag, error.reason, error.retry_on)
 
 

@@ -8,6 +8,7 @@ import asyncio
 import socket
 import ssl
 
+from sandbox.mesh.config.flags import Flag
 from sandbox.mesh.config.model import Request, Response, UpstreamError
 from sandbox.mesh.dataplane import http1, tls
 from sandbox.mesh.dataplane.listener import Slot
@@ -151,6 +152,6 @@ class InboundSide:
             return Response(
                 504,
                 body=b"local app timed out\n",
-                flags={"UT"},
+                flags={Flag.UT},
                 detail=f"local app gave no response within {self.app_timeout:g}s",
             )

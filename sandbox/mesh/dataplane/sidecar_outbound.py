@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from sandbox.mesh.config.flags import Flag
+from sandbox.mesh.config.layer_errors import ConnectFailure
 from sandbox.mesh.config.model import Endpoint, Request, Response, TrafficPolicy, UpstreamError
 from sandbox.mesh.dataplane import http1, tls
 from sandbox.mesh.dataplane.sidecar_state import (
@@ -50,7 +52,7 @@ class OutboundSide:
         )
         request.destination = destination
         if applied is None:
-            return Response(503, body=b"sidecar has no configuration yet\n", flags={"NR"})
+            return Response(503, body=b"sidecar has no configuration yet\n", flags={Flag.NR})
         entry = applied.outbound.get(destination)
         handler = entry[1] if entry is not None else self._no_route
         response = await handler(request)
@@ -96,7 +98,7 @@ class OutboundSide:
         admission = self.upstream_admission
         if not admission.try_acquire() and not await admission.acquire():
             raise UpstreamError(
-                "UO",
+                Flag.UO,
                 f"sidecar overloaded: {admission.active} upstream requests in flight "
                 f"(at most {admission.max_connections}), {admission.pending} waiting "
                 f"(at most {admission.max_pending_requests})",
@@ -106,8 +108,6 @@ class OutboundSide:
         except http1.TlsConnectError as exc:
             reason = tls.classify_handshake_error(exc.original, side="client")
             self.telemetry.record_tls_failure(reason, direction="outbound", peer=endpoint.service)
-            raise UpstreamError(
-                "UF", f"TLS error: {tls.describe_handshake_error(exc.original)}", "connect-failure"
-            ) from exc
+            raise ConnectFailure(f"TLS error: {tls.describe_handshake_error(exc.original)}") from exc
         finally:
             admission.release()

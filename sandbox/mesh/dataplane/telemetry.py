@@ -13,35 +13,14 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from sandbox.mesh.config.flags import Flag, Flags
 from sandbox.mesh.config.model import Request, Response
 from sandbox.mesh.dataplane.layers.authorization import service_of
 from sandbox.mesh.dataplane.prometheus import _number, render_prometheus
-
-FLAG_EXPLANATIONS: dict[str, str] = {
-    "UF": "Upstream connection failure: the proxy could not connect to the upstream "
-    "(refused, unreachable, or the TLS handshake failed).",
-    "UO": "Upstream overflow: the circuit breaker was open (too many requests in flight or "
-    "waiting), so the proxy refused at once instead of queueing more load.",
-    "URX": "Retries exhausted: every allowed retry was used and the last try still failed.",
-    "UT": "Upstream request timeout: no complete answer within the timeout (per try or overall).",
-    "UH": "No healthy upstream: the destination has no endpoint registered. (When outlier detection "
-    "has ejected more than half of them, the proxy uses all of them instead: healthy panic.)",
-    "NR": "No route: the proxy knows no service by the requested name.",
-    "FI": "Fault injected: the request was aborted on purpose by a fault-injection policy.",
-    "DI": "Delay injected: the request was held back on purpose by a fault-injection policy.",
-    "DC": "Downstream connection termination: the caller went away before the answer.",
-    "UC": "Upstream connection termination: the upstream closed or reset the connection mid-request.",
-    "RBAC": "Denied by authorization policy: the caller's identity, method or path is not allowed.",
-    "RL": "Rate limited: the service's own sidecar let in no more than its local rate limit allows "
-    "(requests per second, plus a burst) and answered 429 at once, without calling the service.",
-    "DPE": "Downstream protocol error: the caller's request could not be taken as sent (for example a path "
-    "that cannot be normalised, or one reserved for the mesh's own admin API).",
-}
-FLAG_ORDER = tuple(FLAG_EXPLANATIONS)
 
 # Prometheus-style latency buckets in seconds, fine at the low end where a proxy hop lives.
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -60,17 +39,6 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     5.0,
     10.0,
 )
-
-
-def flags_text(flags: Iterable[str]) -> str:
-    """Envoy's rendering: "-" for none, else the flags comma-separated in a fixed order."""
-    if not flags:
-        return "-"
-    flags = set(flags)
-    if len(flags) == 1:
-        return next(iter(flags))
-    known = [flag for flag in FLAG_ORDER if flag in flags]
-    return ",".join(known + sorted(flags.difference(FLAG_ORDER)))
 
 
 # --------------------------------------------------------------------------- W3C trace context
@@ -186,7 +154,7 @@ class AccessLogRecord:
     def flag_explanations(self) -> list[tuple[str, str]]:
         if self.flags == "-":
             return []
-        return [(flag, FLAG_EXPLANATIONS.get(flag, "")) for flag in self.flags.split(",")]
+        return [(flag, flag.explanation) for flag in Flags.parse(self.flags).in_order()]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -265,10 +233,10 @@ class SidecarTelemetry:
             source = self.workload
             destination = request.destination or destination or "unknown"
         status = response.status
-        flags = flags_text(response.flags)
+        flags = response.flags.text
         # A no-route name comes from the caller's Host header: as a label it would mint a time
         # series per made-up name. The metrics say "unknown"; the (bounded) access log keeps it.
-        label = "unknown" if "NR" in response.flags else destination
+        label = "unknown" if Flag.NR in response.flags else destination
         key = (direction, source, label, status, flags)
         self.requests[key] = self.requests.get(key, 0) + 1
         histogram_key = (direction, source, label)
@@ -382,9 +350,8 @@ class SidecarTelemetry:
         for (_, _, _, status, flags), count in self.requests.items():
             total += count
             by_status[str(status)] = by_status.get(str(status), 0) + count
-            if flags != "-":
-                for flag in flags.split(","):
-                    by_flag[flag] = by_flag.get(flag, 0) + count
+            for flag in Flags.parse(flags).in_order():
+                by_flag[flag] = by_flag.get(flag, 0) + count
         destinations = {}
         for name, state in self.destinations.items():
             destinations[name] = {

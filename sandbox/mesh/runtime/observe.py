@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sandbox.mesh.config.flags import Flag, Flags
 from sandbox.mesh.config.model import Behaviour, Topology
 from sandbox.mesh.dataplane import http1
 from sandbox.mesh.runtime.counts import _both_views, _success, quantile_ms
@@ -260,13 +261,12 @@ class Observer(RequestRecords):
             totals["ejections"] += sum(delta["ejections"].values())
             open_circuits += sum(state == "open" for state in delta["circuit"].values())
             for (_direction, _src, _dst, _status, flag_text), count in delta["series"].items():
-                for flag in flag_text.split(","):
-                    if flag != "-":
-                        totals["by_flag"][flag] = totals["by_flag"].get(flag, 0) + count
+                for flag in Flags.parse(flag_text).in_order():
+                    totals["by_flag"][flag] = totals["by_flag"].get(flag, 0) + count
             for (_direction, _peer, reason), count in delta["tls"].items():
                 totals["tls_reasons"][reason] = totals["tls_reasons"].get(reason, 0) + count
                 totals["tls_failures"] += count
-        totals["uo"] = totals["by_flag"].get("UO", 0)
+        totals["uo"] = totals["by_flag"].get(Flag.UO, 0)
         totals["open_circuits"] = open_circuits
 
     def called_actual(self) -> float | None:
@@ -360,9 +360,8 @@ class Observer(RequestRecords):
             for (direction, _src, dst, status, flag_text), count in delta["series"].items():
                 if direction == "outbound" and dst == destination:
                     view.add(status, count)
-                    for flag in flag_text.split(","):
-                        if flag != "-":
-                            view.flags[flag] = view.flags.get(flag, 0) + count
+                    for flag in Flags.parse(flag_text).in_order():
+                        view.flags[flag] = view.flags.get(flag, 0) + count
             counts = delta["latency"].get(("outbound", source, destination))
             if counts:
                 view.latency = [a + b for a, b in zip(view.latency, counts)] if view.latency else list(counts)

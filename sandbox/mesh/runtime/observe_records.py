@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sandbox.mesh.config.flags import Flags
 from sandbox.mesh.dataplane.telemetry import parse_traceparent
 from sandbox.mesh.runtime.events import Attempt, RequestRecord
 from sandbox.mesh.runtime.loadgen import Sample
@@ -76,7 +77,7 @@ class RequestRecords:
         return next(iter(callers)) if len(callers) == 1 else "unknown"
 
     def _record(self, service: str, replica: int, r: dict) -> RequestRecord:
-        flags = [] if r.get("flags", "-") == "-" else r["flags"].split(",")
+        flags: list[str] = list(Flags.parse(r.get("flags", "-")).in_order())
         parsed = parse_traceparent(r.get("traceparent") or None)
         attempts = self._attempts(r, flags)
         inbound = r.get("direction") == "inbound"

@@ -9,13 +9,12 @@ import pytest
 from mesh_fakes import FakeClock, endpoints, request, run
 from prometheus_client.parser import text_string_to_metric_families
 
+from sandbox.mesh.config.flags import FLAG_EXPLANATIONS, Flags
 from sandbox.mesh.config.model import Response
 from sandbox.mesh.dataplane.layers.access import access_layer
 from sandbox.mesh.dataplane.telemetry import (
-    FLAG_EXPLANATIONS,
     Histogram,
     SidecarTelemetry,
-    flags_text,
     next_traceparent,
     parse_traceparent,
 )
@@ -53,9 +52,9 @@ def test_every_envoy_flag_has_a_plain_explanation():
 
 
 def test_flags_render_like_envoy():
-    assert flags_text(set()) == "-"
-    assert flags_text({"UT"}) == "UT"
-    assert flags_text({"UF", "URX"}) == "UF,URX"
+    assert Flags(set()).text == "-"
+    assert Flags({"UT"}).text == "UT"
+    assert Flags({"UF", "URX"}).text == "UF,URX"
 
 
 def test_request_counters_and_histogram_parse_with_prometheus_client():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sandbox.mesh.config.flags import Flag
 from sandbox.mesh.config.model import Clock, Handler, Request, Response
 from sandbox.mesh.dataplane.telemetry import SidecarTelemetry, trace_context
 
@@ -31,7 +32,7 @@ def access_layer(
         try:
             response = await inner(request)
         except asyncio.CancelledError:
-            gone = Response(0, flags={"DC"}, detail="caller disconnected before the answer")
+            gone = Response(0, flags={Flag.DC}, detail="caller disconnected before the answer")
             record(
                 direction=direction,
                 request=request,

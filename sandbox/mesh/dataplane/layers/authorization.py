@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sandbox.mesh.config.flags import Flag
 from sandbox.mesh.config.model import AuthorizationPolicy, AuthorizationRule, Handler, Request, Response
 from sandbox.mesh.dataplane.paths import PathRefused, path_only
 
@@ -94,13 +95,13 @@ def authorization_layer(inner: Handler, policy: AuthorizationPolicy | None) -> H
             return Response(
                 400,
                 body=b"Bad Request: path cannot be normalised\n",
-                flags={"DPE"},
+                flags={Flag.DPE},
                 detail=f"{request.path!r} refused: {exc}",
             )
         if reason is not None:
             who = identity or "a plaintext caller (no identity)"
             detail = f"RBAC: {request.method} {request.path} from {who} denied: {reason}"
-            return Response(403, body=DENIED_BODY, flags={"RBAC"}, detail=detail)
+            return Response(403, body=DENIED_BODY, flags={Flag.RBAC}, detail=detail)
         return await inner(request)
 
     return handle

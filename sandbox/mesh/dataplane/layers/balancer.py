@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sandbox.mesh.config.flags import Flag
 from sandbox.mesh.config.model import Endpoint, Handler, LoadBalancer, Request, Response
 
 NO_HEALTHY_UPSTREAM_BODY = b"no healthy upstream"
@@ -85,7 +86,7 @@ def no_route_response(request: Request) -> Response:
     return Response(
         404,
         body=NO_ROUTE_BODY,
-        flags={"NR"},
+        flags={Flag.NR},
         detail=f"no route to {request.destination or 'the requested destination'}",
     )
 
@@ -132,7 +133,7 @@ def balancer_layer(
             return Response(
                 503,
                 body=NO_HEALTHY_UPSTREAM_BODY,
-                flags={"UH"},
+                flags={Flag.UH},
                 detail=f"no healthy endpoint for {request.destination or 'the destination'}",
             )
         previous = request.endpoint

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from sandbox.mesh.config.layer_errors import BreakerOpen, BreakerState
 from sandbox.mesh.config.model import CircuitBreakerPolicy, Handler, Request, Response
 
 ENVOY_DEFAULT_LIMIT = 1024
@@ -52,6 +53,10 @@ class CircuitBreaker:
     @property
     def state(self) -> str:
         return "open" if self.is_open else "closed"
+
+    def snapshot(self) -> BreakerState:
+        """What it holds now, for the error that says why it refused."""
+        return BreakerState(self.active, self.pending, self.max_connections, self.max_pending_requests)
 
     def try_acquire(self) -> bool:
         """Take a connection slot without waiting, if one is free and nobody queues before us."""
@@ -109,12 +114,8 @@ def circuit_breaker_layer(inner: Handler, breaker: CircuitBreaker | None) -> Han
 
     async def handle(request: Request) -> Response:
         if not breaker.try_acquire() and not await breaker.acquire():
-            detail = (
-                f"circuit breaker open: {breaker.active} requests in flight "
-                f"(max_connections {breaker.max_connections}), {breaker.pending} waiting "
-                f"(max_pending_requests {breaker.max_pending_requests})"
-            )
-            return Response(503, body=OVERFLOW_BODY, flags={"UO"}, detail=detail)
+            error = BreakerOpen(breaker.snapshot())
+            return Response(503, body=OVERFLOW_BODY, flags={error.flag}, detail=error.reason, error=error)
         try:
             return await inner(request)
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 
+from sandbox.mesh.config.flags import Flag
 from sandbox.mesh.config.model import FaultPolicy, Handler, Request, Response
 
 ABORT_BODY = b"fault filter abort"
@@ -31,11 +32,11 @@ def fault_layer(
         if delayed:
             await sleep(delay_seconds)
         if abort_fraction > 0 and rng.random() < abort_fraction:
-            response = Response(abort_status, body=ABORT_BODY, flags={"FI"}, detail=abort_detail)
+            response = Response(abort_status, body=ABORT_BODY, flags={Flag.FI}, detail=abort_detail)
         else:
             response = await inner(request)
         if delayed:
-            response.flags.add("DI")
+            response.flags = response.flags.added(Flag.DI)
         return response
 
     return handle

@@ -8,6 +8,7 @@ the workload's own port, never for a caller arriving through the data path.
 
 from __future__ import annotations
 
+from sandbox.mesh.config.flags import Flag
 from sandbox.mesh.config.model import Handler, Request, Response
 from sandbox.mesh.dataplane.paths import PathRefused, normalize_path
 
@@ -22,7 +23,7 @@ def inbound_path_layer(inner: Handler) -> Handler:
             return Response(
                 400,
                 body=b"Bad Request: path cannot be normalised\n",
-                flags={"DPE"},
+                flags={Flag.DPE},
                 detail=f"path {request.path[:200]!r} refused: {exc}",
             )
         path = normalised.partition("?")[0]
@@ -30,7 +31,7 @@ def inbound_path_layer(inner: Handler) -> Handler:
             return Response(
                 404,
                 body=b"not found\n",
-                flags={"DPE"},
+                flags={Flag.DPE},
                 detail=f"{normalised[:200]!r} is the workload's admin API, not reachable through the mesh",
             )
         request.path = normalised

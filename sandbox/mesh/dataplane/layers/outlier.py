@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sandbox.mesh.config.flags import Flag
 from sandbox.mesh.config.model import Clock, Endpoint, Handler, OutlierDetectionPolicy, Request, Response
 
 MAX_EJECTION_TIME = 300.0
@@ -152,7 +153,7 @@ def outlier_layer(
         if endpoint is None:
             return await inner(request)
         response = await inner(request)
-        if response.status >= 500 and "UO" not in response.flags:
+        if response.status >= 500 and Flag.UO not in response.flags:
             detector.record_failure(endpoint, endpoint_count())
         else:
             detector.record_success(endpoint)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sandbox.mesh.config.flags import Flag
 from sandbox.mesh.config.model import Handler, RateLimitPolicy, Request, Response
 
 LIMITED_BODY = b"local_rate_limited"  # Envoy's own reply body, so the decoder reads both the same way
@@ -45,7 +46,7 @@ def rate_limit_layer(inner: Handler, policy: RateLimitPolicy, *, clock: Callable
 
     async def handle(request: Request) -> Response:
         if not bucket.take(clock()):
-            return Response(429, body=LIMITED_BODY, flags={"RL"}, detail=detail)
+            return Response(429, body=LIMITED_BODY, flags={Flag.RL}, detail=detail)
         return await inner(request)
 
     return handle

@@ -10,12 +10,14 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from sandbox.mesh.config.flags import Flag, Flags
+from sandbox.mesh.config.layer_errors import RetriesExhausted
 from sandbox.mesh.config.model import RETRY_CONDITIONS_IN_ORDER, Clock, Handler, Request, Response, RetryPolicy
 
 # Answers made by this proxy that a retry cannot fix, or that must not be multiplied:
 # an open breaker (UO), no healthy or known upstream (UH, NR), a policy refusal (RBAC),
 # an injected fault (FI).
-NEVER_RETRIED_FLAGS = frozenset({"UO", "UH", "NR", "RBAC", "FI"})
+NEVER_RETRIED_FLAGS = Flags({Flag.UO, Flag.UH, Flag.NR, Flag.RBAC, Flag.FI})
 # The retry_on conditions this mesh knows: the one list that topology files, pushed configs
 # and this layer all check against (in the order messages list them).
 RETRY_CONDITIONS = frozenset(RETRY_CONDITIONS_IN_ORDER)
@@ -118,9 +120,9 @@ def retry_condition(retry_on: frozenset[str]) -> Callable[[Response], bool]:
             return True
         if on_gateway and status in (502, 503, 504):
             return True
-        if on_connect and "UF" in flags:
+        if on_connect and Flag.UF in flags:
             return True
-        if on_reset and "UC" in flags:
+        if on_reset and Flag.UC in flags:
             return True
         return on_409 and status == 409
 
@@ -175,8 +177,10 @@ def retry_layer(
             if not should_retry(response):
                 return response
         stats.retries_exhausted += 1
-        response.flags.add("URX")
-        response.detail = _joined(response.detail, f"{attempts} retries exhausted")
+        error = RetriesExhausted(attempts, last=response.error)
+        response.flags = response.flags.added(error.flag)
+        response.detail = _joined(response.detail, error.reason)
+        response.error = error
         return response
 
     return handle

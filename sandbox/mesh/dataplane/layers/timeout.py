@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sandbox.mesh.config.layer_errors import RequestTimeout
 from sandbox.mesh.config.model import Handler, Request, Response
 
 TIMEOUT_BODY = b"upstream request timeout"
@@ -20,7 +21,6 @@ def timeout_layer(inner: Handler, seconds: float | None, *, scope: str = "reques
     """
     if seconds is None:
         return inner
-    detail = f"{scope} timeout of {seconds * 1000:g} ms exceeded"
 
     async def handle(request: Request) -> Response:
         try:
@@ -28,6 +28,7 @@ def timeout_layer(inner: Handler, seconds: float | None, *, scope: str = "reques
             async with asyncio.timeout(seconds):
                 return await inner(request)
         except TimeoutError:
-            return Response(504, body=TIMEOUT_BODY, flags={"UT"}, detail=detail)
+            error = RequestTimeout(seconds, scope)
+            return Response(504, body=TIMEOUT_BODY, flags={error.flag}, detail=error.reason, error=error)
 
     return handle

@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import asyncio
 
+from sandbox.mesh.config.flags import Flag
+from sandbox.mesh.config.layer_errors import ConnectFailure, UpstreamReset
 from sandbox.mesh.config.model import Handler, Request, Response, UpstreamError
 from sandbox.mesh.dataplane.layers.circuit_breaker import OVERFLOW_BODY
 
 _BODIES = {
-    "UF": b"upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-    "UC": b"upstream connect error or disconnect/reset before headers. reset reason: connection termination",
-    "UT": b"upstream request timeout",
-    "UO": OVERFLOW_BODY,
+    Flag.UF: b"upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+    Flag.UC: b"upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+    Flag.UT: b"upstream request timeout",
+    Flag.UO: OVERFLOW_BODY,
 }
 
 
-def error_response(flag: str, reason: str) -> Response:
-    status = 504 if flag == "UT" else 503
+def error_response(error: UpstreamError) -> Response:
+    """The answer the proxy gives for `error`: 504 for a timeout, else 503, the error kept on it."""
+    flag = error.flag
+    status = 504 if flag is Flag.UT else 503
     body = _BODIES.get(flag, b"upstream error")
-    return Response(status, body=body, flags={flag}, detail=reason)
+    return Response(status, body=body, flags={flag}, detail=error.reason, error=error)
 
 
 def upstream_errors_as_responses(send: Handler) -> Handler:
@@ -31,12 +35,12 @@ def upstream_errors_as_responses(send: Handler) -> Handler:
         try:
             return await send(request)
         except UpstreamError as error:
-            return error_response(error.flag, error.reason)
+            return error_response(error)
         except ConnectionRefusedError as error:
-            return error_response("UF", f"connection refused: {error}")
+            return error_response(ConnectFailure(f"connection refused: {error}"))
         except (ConnectionError, asyncio.IncompleteReadError, EOFError) as error:
-            return error_response("UC", f"connection terminated: {error or type(error).__name__}")
+            return error_response(UpstreamReset(f"connection terminated: {error or type(error).__name__}"))
         except OSError as error:
-            return error_response("UF", f"connection failure: {error}")
+            return error_response(ConnectFailure(f"connection failure: {error}"))
 
     return handle

@@ -1,7 +1,7 @@
 """The decoder explains the local rate limit's 429 RL from the engine's own flag table, in plain words."""
 
 from labs.decoder import decode, flags_explained
-from sandbox.mesh.dataplane.telemetry import FLAG_EXPLANATIONS
+from sandbox.mesh.config.flags import FLAG_EXPLANATIONS
 
 
 def test_rl_is_explained_by_the_engine_in_plain_words():

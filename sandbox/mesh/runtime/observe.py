@@ -86,6 +86,9 @@ class Observer(RequestRecords):
         }
         self._interval: dict[str, tuple[int, int]] = {}  # the last interval's (answered, 2xx) per service
         self._loadgen_seq = 0
+        # One interval of memory for matching a refused handshake's two ends (see RequestRecords._recent).
+        self._held_handshakes: list[tuple[float, str, str, RequestRecord]] = []
+        self._caller_credit: dict[tuple[str, str], int] = {}
         self._callers: dict[str, set[str]] = {}
         for source, destination in self.edges:
             self._callers.setdefault(destination, set()).add(source)

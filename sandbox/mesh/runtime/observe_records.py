@@ -19,19 +19,23 @@ class RequestRecords:
 
         A refused handshake is one failure seen from both ends. The caller's record says more (who called, the
         method and path, its own verify error), so a callee's handshake record is left out when a caller's side
-        counted a failure of the same reason to that service in this interval; one the callers did not see (a
-        plaintext caller at a STRICT port only learns of a close) is kept, with the reason the callee knows."""
+        counted a failure of the same reason to that service; one the callers did not see (a plaintext caller
+        at a STRICT port only learns of a close) is kept, with the reason the callee knows. The two ends may
+        fall into neighbouring intervals (the callee logs the refusal before the caller's request completes),
+        so a callee's record waits one interval for its caller's count, and a caller's count unmatched in its
+        interval is kept for the next one."""
         found: list[tuple[float, RequestRecord]] = []
-        told_by_caller: dict[tuple[str, str], int] = {}  # (callee, reason) -> failed handshakes a caller counted
-        for reason, count in entry.get("tls_failures", {}).items():
-            key = (self.topology.entry, reason)
-            told_by_caller[key] = told_by_caller.get(key, 0) + count
-        for delta in sidecars.values():
-            for (direction, peer, reason), count in (delta or {}).get("tls", {}).items():
-                if direction == "outbound":
-                    told_by_caller[(peer, reason)] = told_by_caller.get((peer, reason), 0) + count
+        told_now = _told_by_caller(self.topology.entry, sidecars, entry)
+        credit = self._caller_credit
+        for key, count in told_now.items():
+            credit[key] = credit.get(key, 0) + count
         for sample in entry.get("failures", []):
             found.append((sample.started, self._loadgen_record(sample)))
+        # Last interval's unmatched callee records: matched now, or shown now (a refusal no caller saw).
+        for when, service, reason, record in self._held_handshakes:
+            if not _take(credit, (service, reason)):
+                found.append((when, record))
+        held: list[tuple[float, str, str, RequestRecord]] = []
         for (service, replica), r in reading.sidecars.items():
             if r is None:
                 continue
@@ -41,11 +45,15 @@ class RequestRecords:
                 from_outside = inbound and service == self.topology.entry and record.get("source") not in self.names
                 if inbound and not (handshake or from_outside):
                     continue
-                told = (service, record.get("tls_reason", ""))
-                if handshake and told_by_caller.get(told, 0) > 0:
-                    told_by_caller[told] -= 1
+                reason = record.get("tls_reason", "")
+                if handshake and not _take(credit, (service, reason)):
+                    held.append((record.get("time", 0.0), service, reason, self._record(service, replica, record)))
                     continue
-                found.append((record.get("time", 0.0), self._record(service, replica, record)))
+                if not handshake:
+                    found.append((record.get("time", 0.0), self._record(service, replica, record)))
+        self._held_handshakes = held
+        # A caller's count is kept one interval at most: what is left of the older counts goes.
+        self._caller_credit = {key: min(count, told_now.get(key, 0)) for key, count in credit.items() if count > 0}
         found.sort(key=lambda pair: pair[0])
         return [record for _, record in found[-self.recent_limit :]] if self.recent_limit > 0 else []
 
@@ -139,3 +147,24 @@ class RequestRecords:
                 duration_ms=round(r.get("duration_ms", 0.0), 3),
             )
         ]
+
+
+def _told_by_caller(entry_name: str, sidecars: dict, entry: dict) -> dict[tuple[str, str], int]:
+    """(callee, reason) -> failed handshakes the callers counted in this interval (the load generator, then
+    every sidecar's outbound side)."""
+    told: dict[tuple[str, str], int] = {}
+    for reason, count in entry.get("tls_failures", {}).items():
+        told[(entry_name, reason)] = told.get((entry_name, reason), 0) + count
+    for delta in sidecars.values():
+        for (direction, peer, reason), count in (delta or {}).get("tls", {}).items():
+            if direction == "outbound":
+                told[(peer, reason)] = told.get((peer, reason), 0) + count
+    return told
+
+
+def _take(credit: dict[tuple[str, str], int], key: tuple[str, str]) -> bool:
+    """Use one of a caller's counted failures for `key`, if there is one left."""
+    if credit.get(key, 0) <= 0:
+        return False
+    credit[key] -= 1
+    return True

@@ -54,6 +54,9 @@ def test_a_bad_certificate_at_b_fails_the_handshake_with_its_reason(tmp_path, fa
     assert after == {200: 2}
 
 
+TRIES = 8  # refused tries from the caller with the bad certificate (see the last assertion)
+
+
 @pytest.mark.parametrize("fault, reason", [("expired", "certificate expired"), ("foreign_ca", "unknown ca")])
 def test_a_caller_presenting_a_bad_certificate_is_refused_by_strict_b(tmp_path, fault, reason):
     # A accepts plaintext from the load generator (PERMISSIVE), so only A -> B uses A's bad certificate.
@@ -73,16 +76,17 @@ def test_a_caller_presenting_a_bad_certificate_is_refused_by_strict_b(tmp_path, 
             before = statuses(await call_entry(mesh, 1, plaintext=True))
             await mesh.set_cert_fault("a", fault)
             await mesh.wait_in_sync()
-            during = statuses(await call_entry(mesh, 4, plaintext=True))
+            during = statuses(await call_entry(mesh, TRIES, plaintext=True))
             return before, during, await stats(mesh, "b"), await access_log(mesh, "b"), await stats(mesh, "a")
 
     before, during, b_stats, b_log, a_stats = run(body())
     assert before == {200: 1}
-    assert during == {502: 4}
-    assert b_stats["tls_failures"].get(reason, 0) >= 4, b_stats
+    assert during == {502: TRIES}
+    assert b_stats["tls_failures"].get(reason, 0) >= TRIES, b_stats
     assert any(f"TLS handshake failed: {reason}" in r["detail"] for r in b_log)
     # B's alert tells A the same reason. In TLS 1.3 the client learns its certificate was refused
     # only on its first read after the handshake; when its write loses that race it sees a closed
     # connection instead, so on a loaded machine not every refused try carries the alert's text
-    # (four tries, so that at least one does).
+    # (TRIES tries, so that at least one does: with four, all four once lost the race on a machine
+    # running the suite and ten meshes at once).
     assert a_stats["tls_failures"].get(reason, 0) >= 1, a_stats
